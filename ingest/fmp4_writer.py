@@ -1,0 +1,268 @@
+"""Writes one run as fragmented-MP4 segments into the spool, by stream copy.
+
+One muxer per run (FIELD-NOTES, PyAV item 7): its byte stream — header (ftyp + moov), then one
+fragment (moof + mdat) per GOP — is split on box boundaries between fragments into segment files.
+Every segment file is header + its fragments, so it plays on its own, and decode times continue
+across the run's segments, so a run plays as one HLS stream. The muxer emits a GOP's fragment only
+when the next keyframe arrives (or at close); a FIFO of GOP descriptions pairs each fragment with
+its media time and segment, whatever the muxer's output buffering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import av
+
+from ingest.segmenter import Cut, SegmentCutter
+from storage.spool import OpenSegment, SegmentMeta, Spool
+
+__all__ = ["RunWriter", "GopInfo"]
+
+log = logging.getLogger("vigil.writer")
+
+MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+skip_trailer"
+
+
+@dataclass(slots=True)
+class GopInfo:
+    segment: int
+    start_us: int  # media time since the run's first keyframe
+    drift_us: int  # wall-clock minus media time elapsed in the run, at its keyframe
+    duration_us: int | None = None
+    frames: int = 0
+
+
+class _BoxSplitter:
+    """Cuts a byte stream into complete top-level ISO-BMFF boxes."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        self.buf += data
+        out = []
+        buf = self.buf
+        pos = 0
+        while len(buf) - pos >= 8:
+            size = int.from_bytes(buf[pos : pos + 4], "big")
+            kind = bytes(buf[pos + 4 : pos + 8])
+            if size == 1:
+                if len(buf) - pos < 16:
+                    break
+                size = int.from_bytes(buf[pos + 8 : pos + 16], "big")
+            if size < 8:
+                raise ValueError(f"muxer wrote a malformed box {kind!r} of size {size}")
+            if len(buf) - pos < size:
+                break
+            out.append((kind, bytes(buf[pos : pos + size])))
+            pos += size
+        if pos:
+            del buf[:pos]
+        return out
+
+
+class _Sink:
+    """The file-like object the muxer writes to (write-only, not seekable)."""
+
+    def __init__(self, on_bytes: Callable[[bytes], None]) -> None:
+        self._on_bytes = on_bytes
+
+    def write(self, data: bytes) -> int:
+        self._on_bytes(bytes(data))
+        return len(data)
+
+
+def _us(ticks: int, time_base: object) -> int:
+    tb = time_base  # fractions.Fraction
+    return int(ticks * tb.numerator * 1_000_000 // tb.denominator)  # type: ignore[attr-defined]
+
+
+class RunWriter:
+    """Muxes one run's packets (timestamps already repaired) into spool segments."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        *,
+        camera_id: str,
+        run_id: str,
+        wall_start_us: int,
+        video: av.video.stream.VideoStream,
+        audio: av.audio.stream.AudioStream | None,
+        segment_us: int,
+        lease_epoch: int | None = None,
+        on_segment_closed: Callable[[OpenSegment], None] | None = None,
+        now_us: Callable[[], int] | None = None,
+    ) -> None:
+        self.spool = spool
+        self.camera_id = camera_id
+        self.run_id = run_id
+        self.wall_start_us = wall_start_us
+        self.lease_epoch = lease_epoch
+        self.on_segment_closed = on_segment_closed
+        self._now_us = now_us or (lambda: wall_start_us)
+        self.cutter = SegmentCutter(segment_us)
+        self.video_in = video
+        self.audio_in = audio
+        self.video_codec = video.codec_context.name
+        self.audio_codec = audio.codec_context.name if audio else None
+        self.width = video.codec_context.width or None
+        self.height = video.codec_context.height or None
+
+        self._splitter = _BoxSplitter()
+        self._header = bytearray()
+        self._header_done = False
+        self._frag: list[bytes] = []
+        self._gops: deque[GopInfo] = deque()  # GOPs muxed whose fragment has not come out yet
+        self._current_gop: GopInfo | None = None
+        self._open: OpenSegment | None = None
+        self._open_index = -1
+        self.closed_segments: list[OpenSegment] = []
+
+        self._out = av.open(_Sink(self._on_bytes), mode="w", format="mp4", options={"movflags": MOVFLAGS})
+        self._vout = self._out.add_stream_from_template(video)
+        self._aout = self._out.add_stream_from_template(audio) if audio else None
+        self._first_dts: dict[int, int] = {}
+        self._held: dict[int, av.Packet] = {}  # one packet per stream, held until its duration is known
+        self._last_dur: dict[int, int] = {}
+        self._video_t0_s: float | None = None
+        self.last_media_us = 0
+        self.frames = 0
+        self.closed = False
+
+    # ---- input -----------------------------------------------------------------------------
+    def write(self, pkt: av.Packet) -> None:
+        """Accept a packet of the run's video or audio stream (dts/pts already repaired)."""
+        is_video = pkt.stream is self.video_in
+        if not is_video and self._video_t0_s is None:
+            return  # audio before the first keyframe has no segment to go in
+        if is_video and self._video_t0_s is None:
+            if not pkt.is_keyframe:
+                return
+            self._video_t0_s = float(pkt.dts * pkt.time_base)
+        if not is_video:
+            if float(pkt.dts * pkt.time_base) < self._video_t0_s:  # type: ignore[operator]
+                return
+        idx = 0 if is_video else 1
+        held = self._held.get(idx)
+        if held is not None:
+            if not held.duration:
+                d = pkt.dts - held.dts
+                held.duration = d if d > 0 else self._last_dur.get(idx, 1)
+            self._last_dur[idx] = held.duration
+            self._mux(held, is_video=(idx == 0))
+        self._held[idx] = pkt
+
+    def _mux(self, pkt: av.Packet, *, is_video: bool) -> None:
+        if is_video:
+            media_us = self._media_us(pkt)
+            if pkt.is_keyframe:
+                self._start_gop(media_us)
+            if self._current_gop is not None:
+                self._current_gop.frames += 1
+            self.frames += 1
+            self.last_media_us = media_us + _us(pkt.duration or 0, pkt.time_base)
+            pkt.stream = self._vout
+        else:
+            pkt.stream = self._aout
+        self._out.mux(pkt)
+
+    def _media_us(self, pkt: av.Packet) -> int:
+        first = self._first_dts.setdefault(0, pkt.dts)
+        return _us(pkt.dts - first, pkt.time_base)
+
+    def _start_gop(self, media_us: int) -> None:
+        cut = self.cutter.on_keyframe(media_us)
+        if self._current_gop is not None:
+            self._current_gop.duration_us = media_us - self._current_gop.start_us
+        seg = self.cutter.segments - 1
+        arrival = self._now_us()
+        drift = (arrival - self.wall_start_us) - media_us
+        self._current_gop = GopInfo(seg, media_us, drift)
+        self._gops.append(self._current_gop)
+        if cut is Cut.SEGMENT:
+            log.debug("%s: segment %d starts at media %.3f s", self.camera_id, seg, media_us / 1e6)
+
+    # ---- muxer output ----------------------------------------------------------------------
+    def _on_bytes(self, data: bytes) -> None:
+        for kind, box in self._splitter.feed(data):
+            if not self._header_done:
+                if kind == b"moof":
+                    self._header_done = True
+                    self._frag = [box]
+                else:
+                    self._header += box
+                continue
+            if kind == b"moof":
+                self._frag = [box]
+            elif kind == b"mdat" and self._frag:
+                self._frag.append(box)
+                self._fragment_done(b"".join(self._frag))
+                self._frag = []
+            elif self._frag:
+                self._frag.append(box)
+            # anything else between fragments (mfra, …) is not media
+
+    def _fragment_done(self, data: bytes) -> None:
+        if not self._gops:
+            log.error("%s: fragment with no GOP to pair it with; dropped (%d bytes)", self.camera_id, len(data))
+            return
+        gop = self._gops.popleft()
+        if gop.segment != self._open_index:
+            self._close_open()
+            self._open_segment(gop)
+        assert self._open is not None
+        duration = gop.duration_us if gop.duration_us is not None else max(0, self.last_media_us - gop.start_us)
+        self._open.add_fragment(data, gop.start_us - self._open.meta.media_start_us, duration, gop.frames)
+        self._open_drift = gop.drift_us
+
+    def _open_segment(self, gop: GopInfo) -> None:
+        meta = SegmentMeta(
+            camera_id=self.camera_id,
+            run_id=self.run_id,
+            seq=gop.segment,
+            start_us=self.wall_start_us + gop.start_us,
+            media_start_us=gop.start_us,
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+            width=self.width,
+            height=self.height,
+            lease_epoch=self.lease_epoch,
+        )
+        self._open = self.spool.open_segment(meta, bytes(self._header))
+        self._open_index = gop.segment
+        self._open_drift = 0
+
+    def _close_open(self) -> None:
+        seg = self._open
+        if seg is None:
+            return
+        end_us = seg.meta.start_us + sum(f.duration_us for f in seg.fragments)
+        seg.close(end_us, self._open_drift)
+        self.closed_segments.append(seg)
+        self._open = None
+        if self.on_segment_closed:
+            self.on_segment_closed(seg)
+
+    # ---- end -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush the last GOP and close the open segment; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        for idx, held in sorted(self._held.items()):
+            if not held.duration:
+                held.duration = self._last_dur.get(idx, 1)
+            self._mux(held, is_video=(idx == 0))
+        self._held.clear()
+        if self._current_gop is not None and self._current_gop.duration_us is None:
+            self._current_gop.duration_us = max(0, self.last_media_us - self._current_gop.start_us)
+        try:
+            self._out.close()
+        except Exception as e:  # the muxer failing at the end must not lose what was written
+            log.error("%s: muxer failed at close: %s", self.camera_id, e)
+        self._close_open()

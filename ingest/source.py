@@ -1,0 +1,112 @@
+"""Packet sources: PyAV demuxing an RTSP URL (or any URL PyAV opens), with timeouts so a dead
+camera never blocks a thread forever."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import av
+import av.container
+
+from storage.catalog import redact_url
+from vigil.logs import scrub_text as scrub  # PyAV errors quote the URL they opened
+
+__all__ = ["PacketSource", "AvSource", "SourceOptions", "open_source", "scrub", "SourceError"]
+
+class SourceError(Exception):
+    """The camera could not be opened or read; the message is free of credentials."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    transport: str = "tcp"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 5.0
+
+
+class PacketSource(Protocol):
+    video: av.video.stream.VideoStream
+    audio: av.audio.stream.AudioStream | None
+
+    def packets(self) -> Iterator[av.Packet]: ...
+    def close(self) -> None: ...
+
+
+def _is_network(url: str) -> bool:
+    return bool(re.match(r"^(rtsps?|rtmps?|https?|srt|udp|tcp)://", url, re.IGNORECASE))
+
+
+class AvSource:
+    """One open connection. Iterating ends when the stream ends — for a camera, a disconnect."""
+
+    def __init__(self, url: str, opts: SourceOptions) -> None:
+        self.url = url
+        self.safe_url = redact_url(url)
+        self.network = _is_network(url)
+        options: dict[str, str] = {}
+        if url.lower().startswith("rtsp"):
+            options = {
+                "rtsp_transport": opts.transport,
+                # socket I/O timeout in µs: a hung server raises instead of blocking forever
+                "timeout": str(int(opts.read_timeout_s * 1_000_000)),
+                "analyzeduration": "1000000",
+                "probesize": "500000",
+            }
+        try:
+            self.container: av.container.InputContainer = av.open(
+                url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s)
+            )
+        except av.error.FFmpegError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
+        except OSError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
+        videos = [s for s in self.container.streams.video]
+        if not videos:
+            self.container.close()
+            raise SourceError(f"{self.safe_url} has no video stream")
+        self.video = videos[0]
+        self.video.thread_type = "NONE"
+        audios = [s for s in self.container.streams.audio if s.codec_context.name in ("aac", "mp3", "opus", "alac")]
+        self.audio = audios[0] if audios else None
+        self._streams = [self.video] + ([self.audio] if self.audio else [])
+
+    def packets(self) -> Iterator[av.Packet]:
+        t0 = time.monotonic()
+        first_ts: float | None = None
+        try:
+            for pkt in self.container.demux(self._streams):
+                if pkt.size == 0 and pkt.dts is None:
+                    continue  # the demuxer's flush packet at the end of the stream
+                if not self.network and pkt.stream is self.video and pkt.dts is not None and pkt.time_base:
+                    # files play at their own pace, like a camera (the demo and some tests use them)
+                    ts = float(pkt.dts * pkt.time_base)
+                    if first_ts is None:
+                        first_ts = ts
+                    ahead = (ts - first_ts) - (time.monotonic() - t0)
+                    if ahead > 0:
+                        time.sleep(ahead)
+                yield pkt
+        except av.error.FFmpegError as e:
+            raise SourceError(f"reading {self.safe_url}: {scrub(_describe(e))}") from None
+        except OSError as e:
+            raise SourceError(f"reading {self.safe_url}: {scrub(str(e))}") from None
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            pass
+
+
+def _describe(e: Exception) -> str:
+    name = type(e).__name__
+    msg = getattr(e, "strerror", None) or str(e)
+    return f"{name}: {msg}"
+
+
+def open_source(url: str, opts: SourceOptions) -> AvSource:
+    return AvSource(url, opts)

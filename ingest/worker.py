@@ -1,0 +1,242 @@
+"""A camera's outer loop (connect, record, back off, until stopped) and the worker process that
+runs many of them as threads (PyAV releases the GIL while it waits on the network)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from ingest.backoff import Backoff
+from ingest.session import FeedObserver, Session
+from ingest.source import PacketSource, SourceError, SourceOptions, open_source
+from storage.catalog import Camera
+from storage.spool import Spool
+from vigil.clock import SYSTEM_CLOCK, Clock
+from vigil.logs import scrub_text
+
+__all__ = ["CameraWorker", "Monitor", "WorkerOptions", "worker_process_main"]
+
+log = logging.getLogger("vigil.worker")
+
+
+class Monitor(FeedObserver, Protocol):
+    """The health monitor as the camera loop sees it (ingest/health/monitor.py)."""
+
+    def on_connecting(self) -> None: ...
+    def on_connect_failed(self, reason: str) -> None: ...
+    def on_disconnected(self, reason: str) -> None: ...
+    def tick(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    segment_s: float = 60.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 5.0
+    healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
+
+
+class CameraWorker:
+    def __init__(
+        self,
+        camera: Camera,
+        spool: Spool,
+        monitor: Monitor,
+        opts: WorkerOptions,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        opener: Callable[[str, SourceOptions], PacketSource] = open_source,
+        lease_epoch: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.camera = camera
+        self.spool = spool
+        self.monitor = monitor
+        self.opts = opts
+        self.clock = clock
+        self.opener = opener
+        self.lease_epoch = lease_epoch
+        self.stop_event = threading.Event()
+        self.backoff = Backoff(opts.backoff_initial_s, opts.backoff_max_s)
+        self.attempts = 0
+        self.sessions = 0
+        self.last_reason = ""
+        self.thread = threading.Thread(target=self._run_guarded, name=f"cam-{camera.id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def _run_guarded(self) -> None:
+        try:
+            self.run()
+        except BaseException:  # a camera's thread dying silently is the one thing not allowed
+            log.exception("%s: camera loop crashed", self.camera.id)
+
+    def run(self) -> None:
+        cam = self.camera
+        src_opts = SourceOptions(cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s)
+        while not self.stop_event.is_set():
+            self.attempts += 1
+            self.monitor.on_connecting()
+            started = self.clock.monotonic()
+            try:
+                source = self.opener(cam.url, src_opts)
+            except SourceError as e:
+                self.last_reason = str(e)
+                log.warning("%s: %s", cam.id, e)
+                self.monitor.on_connect_failed(str(e))
+            else:
+                self.sessions += 1
+                session = Session(
+                    source,
+                    self.spool,
+                    camera_id=cam.id,
+                    segment_s=self.opts.segment_s,
+                    clock=self.clock,
+                    stop=self.stop_event,
+                    observer=self.monitor,
+                    lease_epoch=self.lease_epoch,
+                )
+                try:
+                    result = session.run()
+                    reason = result.ended_by
+                except SourceError as e:
+                    reason = str(e)
+                except Exception as e:
+                    reason = f"recording failed: {scrub_text(f'{type(e).__name__}: {e}')}"
+                    log.exception("%s: %s", cam.id, reason)
+                self.last_reason = reason
+                if not self.stop_event.is_set():
+                    log.warning("%s: disconnected: %s", cam.id, reason)
+                self.monitor.on_disconnected(reason)
+                if self.clock.monotonic() - started >= self.opts.healthy_after_s:
+                    self.backoff.reset()
+            if self.stop_event.is_set():
+                break
+            delay = self.backoff.next_delay()
+            log.info("%s: reconnecting in %.1f s", cam.id, delay)
+            self.clock.sleep(delay, self.stop_event)
+
+
+# ---- the worker process -------------------------------------------------------------------------
+
+
+def _camera_fingerprint(c: Camera) -> tuple[Any, ...]:
+    return (c.url, c.transport, c.health_url, repr(sorted(c.options.items())), c.enabled)
+
+
+def worker_process_main(index: int, settings_json: str, conn: Connection) -> None:
+    """Entry point of one worker process: runs the cameras the supervisor sends it."""
+    from ingest.health.monitor import HealthMonitor
+    from storage.catalog import Catalog
+    from storage.object_store import open_store
+    from vigil.logs import setup_logging
+    from vigil.settings import HealthConfig, Settings
+
+    settings = Settings.model_validate_json(settings_json)
+    setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+    catalog = Catalog(settings.catalog, create=False)
+    try:
+        store = open_store(settings.storage)
+    except Exception as e:  # snapshots are optional; recording is not
+        log.error("worker %d: object store unavailable for snapshots: %s", index, e)
+        store = None
+    spool = Spool(settings.spool.path)
+    opts = WorkerOptions(
+        segment_s=settings.recording.segment_seconds,
+        backoff_initial_s=settings.workers.backoff_initial_s,
+        backoff_max_s=settings.workers.backoff_max_s,
+        connect_timeout_s=settings.workers.connect_timeout_s,
+        read_timeout_s=settings.workers.read_timeout_s,
+    )
+    workers: dict[str, CameraWorker] = {}
+    prints: dict[str, tuple[Any, ...]] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+    parent = os.getppid()
+
+    def health_for(cam: Camera) -> HealthConfig:
+        merged = settings.health.model_dump()
+        merged.update({k: v for k, v in (cam.options.get("health") or {}).items() if v is not None})
+        return HealthConfig.model_validate(merged)
+
+    def watchdog() -> None:
+        while not done.wait(0.5):
+            with lock:
+                current = list(workers.values())
+            for w in current:
+                try:
+                    w.monitor.tick()
+                except Exception:
+                    log.exception("%s: health tick failed", w.camera.id)
+            if os.getppid() != parent:  # the supervisor is gone: stop rather than record unsupervised
+                log.error("worker %d: supervisor died; stopping", index)
+                conn_closed.set()
+
+    conn_closed = threading.Event()
+    threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
+
+    def stop_camera(cid: str) -> CameraWorker:
+        w = workers.pop(cid)
+        prints.pop(cid, None)
+        w.stop()
+        return w
+
+    def apply(cams: list[Camera]) -> None:
+        wanted = {c.id: c for c in cams if c.enabled}
+        stopping = []
+        with lock:
+            for cid in list(workers):
+                if cid not in wanted or prints[cid] != _camera_fingerprint(wanted[cid]):
+                    stopping.append(stop_camera(cid))
+        for w in stopping:
+            w.join(opts.read_timeout_s + 2)
+            w.monitor.close()
+        with lock:
+            for cid, cam in wanted.items():
+                if cid in workers:
+                    continue
+                monitor = HealthMonitor(
+                    cid, health_for(cam), catalog=catalog, store=store, clock=SYSTEM_CLOCK, node_id=settings.node_id
+                )
+                w = CameraWorker(cam, spool, monitor, opts)
+                workers[cid] = w
+                prints[cid] = _camera_fingerprint(cam)
+                w.start()
+        log.info("worker %d: recording %d camera(s)", index, len(workers))
+
+    try:
+        while not conn_closed.is_set():
+            if not conn.poll(0.5):
+                continue
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            if msg.get("cmd") == "cameras":
+                apply([Camera(**c) for c in msg["cameras"]])
+            elif msg.get("cmd") == "stop":
+                break
+    finally:
+        with lock:
+            stopping = [stop_camera(cid) for cid in list(workers)]
+        deadline = SYSTEM_CLOCK.monotonic() + float(os.environ.get("VIGIL_DRAIN_S", "6"))
+        for w in stopping:
+            w.join(max(0.1, deadline - SYSTEM_CLOCK.monotonic()))
+            w.monitor.close()
+        done.set()
+        log.info("worker %d: stopped", index)

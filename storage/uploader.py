@@ -1,0 +1,173 @@
+"""The uploader: moves closed segments from the spool to the object store, then marks them stored.
+
+Order per segment: catalog row (`spooled`) → object put → row `stored` → spool files removed. A crash
+anywhere in between repeats the step idempotently (same key, same row). When the store is down the
+spool grows, bounded by `max_bytes`: past it the oldest closed segment is dropped, with a
+`spool_drop` event — the only loss vigil permits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+
+from storage.catalog import Catalog, Event
+from storage.object_store import ObjectStore, ObjectStoreError
+from storage.spool import Spool, SpooledSegment
+from vigil.clock import SYSTEM_CLOCK, Clock
+
+__all__ = ["Uploader", "UploadStats"]
+
+log = logging.getLogger("vigil.uploader")
+
+
+@dataclass(slots=True)
+class UploadStats:
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    failures: int = 0
+    dropped: int = 0
+    pending: int = 0
+    spool_bytes: int = 0
+    lag_s: float = 0.0  # age of the oldest closed segment still waiting
+    store_ok: bool = True
+    last_error: str = ""
+
+
+class Uploader:
+    def __init__(
+        self,
+        spool: Spool,
+        store: ObjectStore,
+        catalog: Catalog,
+        *,
+        max_spool_bytes: int,
+        clock: Clock = SYSTEM_CLOCK,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.catalog = catalog
+        self.max_spool_bytes = max_spool_bytes
+        self.clock = clock
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.poll_s = poll_s
+        self.stats = UploadStats()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="uploader", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, drain_timeout_s: float = 0.0) -> None:
+        """Stop after trying to drain for up to `drain_timeout_s` (what remains stays spooled)."""
+        if drain_timeout_s > 0:
+            deadline = self.clock.monotonic() + drain_timeout_s
+            while self.clock.monotonic() < deadline and self.spool.closed_segments() and self.stats.store_ok:
+                self.wake()
+                self.clock.sleep(0.1)
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+    def run(self) -> None:
+        delay = self.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                ok = self.pass_once()
+            except Exception:  # the uploader must outlive any single bad segment
+                log.exception("uploader: unexpected error")
+                ok = False
+            if ok:
+                delay = self.backoff_initial_s
+                self._wake.wait(self.poll_s)
+            else:
+                self._wake.wait(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, self.backoff_max_s)
+            self._wake.clear()
+
+    def pass_once(self) -> bool:
+        """Upload everything closed; False if the store failed (caller backs off)."""
+        self.enforce_budget()
+        pending = self.spool.closed_segments()
+        self.stats.pending = len(pending)
+        now_us = int(self.clock.now() * 1e6)
+        self.stats.lag_s = max(0.0, (now_us - pending[0].end_us) / 1e6) if pending and pending[0].end_us else 0.0
+        for seg in pending:
+            if self._stop.is_set():
+                return True
+            try:
+                self.upload(seg)
+            except ObjectStoreError as e:
+                self.stats.failures += 1
+                self.stats.store_ok = False
+                if self.stats.last_error != str(e):
+                    log.warning("uploader: store unavailable, %d segment(s) wait in the spool: %s", len(pending), e)
+                self.stats.last_error = str(e)
+                return False
+        if not self.stats.store_ok:
+            log.info("uploader: store is back; spool drained")
+        self.stats.store_ok = True
+        self.stats.last_error = ""
+        self.stats.pending = 0
+        self.stats.lag_s = 0.0
+        self.stats.spool_bytes = self.spool.usage_bytes()
+        return True
+
+    def upload(self, sp: SpooledSegment) -> None:
+        seg = sp.to_segment()
+        seg.id = self.catalog.add_segment(seg)
+        self.store.put_file(seg.object_key, sp.data_path)
+        st = self.store.stat(seg.object_key)
+        if st is None or st.size != seg.bytes:
+            raise ObjectStoreError(
+                f"s3 put: {seg.object_key} stored as {st.size if st else 'nothing'} bytes, expected {seg.bytes}"
+            )
+        self.catalog.mark_stored(seg.id, int(self.clock.now() * 1e6))
+        self.spool.remove(sp)
+        self.stats.uploaded += 1
+        self.stats.uploaded_bytes += seg.bytes
+
+    def enforce_budget(self) -> None:
+        usage = self.spool.usage_bytes()
+        self.stats.spool_bytes = usage
+        if usage <= self.max_spool_bytes:
+            return
+        for sp in self.spool.closed_segments():
+            if usage <= self.max_spool_bytes:
+                break
+            seg = sp.to_segment()
+            self.spool.remove(sp)
+            usage -= seg.bytes
+            self.stats.dropped += 1
+            existing = self.catalog.get_segment_by_key(seg.object_key)
+            if existing is not None and existing.id is not None:
+                self.catalog.delete_segments([existing.id])
+            log.error(
+                "uploader: spool over budget (%d > %d bytes): dropped %s (%.1f s of video)",
+                usage + seg.bytes,
+                self.max_spool_bytes,
+                seg.object_key,
+                seg.duration_us / 1e6,
+            )
+            self.catalog.add_event(
+                Event(
+                    camera_id=seg.camera_id,
+                    at_us=int(self.clock.now() * 1e6),
+                    kind="spool_drop",
+                    reason="spool over its disk budget while the object store was unavailable",
+                    figures={"start_us": seg.start_us, "end_us": seg.end_us, "bytes": seg.bytes},
+                )
+            )
+        self.stats.spool_bytes = usage

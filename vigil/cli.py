@@ -1,0 +1,114 @@
+"""The `vigil` command: run, demo, report, keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime, timezone
+
+from vigil.settings import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = load_settings(getattr(args, "config", None))
+    if getattr(args, "node_id", None):
+        s.node_id = args.node_id
+    return s
+
+
+def _parse_time(text: str) -> int:
+    """ISO 8601 (UTC or with offset) or epoch seconds → µs."""
+    try:
+        return int(float(text) * 1_000_000)
+    except ValueError:
+        pass
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(t.timestamp() * 1_000_000)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vigil.logs import setup_logging
+    from vigil.service import Service
+
+    setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
+    Service(_settings(args)).serve()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vigil.demo import run_demo
+
+    return run_demo(data_dir=args.data, port=args.port)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from storage.catalog import Catalog
+    from storage.report import availability, to_csv, to_json
+
+    s = _settings(args)
+    rows = availability(Catalog(s.catalog), _parse_time(args.start), _parse_time(args.end), by=args.by)
+    sys.stdout.write(to_csv(rows) if args.format == "csv" else to_json(rows) + "\n")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from storage.auth import create_key
+    from storage.catalog import Catalog
+
+    s = _settings(args)
+    key = create_key(Catalog(s.catalog), args.role, args.name)
+    print(key)
+    print(f"(a {args.role} key named {args.name!r}; it is shown only this once)", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vigil", description="Records and watches a city's CCTV.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="record the configured cameras and serve the API")
+    r.add_argument("--config", "-c", required=True, help="YAML configuration file")
+    r.add_argument("--node-id", help="this node's name in a cluster (default: host name)")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="record the sample streams into ./data and serve the web page")
+    d.add_argument("--data", default="./data", help="where recordings and the catalog go")
+    d.add_argument("--port", type=int, default=8080)
+    d.set_defaults(func=cmd_demo)
+
+    rep = sub.add_parser("report", help="availability report per camera or per tag")
+    rep.add_argument("--config", "-c", required=True)
+    rep.add_argument("--from", dest="start", required=True, help="ISO 8601 or epoch seconds")
+    rep.add_argument("--to", dest="end", required=True)
+    rep.add_argument("--by", help="a tag name, e.g. district")
+    rep.add_argument("--format", choices=["csv", "json"], default="json")
+    rep.set_defaults(func=cmd_report)
+
+    k = sub.add_parser("keys", help="API keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key and print it once")
+    kc.add_argument("--config", "-c", required=True)
+    kc.add_argument("--role", choices=["viewer", "investigator", "admin"], required=True)
+    kc.add_argument("--name", required=True)
+    kc.set_defaults(func=cmd_keys_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"vigil: config error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""`vigil run`: wires the real objects together — catalog, spool, uploader, supervisor, API.
+
+Order of shutdown on SIGTERM/Ctrl-C: the API stops taking requests, workers close their open
+segments, whatever a killed worker left is recovered, and the uploader drains what it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import uvicorn
+
+from ingest.supervisor import Supervisor
+from storage.catalog import Camera, Catalog
+from storage.object_store import ObjectStore, open_store
+from storage.spool import Spool
+from storage.uploader import Uploader
+from vigil.clock import SYSTEM_CLOCK
+from vigil.settings import Settings
+
+__all__ = ["Service", "seed_cameras"]
+
+log = logging.getLogger("vigil.service")
+
+
+def seed_cameras(settings: Settings, catalog: Catalog) -> None:
+    """Cameras from the config file are written to the catalog; the API may add more at run time."""
+    now_us = int(SYSTEM_CLOCK.now() * 1e6)
+    for c in settings.cameras:
+        cam = Camera(
+            id=c.id,
+            url=c.url,
+            name=c.name or c.id,
+            transport=c.transport,
+            tags=dict(c.tags),
+            enabled=c.enabled,
+            health_url=c.health_url,
+            options={"health": c.health.model_dump(exclude_none=True)} if c.health.model_dump(exclude_none=True) else {},
+        )
+        existing = catalog.get_camera(c.id)
+        if existing is None or (
+            existing.url, existing.name, existing.transport, existing.tags, existing.enabled, existing.health_url, existing.options
+        ) != (cam.url, cam.name, cam.transport, cam.tags, cam.enabled, cam.health_url, cam.options):
+            catalog.upsert_camera(cam, now_us)
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if not settings.node_id:
+            settings.node_id = os.uname().nodename
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(settings.catalog)
+        self.spool = Spool(settings.spool.path)
+        self.store: ObjectStore = open_store(settings.storage)
+        self.uploader = Uploader(
+            self.spool,
+            self.store,
+            self.catalog,
+            max_spool_bytes=settings.spool.max_bytes,
+            backoff_max_s=10.0,
+        )
+        self.supervisor = Supervisor(settings, self.catalog, self.spool, on_recovered=lambda n: self.uploader.wake())
+
+    def stats(self) -> dict[str, float]:
+        s = self.uploader.stats
+        return {
+            "spool_bytes": float(s.spool_bytes),
+            "upload_lag_s": float(s.lag_s),
+            "uploaded_total": float(s.uploaded),
+            "upload_failures_total": float(s.failures),
+            "spool_dropped_total": float(s.dropped),
+            "worker_restarts_total": float(self.supervisor.restarts),
+        }
+
+    def build_app(self):  # type: ignore[no-untyped-def]
+        from api.app import create_app
+        from api.dependencies import ApiContext
+
+        ctx = ApiContext(
+            settings=self.settings,
+            catalog=self.catalog,
+            store=self.store,
+            spool=self.spool,
+            clock=SYSTEM_CLOCK,
+            stats=self.stats,
+        )
+        return create_app(ctx)
+
+    def start_recording(self) -> None:
+        seed_cameras(self.settings, self.catalog)
+        recovered = self.spool.recover()
+        if recovered:
+            log.info("recovered %d segment(s) left open by a previous run", len(recovered))
+        self.uploader.start()
+        self.supervisor.start()
+
+    def stop_recording(self, drain_s: float = 8.0) -> None:
+        t0 = time.monotonic()
+        self.supervisor.stop(timeout_s=min(6.0, drain_s))
+        left = max(1.0, drain_s - (time.monotonic() - t0))
+        self.uploader.stop(drain_timeout_s=left)
+        pending = len(self.spool.closed_segments())
+        if pending:
+            log.warning("%d segment(s) stay in the spool; they upload at the next start", pending)
+        log.info("stopped")
+
+    def serve(self) -> None:
+        """Run until SIGTERM/SIGINT, then drain."""
+        app = self.build_app()
+        self.start_recording()
+        config = uvicorn.Config(
+            app,
+            host=self.settings.api.host,
+            port=self.settings.api.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        try:
+            server.run()
+        finally:
+            self.stop_recording()

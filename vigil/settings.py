@@ -1,0 +1,220 @@
+"""Configuration: one YAML file, every key overridable by `VIGIL_…` environment variables.
+
+Nested keys use a double underscore: `VIGIL_STORAGE__BACKEND=s3`, `VIGIL_API__PORT=9000`.
+A bad file gets one clear message naming the key and the problem (`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "CameraConfig",
+    "ConfigError",
+    "HealthConfig",
+    "Settings",
+    "load_settings",
+    "parse_size",
+]
+
+CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the file."""
+
+
+def parse_size(value: Any) -> int:
+    """`10GB`, `512MiB`, `2e9` or an int → bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10GB")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("size must not be negative")
+        return int(value)
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"expected a size such as 10GB or 512MiB, got {value!r}")
+    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    binary = "i" in unit
+    unit = unit.replace("i", "").replace("b", "")
+    factor = (1024 ** "bkmgtp".index(unit) if unit else 1) if binary else _UNITS[unit]
+    return int(number * factor)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class S3Config(_Strict):
+    endpoint: str = "127.0.0.1:8333"
+    access_key: str = ""
+    secret_key: str = ""
+    bucket: str = Field(default="vigil", min_length=3, max_length=63)
+    secure: bool = False
+    region: str = "us-east-1"
+
+
+class StorageConfig(_Strict):
+    backend: Literal["local", "s3"] = "local"
+    path: Path = Path("./data/objects")
+    s3: S3Config = S3Config()
+
+
+class SpoolConfig(_Strict):
+    path: Path = Path("./data/spool")
+    max_bytes: int = 10 * 10**9
+
+    _size = field_validator("max_bytes", mode="before")(lambda v: parse_size(v))
+
+
+class RecordingConfig(_Strict):
+    segment_seconds: float = Field(default=60.0, ge=2, le=600)
+
+
+class WorkersConfig(_Strict):
+    processes: int = Field(default=2, ge=1, le=256)
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class HealthConfig(_Strict):
+    """Thresholds for feed states; see docs/design/health.md for how the defaults were chosen."""
+
+    enabled: bool = True
+    sample_interval_s: float = Field(default=0.0, ge=0, description="0 = every keyframe")
+    freeze_after_s: float = Field(default=10.0, gt=0)
+    stall_timeout_s: float = Field(default=5.0, gt=0)
+    black_after_s: float = Field(default=5.0, gt=0)
+    tamper_after_s: float = Field(default=10.0, gt=0)
+    recover_after_s: float = Field(default=2.0, ge=0)
+    freeze_diff: float = Field(default=0.12, ge=0)
+    black_luma: float = Field(default=24.0, ge=0)
+    tamper_ratio: float = Field(default=0.2, gt=0, lt=1)
+    snapshot_interval_s: float = Field(default=10.0, ge=0)
+
+
+class HealthOverrides(_Strict):
+    sample_interval_s: float | None = None
+    freeze_after_s: float | None = None
+    stall_timeout_s: float | None = None
+    black_after_s: float | None = None
+    tamper_after_s: float | None = None
+    recover_after_s: float | None = None
+    freeze_diff: float | None = None
+    black_luma: float | None = None
+    tamper_ratio: float | None = None
+
+
+class CameraConfig(_Strict):
+    id: str
+    name: str = ""
+    url: str
+    transport: Literal["tcp", "udp"] = "tcp"
+    tags: dict[str, str] = {}
+    enabled: bool = True
+    health_url: str | None = None
+    health: HealthOverrides = HealthOverrides()
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not CAMERA_ID.match(v):
+            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
+        return v
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    auth: bool = True
+    max_clip_seconds: float = Field(default=3600.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    storage: StorageConfig = StorageConfig()
+    catalog: str = "sqlite:///./data/catalog.db"
+    spool: SpoolConfig = SpoolConfig()
+    recording: RecordingConfig = RecordingConfig()
+    workers: WorkersConfig = WorkersConfig()
+    health: HealthConfig = HealthConfig()
+    api: ApiConfig = ApiConfig()
+    node_id: str = ""
+    data_dir: Path = Path("./data")
+    cameras: list[CameraConfig] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file: operators override one key without editing YAML.
+        return env_settings, init_settings
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique(cls, cams: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for c in cams:
+            if c.id in seen:
+                raise ValueError(f"camera id {c.id!r} appears twice")
+            seen.add(c.id)
+        return cams
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), apply `VIGIL_*` variables, validate. Raises `ConfigError`."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e)
+            raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of keys, got {type(loaded).__name__}")
+        data = loaded
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{_describe(e)}") from None
