@@ -1,0 +1,36 @@
+"""Shared fixtures: real servers (GStreamer RTSP, SeaweedFS S3) and generated clips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.media import ClipInfo, make_clip
+from tests.servers import SeaweedS3
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def clip_h264_30s(clip_dir: Path) -> ClipInfo:
+    """30 s, H.264, GOP 2 s, no audio: the 'served file of known length'."""
+    return make_clip(clip_dir / "h264-30s.mp4", 30.0, codec="h264", gop=50, width=320, height=240)
+
+
+@pytest.fixture(scope="session")
+def clip_hevc_aac(clip_dir: Path) -> ClipInfo:
+    return make_clip(clip_dir / "hevc-aac-24s.mp4", 24.0, codec="hevc", gop=25, audio=True, width=320, height=240)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = SeaweedS3(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from vigil.cli import main
+from vigil.settings import ConfigError, load_settings
+
+
+def test_yaml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "spool: {path: /tmp/x, max_bytes: 2GiB}\nrecording: {segment_seconds: 10}\n"
+        "cameras:\n  - {id: cam-1, url: 'rtsp://u:p@h/s', tags: {district: north}}\n"
+    )
+    monkeypatch.setenv("VIGIL_RECORDING__SEGMENT_SECONDS", "30")
+    s = load_settings(cfg)
+    assert s.spool.max_bytes == 2 * 1024**3
+    assert s.recording.segment_seconds == 30
+    assert s.cameras[0].tags == {"district": "north"}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("storage: {backend: ftp}", "storage.backend"),
+        ("recording: {segment_seconds: 1}", "recording.segment_seconds"),
+        ("spool: {max_bytes: lots}", "spool.max_bytes"),
+        ("cameras: [{id: 'Bad Id', url: x}]", "cameras.0.id"),
+        ("cameras: [{id: a}]", "cameras.0.url"),
+        ("nonsense: 1", "nonsense: unknown key"),
+        ("storage: [1, 2", "not valid YAML at line"),
+        ("- just a list", "top level must be a mapping"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg)
+    assert expected in str(e.value)
+
+
+def test_cli_prints_one_clear_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("workers: {processes: 0}\n")
+    assert main(["run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vigil: config error:") and "workers.processes" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
