@@ -133,6 +133,10 @@ class RunWriter:
         self.last_media_us = 0
         self.frames = 0
         self.closed = False
+        # Packets can arrive late (a server's backlog burst at connect, network delay) but never
+        # early: the run's wall anchor is the earliest (arrival − media time) seen while its first
+        # segment is open, then frozen so that later segments abut.
+        self._anchor_frozen = now_us is None  # no live clock (replaying a file): keep the given start
 
     # ---- input -----------------------------------------------------------------------------
     def write(self, pkt: av.Packet) -> None:
@@ -147,6 +151,11 @@ class RunWriter:
         if not is_video:
             if float(pkt.dts * pkt.time_base) < self._video_t0_s:  # type: ignore[operator]
                 return
+        if is_video and not self._anchor_frozen:
+            first = self._first_dts.setdefault(0, pkt.dts)
+            implied = self._now_us() - _us(pkt.dts - first, pkt.time_base)
+            if implied < self.wall_start_us:
+                self.wall_start_us = implied
         idx = 0 if is_video else 1
         held = self._held.get(idx)
         if held is not None:
@@ -241,8 +250,10 @@ class RunWriter:
         seg = self._open
         if seg is None:
             return
-        end_us = seg.meta.start_us + sum(f.duration_us for f in seg.fragments)
-        seg.close(end_us, self._open_drift)
+        start_us = self.wall_start_us + seg.meta.media_start_us
+        end_us = start_us + sum(f.duration_us for f in seg.fragments)
+        seg.close(end_us, self._open_drift, start_us=start_us)
+        self._anchor_frozen = True
         self.closed_segments.append(seg)
         self._open = None
         if self.on_segment_closed:

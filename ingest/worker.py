@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,6 +189,9 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
                 conn_closed.set()
 
     conn_closed = threading.Event()
+    # Ctrl-C reaches the whole process group: the supervisor decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: conn_closed.set())
     threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
 
     def stop_camera(cid: str) -> CameraWorker:

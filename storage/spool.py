@@ -129,12 +129,17 @@ class OpenSegment:
         self._record({"type": "fragment", "f": [frag.offset, frag.size, start_off_us, duration_us, frames]})
         return frag
 
-    def close(self, end_us: int, drift_us: int | None) -> None:
+    def close(self, end_us: int, drift_us: int | None, start_us: int | None = None) -> None:
+        """Close for good; `start_us` corrects the start estimated when the segment opened."""
         if self.closed:
             return
         os.fsync(self._data.fileno())
         self._data.close()
-        self._record({"type": "closed", "end_us": end_us, "drift_us": drift_us})
+        rec: dict[str, Any] = {"type": "closed", "end_us": end_us, "drift_us": drift_us}
+        if start_us is not None and start_us != self.meta.start_us:
+            rec["start_us"] = start_us
+            self.meta.start_us = start_us
+        self._record(rec)
         os.fsync(self._journal.fileno())
         fcntl.flock(self._journal.fileno(), fcntl.LOCK_UN)
         self._journal.close()
@@ -195,6 +200,8 @@ def read_journal(journal_path: Path) -> SpooledSegment | None:
             frames += n
         elif t == "closed":
             closed = True
+            if meta is not None and "start_us" in rec:
+                meta.start_us = int(rec["start_us"])
             end_us = rec.get("end_us")
             drift = rec.get("drift_us")
             recovered = bool(rec.get("recovered", False))

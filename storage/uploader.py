@@ -61,6 +61,7 @@ class Uploader:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ids: dict[str, int] = {}  # object key → catalog id, for segments registered but not stored
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="uploader", daemon=True)
@@ -104,6 +105,10 @@ class Uploader:
         self.stats.pending = len(pending)
         now_us = int(self.clock.now() * 1e6)
         self.stats.lag_s = max(0.0, (now_us - pending[0].end_us) / 1e6) if pending and pending[0].end_us else 0.0
+        # Register every closed segment first: the catalog knows what is recorded (as `spooled`)
+        # even while the store is down.
+        for sp in pending:
+            self._register(sp)
         for seg in pending:
             if self._stop.is_set():
                 return True
@@ -125,9 +130,16 @@ class Uploader:
         self.stats.spool_bytes = self.spool.usage_bytes()
         return True
 
+    def _register(self, sp: SpooledSegment) -> int:
+        seg = sp.to_segment()
+        sid = self._ids.get(seg.object_key)
+        if sid is None:
+            sid = self._ids[seg.object_key] = self.catalog.add_segment(seg)
+        return sid
+
     def upload(self, sp: SpooledSegment) -> None:
         seg = sp.to_segment()
-        seg.id = self.catalog.add_segment(seg)
+        seg.id = self._register(sp)
         self.store.put_file(seg.object_key, sp.data_path)
         st = self.store.stat(seg.object_key)
         if st is None or st.size != seg.bytes:
@@ -136,6 +148,7 @@ class Uploader:
             )
         self.catalog.mark_stored(seg.id, int(self.clock.now() * 1e6))
         self.spool.remove(sp)
+        self._ids.pop(seg.object_key, None)
         self.stats.uploaded += 1
         self.stats.uploaded_bytes += seg.bytes
 
@@ -149,6 +162,7 @@ class Uploader:
                 break
             seg = sp.to_segment()
             self.spool.remove(sp)
+            self._ids.pop(seg.object_key, None)
             usage -= seg.bytes
             self.stats.dropped += 1
             existing = self.catalog.get_segment_by_key(seg.object_key)

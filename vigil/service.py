@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -121,7 +122,13 @@ class Service:
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
+        # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+        # handlers that would kill this process before the recorders drain. Ours only note it.
+        received: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: received.append(signum))
         try:
             server.run()
         finally:
+            log.info("shutting down (signal %s): draining recorders", received[0] if received else "none")
             self.stop_recording()
