@@ -103,6 +103,8 @@ class AvSource:
 
 
 def _describe(e: Exception) -> str:
+    if isinstance(e, av.error.ExitError):  # FFmpeg's interrupt: our read timeout fired
+        return "no data from the camera within the read timeout"
     name = type(e).__name__
     msg = getattr(e, "strerror", None) or str(e)
     return f"{name}: {msg}"
