@@ -7,6 +7,7 @@ index, the same on both backends. Ranges are half-open, [start_us, end_us).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -129,20 +130,29 @@ audit = sa.Table(
 )
 
 
-def redact_url(url: str) -> str:
-    """`rtsp://user:pass@host/x` → `rtsp://***@host/x`: what logs and responses may show."""
-    from urllib.parse import urlsplit, urlunsplit
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^?#]*@")
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential", re.IGNORECASE)
 
+
+def redact_url(url: str) -> str:
+    """What logs and responses may show of a camera URL: no user info, no secret query values.
+
+    `rtsp://user:pass@host/x?password=y` → `rtsp://***@host/x?password=***`. User info is cut up
+    to the last '@' before the query, so a password with an unescaped '/' or '@' cannot leak
+    through what a parser takes for the path (over-masking a host is the safe error).
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    red = _USERINFO.sub(r"\1***@", url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(red)
     except ValueError:
         return "<unparseable url>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    if not parts.query:
+        return red
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    masked = [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(masked, safe="*"), parts.fragment))
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from typing import Any
 from storage.catalog import Fragment, Segment
 from storage.keys import segment_key
 
-__all__ = ["OpenSegment", "Spool", "SpooledSegment", "SegmentMeta"]
+__all__ = ["OpenSegment", "Spool", "SpooledSegment", "SegmentMeta", "read_journal"]
 
 log = logging.getLogger("vigil.spool")
 

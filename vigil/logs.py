@@ -8,11 +8,14 @@ import sys
 
 __all__ = ["setup_logging", "ScrubFilter", "scrub_text"]
 
-_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
+# user info up to the last '@' of the URL (greedy: over-masking is the safe error)
+_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"?#]*@")
+_SECRET_PARAM = re.compile(r"(?P<name>[?&][^=&\s]*(?:pass|pwd|secret|token|key|auth|sig|credential)[^=&\s]*=)[^&\s'\"#]*", re.I)
 
 
 def scrub_text(text: str) -> str:
-    return _CREDS.sub(r"\g<scheme>***@", text)
+    """Mask credentials in every URL of a message: user info, and secret-looking query values."""
+    return _SECRET_PARAM.sub(r"\g<name>***", _CREDS.sub(r"\g<scheme>***@", text))
 
 
 class ScrubFilter(logging.Filter):

@@ -1,0 +1,90 @@
+"""The app factory: `create_app(ctx)` builds the FastAPI app around an `ApiContext`.
+
+No work at import time and no globals: `vigil run`, the tests and the benchmarks each build their
+own app (with its own metrics registry) around their own catalog, store and clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import vigil
+from api.dependencies import ApiContext, KeyCache, Services
+from api.event_watch import EventWatcher
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routers import audit, cameras, clips, events, health, keys, live, media, metrics, recordings, report, status
+from api.schemas import ErrorOut
+from api.signing import UrlSigner
+from api.status_board import StatusBoard
+from storage.auth import server_secret
+from storage.live import LiveIndex
+
+__all__ = ["create_app"]
+
+CLIP_EXPORTS_AT_ONCE = 2
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a malformed body or header"},
+    401: {"model": ErrorOut, "description": "no key, or an unknown or revoked key"},
+    403: {"model": ErrorOut, "description": "the key's role is too low"},
+    404: {"model": ErrorOut, "description": "unknown camera, or nothing there"},
+    422: {"model": ErrorOut, "description": "invalid parameters"},
+}
+
+DESCRIPTION = """Records and watches a city's CCTV. See docs/design/api.md.
+
+Send `Authorization: Bearer KEY` (roles: viewer < investigator < admin); `/health` is open.
+Playlists and media also accept signed URLs (`kid`, `exp`, `sig`) handed out by the API.
+Times: ISO 8601 with a zone, or epoch seconds. Ranges are half-open [start, end)."""
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{loc}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    board = StatusBoard(ctx.catalog, ctx.clock)
+    watcher = EventWatcher(ctx.catalog)
+    services = Services(
+        ctx=ctx,
+        keys=KeyCache(ctx.catalog, ctx.clock),
+        signer=UrlSigner(server_secret(ctx.catalog)),
+        board=board,
+        events=watcher,
+        live=LiveIndex(ctx.catalog, ctx.spool),
+        clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
+    )
+    api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await watcher.stop()
+
+    app = FastAPI(title="vigil", version=vigil.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    app.state.metrics = api_metrics
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    app.include_router(health.router)
+    for r in (metrics, cameras, status, events, report, live, recordings, clips, media, keys, audit):
+        app.include_router(r.router, responses=_ERRORS)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    return app

@@ -1,0 +1,253 @@
+"""What handlers receive through `Depends`: the context, the caller, the camera, the time range.
+
+Why: handlers stay thin (parse nothing, authorize nothing); tests override these to swap parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.event_watch import EventWatcher
+from api.signing import UrlSigner
+from api.status_board import StatusBoard
+from api.timeparse import parse_time_us
+from storage.auth import KeyInfo, Role, get_key, role_allows, verify_key
+from storage.catalog import Camera, Catalog
+from storage.live import LiveIndex
+from storage.object_store import ObjectStore
+from storage.spool import Spool
+from vigil.clock import SYSTEM_CLOCK, Clock
+from vigil.settings import CAMERA_ID, Settings
+
+__all__ = [
+    "ApiContext",
+    "CameraDep",
+    "Principal",
+    "Services",
+    "TimeRange",
+    "get_camera",
+    "get_services",
+    "now_us",
+    "require",
+    "route_path",
+    "time_range",
+]
+
+_KEY_TTL_S = 5.0
+
+
+@dataclass(slots=True)
+class ApiContext:
+    """Everything the API needs from the process that serves it (`vigil run`, tests, bench)."""
+
+    settings: Settings
+    catalog: Catalog
+    store: ObjectStore
+    spool: Spool | None = None
+    clock: Clock = SYSTEM_CLOCK
+    # uploader/spool figures for /metrics: spool_bytes, upload_lag_s, uploaded_total,
+    # upload_failures_total, spool_dropped_total
+    stats: Callable[[], dict[str, float]] | None = None
+
+
+class KeyCache:
+    """Verified keys for a few seconds, so a poller's every request is not a catalog query."""
+
+    def __init__(self, catalog: Catalog, clock: Clock, ttl_s: float = _KEY_TTL_S) -> None:
+        self.catalog, self.clock, self.ttl_s = catalog, clock, ttl_s
+        self._tokens: dict[str, tuple[float, KeyInfo]] = {}
+        self._ids: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def _fresh(self, entry: tuple[float, object] | None) -> bool:
+        return entry is not None and entry[0] > self.clock.monotonic()
+
+    def verify(self, token: str) -> KeyInfo | None:
+        h = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            hit = self._tokens.get(h)
+        if hit is not None and self._fresh(hit):
+            return hit[1]
+        info = verify_key(self.catalog, token)
+        if info is not None:
+            with self._lock:
+                if len(self._tokens) > 10_000:
+                    self._tokens.clear()
+                self._tokens[h] = (self.clock.monotonic() + self.ttl_s, info)
+        return info
+
+    def by_id(self, key_id: str) -> KeyInfo | None:
+        with self._lock:
+            hit = self._ids.get(key_id)
+        if hit is not None and self._fresh(hit):
+            return hit[1]
+        info = get_key(self.catalog, key_id)
+        if info is not None and info.revoked:
+            info = None
+        with self._lock:
+            if len(self._ids) > 10_000:
+                self._ids.clear()
+            self._ids[key_id] = (self.clock.monotonic() + self.ttl_s, info)
+        return info
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+            self._ids.clear()
+
+
+@dataclass(slots=True)
+class Services:
+    """Per-app shared state built from the context (see api/app.py)."""
+
+    ctx: ApiContext
+    keys: KeyCache
+    signer: UrlSigner
+    board: StatusBoard
+    events: EventWatcher
+    live: LiveIndex
+    clip_slots: threading.BoundedSemaphore
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a key (Bearer or the signer of a signed URL), or anyone when auth is off."""
+
+    role: Role
+    key: KeyInfo | None
+    via: Literal["bearer", "signature", "open"]
+
+    @property
+    def name(self) -> str:
+        return self.key.name if self.key else "anonymous"
+
+
+def route_path(request: Request) -> str:
+    """The request path without the mount prefix (what signatures cover)."""
+    path: str = request.scope["path"]
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path
+
+
+# Declares the scheme in OpenAPI (the "Authorize" button of /docs); the header is parsed below so
+# that every failure gets a precise message.
+_bearer = HTTPBearer(auto_error=False, description="an API key: `vgl_…`")
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require(role: Role, *, signed: bool = False) -> Callable[..., Principal]:
+    """A dependency admitting callers whose key has at least `role`; with `signed`, a valid
+    signed URL (see api/signing.py) is accepted in place of the header."""
+
+    def dependency(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Principal:
+        if not svc.ctx.settings.api.auth:
+            return Principal("admin", None, "open")
+        header = request.headers.get("authorization")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise _unauthorized("send the API key as 'Authorization: Bearer KEY'")
+            info = svc.keys.verify(token.strip())
+            if info is None:
+                raise _unauthorized("unknown or revoked API key")
+            if not role_allows(info.role, role):
+                raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
+            return Principal(info.role, info, "bearer")
+        if signed and "sig" in request.query_params:
+            kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
+            if kid is None:
+                raise _unauthorized("the signed URL is invalid or has expired")
+            info = svc.keys.by_id(kid)
+            if info is None:
+                raise _unauthorized("the key that signed this URL was revoked")
+            return Principal(info.role, info, "signature")
+        raise _unauthorized("an API key is required: 'Authorization: Bearer KEY'")
+
+    dependency.__name__ = f"require_{role}{'_or_signed' if signed else ''}"
+    return dependency
+
+
+def get_camera(
+    svc: ServicesDep,
+    camera_id: Annotated[str, Path(description="camera id", max_length=64)],
+) -> Camera:
+    if not CAMERA_ID.match(camera_id):
+        raise HTTPException(404, f"unknown camera {camera_id!r}")
+    cam = svc.ctx.catalog.get_camera(camera_id)
+    if cam is None:
+        raise HTTPException(404, f"unknown camera {camera_id!r}")
+    return cam
+
+
+CameraDep = Annotated[Camera, Depends(get_camera)]
+
+_TIME_DOC = "ISO 8601 with Z or an offset (2024-05-01T10:00:00Z), or epoch seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start_us: int
+    end_us: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_us - self.start_us) / 1e6
+
+
+def _parse(name: str, text: str) -> int:
+    try:
+        return parse_time_us(text)
+    except ValueError as e:
+        raise HTTPException(422, f"{name}: {e}") from None
+
+
+def check_range(start_us: int, end_us: int, max_s: float | None, what: str = "range") -> TimeRange:
+    if start_us >= end_us:
+        raise HTTPException(422, "start must be before end (ranges are half-open: [start, end))")
+    if max_s is not None and end_us - start_us > max_s * 1e6:
+        raise HTTPException(422, f"the {what} is too long: at most {max_s:g} s")
+    return TimeRange(start_us, end_us)
+
+
+def time_range(max_s: float | Callable[[Settings], float] | None, what: str = "range") -> Callable[..., TimeRange]:
+    """A dependency parsing `start` and `end`; `max_s` may depend on the settings."""
+
+    def dependency(
+        svc: ServicesDep,
+        start: Annotated[str, Query(description=f"range start (inclusive): {_TIME_DOC}", max_length=64)],
+        end: Annotated[str, Query(description=f"range end (exclusive): {_TIME_DOC}", max_length=64)],
+    ) -> TimeRange:
+        limit = max_s(svc.ctx.settings) if callable(max_s) else max_s
+        return check_range(_parse("start", start), _parse("end", end), limit, what)
+
+    return dependency
+
+
+def optional_time(name: str, text: str | None) -> int | None:
+    return None if text is None else _parse(name, text)
+
+
+def now_us(svc: Services) -> int:
+    """The injected clock's now, in µs."""
+    return int(svc.ctx.clock.now() * 1_000_000)

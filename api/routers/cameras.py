@@ -1,0 +1,106 @@
+"""Cameras: list, add, change, remove at run time (admin). URLs are returned redacted.
+
+The supervisor polls `Catalog.cameras_version()` and starts or stops recording; this router only
+writes the catalog (and the audit log)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from api.dependencies import CameraDep, Principal, ServicesDep, require
+from api.redact import safe_url
+from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
+from storage.auth import add_audit
+from storage.catalog import Camera
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def camera_out(cam: Camera) -> CameraOut:
+    return CameraOut(
+        id=cam.id,
+        name=cam.name,
+        url=safe_url(cam.url) or "",
+        transport=cam.transport,
+        tags=dict(cam.tags or {}),
+        enabled=cam.enabled,
+        health_url=safe_url(cam.health_url),
+        health=dict((cam.options or {}).get("health", {})),
+        updated_us=cam.updated_us,
+    )
+
+
+def _write(svc: ServicesDep, cam: Camera) -> None:
+    """Upsert with an update time above every camera's, so `cameras_version()` always moves."""
+    now_us = int(svc.ctx.clock.now() * 1_000_000)
+    _, newest = svc.ctx.catalog.cameras_version()
+    cam.updated_us = max(now_us, newest + 1)
+    svc.ctx.catalog.upsert_camera(cam, cam.updated_us)
+    svc.board.invalidate()
+
+
+@router.get("", response_model=CameraList)
+def list_cameras(_: Admin, svc: ServicesDep) -> CameraList:
+    return CameraList(cameras=[camera_out(c) for c in svc.ctx.catalog.list_cameras()])
+
+
+@router.post("", response_model=CameraOut, status_code=201, responses={409: {"description": "id exists"}})
+def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response) -> CameraOut:
+    if svc.ctx.catalog.get_camera(body.id) is not None:
+        raise HTTPException(409, f"camera {body.id!r} exists; change it with PATCH /api/cameras/{body.id}")
+    health = body.health.model_dump(exclude_none=True)
+    cam = Camera(
+        id=body.id,
+        url=body.url,
+        name=body.name,
+        transport=body.transport,
+        tags=body.tags,
+        enabled=body.enabled,
+        health_url=body.health_url,
+        options={"health": health} if health else {},
+    )
+    _write(svc, cam)
+    add_audit(svc.ctx.catalog, "camera.create", key=who.key, at_us=cam.updated_us, camera_id=cam.id)
+    response.headers["Location"] = f"/api/cameras/{cam.id}"
+    return camera_out(cam)
+
+
+@router.get("/{camera_id}", response_model=CameraOut)
+def get_camera(_: Admin, cam: CameraDep) -> CameraOut:
+    return camera_out(cam)
+
+
+@router.patch("/{camera_id}", response_model=CameraOut)
+def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDep) -> CameraOut:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("url", "transport", "enabled", "name", "tags"):
+        if name in changes and changes[name] is None:
+            raise HTTPException(422, f"{name} cannot be null")
+    for name in ("url", "name", "transport", "tags", "enabled", "health_url"):
+        if name in changes:
+            setattr(cam, name, changes[name])
+    if "health" in changes:
+        options = dict(cam.options or {})
+        health = body.health.model_dump(exclude_none=True) if body.health else {}
+        if health:
+            options["health"] = health
+        else:
+            options.pop("health", None)
+        cam.options = options
+    _write(svc, cam)
+    fields = sorted(k for k in changes if k != "url") + (["url"] if "url" in changes else [])
+    add_audit(
+        svc.ctx.catalog, "camera.update", key=who.key, at_us=cam.updated_us, camera_id=cam.id, detail={"fields": fields}
+    )
+    return camera_out(cam)
+
+
+@router.delete("/{camera_id}", status_code=204, response_class=Response)
+def delete_camera(who: Admin, cam: CameraDep, svc: ServicesDep) -> Response:
+    svc.ctx.catalog.delete_camera(cam.id)
+    svc.board.invalidate()
+    add_audit(svc.ctx.catalog, "camera.delete", key=who.key, camera_id=cam.id)
+    return Response(status_code=204)

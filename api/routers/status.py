@@ -1,0 +1,68 @@
+"""Feed status: every feed in one shared document (ETag/304), and one feed in detail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api.dependencies import CameraDep, Principal, ServicesDep, require
+from api.schemas import CameraStatusDetail, StatusOut
+
+router = APIRouter(tags=["status"])
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match uses."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
+
+
+@router.get(
+    "/api/status",
+    response_model=StatusOut,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+def status(
+    _: Viewer,
+    request: Request,
+    svc: ServicesDep,
+    state: Annotated[list[str] | None, Query(description="only feeds in these states")] = None,
+    tag: Annotated[list[str] | None, Query(description="`key:value`, or `key` for any value")] = None,
+) -> Response:
+    body, etag = svc.board.current().body(state or (), tag or ())
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/api/cameras/{camera_id}/status", response_model=CameraStatusDetail)
+def camera_status(_: Viewer, cam: CameraDep, svc: ServicesDep) -> CameraStatusDetail:
+    catalog = svc.ctx.catalog
+    st = catalog.get_status(cam.id)
+    latest = catalog.latest_segments(cam.id, 1)
+    state = "disabled" if not cam.enabled else (st.state if st else "unknown")
+    return CameraStatusDetail(
+        id=cam.id,
+        name=cam.name,
+        state=state,
+        since_us=st.since_us if st else None,
+        reason=st.reason if st else "",
+        fps=st.fps if st else None,
+        bitrate_kbps=st.bitrate_kbps if st else None,
+        last_packet_us=st.last_packet_us if st else None,
+        reconnects=st.reconnects if st else 0,
+        updated_us=st.updated_us if st else None,
+        enabled=cam.enabled,
+        tags=dict(cam.tags or {}),
+        figures=dict(st.figures or {}) if st else {},
+        run_id=st.run_id if st else None,
+        node_id=st.node_id if st else None,
+        latest_recording_end_us=latest[-1].end_us if latest else None,
+    )

@@ -1,0 +1,271 @@
+"""Request and response models. Units are in field names; times are integer µs since the epoch
+(UTC) in `*_us` fields, with the same instant as ISO 8601 text in `*_utc` where documents are small."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from storage.auth import Role
+from vigil.settings import CAMERA_ID, HealthOverrides
+
+__all__ = [
+    "AuditEntryOut",
+    "AuditList",
+    "CameraIn",
+    "CameraList",
+    "CameraOut",
+    "CameraPatch",
+    "CameraStatusDetail",
+    "ErrorOut",
+    "EventList",
+    "EventOut",
+    "GapOut",
+    "HealthOut",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyList",
+    "KeyOut",
+    "RecordingSegment",
+    "RecordingsOut",
+    "SignedUrl",
+    "StatusCamera",
+    "StatusOut",
+]
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://\S+|/\S*)$")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what went wrong, for a person")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    catalog: str
+    store: str
+
+
+# ---- cameras ----------------------------------------------------------------------------------
+
+
+def _check_url(v: str | None) -> str | None:
+    if v is None:
+        return v
+    if len(v) > 2048 or not _URL.match(v):
+        raise ValueError("expected a URL such as rtsp://user:pass@host/path (or an absolute file path)")
+    return v
+
+
+def _check_tags(v: dict[str, str] | None) -> dict[str, str] | None:
+    if v is None:
+        return v
+    if len(v) > 50:
+        raise ValueError("at most 50 tags")
+    for k, val in v.items():
+        if not _TAG_KEY.match(k):
+            raise ValueError(f"tag name {k!r}: 1-64 of letters, digits, '_', '.', '-'")
+        if len(val) > 256:
+            raise ValueError(f"tag {k!r}: value longer than 256 characters")
+    return v
+
+
+class CameraPatch(BaseModel):
+    """Fields to change; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="RTSP URL with credentials; stored, never returned")
+    name: str | None = Field(None, max_length=200)
+    transport: Literal["tcp", "udp"] | None = None
+    tags: dict[str, str] | None = None
+    enabled: bool | None = None
+    health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
+    health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+
+    _url = field_validator("url", "health_url")(_check_url)
+    _tags = field_validator("tags")(_check_tags)
+
+
+class CameraIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)
+    url: str = Field(description="RTSP URL with credentials; stored, never returned")
+    name: str = Field("", max_length=200)
+    transport: Literal["tcp", "udp"] = "tcp"
+    tags: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    health_url: str | None = None
+    health: HealthOverrides = Field(default_factory=HealthOverrides)
+
+    _url = field_validator("url", "health_url")(_check_url)
+    _tags = field_validator("tags")(_check_tags)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not CAMERA_ID.match(v):
+            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
+        return v
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    url: str = Field(description="redacted: credentials replaced by ***")
+    transport: str
+    tags: dict[str, str]
+    enabled: bool
+    health_url: str | None = Field(description="redacted")
+    health: dict[str, Any]
+    updated_us: int
+
+
+class CameraList(BaseModel):
+    cameras: list[CameraOut]
+
+
+# ---- status -----------------------------------------------------------------------------------
+
+
+class StatusCamera(BaseModel):
+    id: str
+    name: str
+    state: str = Field(description="starting|online|frozen|black|tampered|offline|unknown|disabled")
+    since_us: int | None = Field(description="when the feed entered this state")
+    reason: str
+    fps: float | None
+    bitrate_kbps: float | None
+    last_packet_us: int | None = Field(description="arrival of the newest packet")
+    reconnects: int
+    updated_us: int | None = Field(description="when the worker last wrote this status")
+    enabled: bool
+    tags: dict[str, str]
+
+
+class StatusOut(BaseModel):
+    generated_us: int
+    cameras_total: int
+    counts: dict[str, int] = Field(description="cameras per state, of those listed")
+    cameras: list[StatusCamera]
+
+
+class CameraStatusDetail(StatusCamera):
+    figures: dict[str, Any] = Field(description="the last sample's measurements")
+    run_id: str | None
+    node_id: str | None
+    latest_recording_end_us: int | None = Field(description="end of the newest stored segment")
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+class EventOut(BaseModel):
+    id: int
+    camera_id: str
+    at_us: int
+    at_utc: str
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    figures: dict[str, Any]
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+    next_cursor: int = Field(description="pass as `since` to get the events after these")
+
+
+# ---- recordings -------------------------------------------------------------------------------
+
+
+class RecordingSegment(BaseModel):
+    id: int
+    run_id: str
+    seq: int
+    start_us: int
+    end_us: int
+    start_utc: str
+    end_utc: str
+    duration_s: float
+    bytes: int
+    frames: int
+    video_codec: str
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    recovered: bool
+
+
+class GapOut(BaseModel):
+    start_us: int
+    end_us: int
+    start_utc: str
+    end_utc: str
+    duration_s: float
+
+
+class RecordingsOut(BaseModel):
+    camera_id: str
+    start_us: int
+    end_us: int
+    recorded_s: float = Field(description="time covered by stored segments inside the range")
+    gap_s: float
+    segments: list[RecordingSegment]
+    gaps: list[GapOut]
+
+
+class SignedUrl(BaseModel):
+    url: str = Field(description="path and query, relative to the API's origin")
+    expires_us: int
+
+
+# ---- keys and audit ---------------------------------------------------------------------------
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_us: int
+    revoked: bool
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the API key; shown only now")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at_us: int
+    at_utc: str
+    key_id: str | None
+    key_name: str | None
+    action: str
+    camera_id: str | None
+    start_us: int | None
+    end_us: int | None
+    sha256: str | None
+    bytes: int | None
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntryOut]
+    next_cursor: int

@@ -1,0 +1,144 @@
+"""Every route × no key / wrong key / each role: allowed exactly as issue 4 says, else 401/403."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from storage.auth import revoke_key
+from tests.api.conftest import ApiEnv, make_env
+
+MEDIA_KEY = "cam1/2024/05/01/10/20240501T100000.000000Z.mp4"
+RANGE = "start=2024-05-01T10:00:00Z&end=2024-05-01T10:01:00Z"
+_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str  # may hold {n}: a fresh number, so repeated creates do not collide
+    role: str | None  # least role allowed; None = open
+    json: Any = None
+
+    def url(self) -> str:
+        return self.path.replace("{n}", str(next(_ids)))
+
+
+CALLS = [
+    Call("GET", "/health", None),
+    Call("GET", "/metrics", "viewer"),
+    Call("GET", "/api/cameras", "admin"),
+    Call("POST", "/api/cameras", "admin", {"id": "new-{n}", "url": "rtsp://10.0.0.9/x"}),
+    Call("GET", "/api/cameras/cam1", "admin"),
+    Call("PATCH", "/api/cameras/cam1", "admin", {"name": "Gate"}),
+    Call("DELETE", "/api/cameras/gone", "admin"),
+    Call("GET", "/api/status", "viewer"),
+    Call("GET", "/api/cameras/cam1/status", "viewer"),
+    Call("GET", "/api/events", "viewer"),
+    Call("GET", "/api/events/stream", "viewer"),
+    Call("GET", "/api/report", "investigator"),
+    Call("GET", "/api/cameras/cam1/snapshot.jpg", "viewer"),
+    Call("GET", "/api/cameras/cam1/live.m3u8", "viewer"),
+    Call("GET", "/api/cameras/cam1/live-url", "viewer"),
+    Call("GET", f"/api/cameras/cam1/recordings?{RANGE}", "investigator"),
+    Call("GET", f"/api/cameras/cam1/playback.m3u8?{RANGE}", "investigator"),
+    Call("GET", f"/api/cameras/cam1/playback-url?{RANGE}", "investigator"),
+    Call("GET", f"/api/cameras/cam1/clip.mp4?{RANGE}", "investigator"),
+    Call("GET", f"/api/media/{MEDIA_KEY}", "investigator"),
+    Call("HEAD", f"/api/media/{MEDIA_KEY}", "investigator"),
+    Call("GET", "/api/keys", "admin"),
+    Call("POST", "/api/keys", "admin", {"role": "viewer", "name": "k{n}"}),
+    Call("DELETE", "/api/keys/000000000000", "admin"),
+    Call("GET", "/api/audit", "admin"),
+]
+RANK = {"viewer": 0, "investigator": 1, "admin": 2}
+
+
+@pytest.fixture(scope="module")
+def menv(tmp_path_factory: pytest.TempPathFactory) -> ApiEnv:
+    e = make_env(tmp_path_factory.mktemp("auth"))
+    e.add_camera("cam1")
+    return e
+
+
+@pytest.fixture(scope="module")
+def mclient(menv: ApiEnv) -> Any:
+    with menv.client() as c:
+        yield c
+
+
+def _send(client: TestClient, call: Call, headers: dict[str, str]) -> int:
+    body = None
+    if call.json is not None:
+        body = {k: (v.replace("{n}", str(next(_ids))) if isinstance(v, str) else v) for k, v in call.json.items()}
+    if call.path == "/api/events/stream":
+        # the stream never ends by itself: look at the status line and leave
+        with client.stream(call.method, call.url(), headers=headers, params={"max_s": "0"}) as r:
+            return r.status_code
+    return client.request(call.method, call.url(), headers=headers, json=body).status_code
+
+
+def test_every_route_is_in_the_matrix(menv: ApiEnv) -> None:
+    routed = {(m, r.path) for r in menv.app.routes if isinstance(r, APIRoute) for m in r.methods or ()}
+    covered = {(c.method, c.path.split("?")[0].replace("cam1", "{camera_id}")) for c in CALLS}
+    covered = {(m, p.replace(MEDIA_KEY, "{key:path}")) for m, p in covered}
+    covered = {(m, p.replace("/gone", "/{camera_id}").replace("/000000000000", "/{key_id}")) for m, p in covered}
+    missing = routed - covered
+    assert not missing, f"routes without an auth check in the matrix: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path.split('?')[0]}")
+def test_no_key_and_wrong_key(mclient: TestClient, menv: ApiEnv, call: Call) -> None:
+    if call.role is None:
+        assert _send(mclient, call, {}) == 200
+        return
+    assert _send(mclient, call, {}) == 401
+    wrong = menv.keys["admin"][:-4] + "AAAA"
+    assert _send(mclient, call, {"Authorization": f"Bearer {wrong}"}) == 401
+    assert _send(mclient, call, {"Authorization": "Bearer nonsense"}) == 401
+    assert _send(mclient, call, {"Authorization": f"Basic {menv.keys['admin']}"}) == 401
+
+
+@pytest.mark.parametrize("role", ["viewer", "investigator", "admin"])
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path.split('?')[0]}")
+def test_roles(mclient: TestClient, menv: ApiEnv, call: Call, role: str) -> None:
+    status = _send(mclient, call, menv.auth(role))
+    if call.role is None or RANK[role] >= RANK[call.role]:
+        assert status not in (401, 403), f"{role} refused ({status})"
+        assert status < 500, status
+    else:
+        assert status == 403
+
+
+def test_unknown_camera_is_401_before_404(mclient: TestClient) -> None:
+    """Without a key nothing is revealed, not even whether a camera exists."""
+    for path in ("/api/cameras/nope/status", "/api/cameras/nope/recordings", "/api/cameras/NOPE!/live.m3u8"):
+        r = mclient.get(path)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.json() == {"detail": "an API key is required: 'Authorization: Bearer KEY'"}
+
+
+def test_revoked_key_stops_working(tmp_path: Any) -> None:
+    e = make_env(tmp_path / "rev")
+    with e.client() as c:
+        assert c.get("/api/status", headers=e.auth("viewer")).status_code == 200
+        key_id = e.keys["viewer"].split("_")[1]
+        r = c.delete(f"/api/keys/{key_id}", headers=e.auth("admin"))
+        assert r.status_code == 204
+        assert c.get("/api/status", headers=e.auth("viewer")).status_code == 401
+        revoke_key(e.catalog, e.keys["admin"].split("_")[1])  # outside the API: cache holds ≤ 5 s
+        e.app.state.services.keys.clear()
+        assert c.get("/api/status", headers=e.auth("admin")).status_code == 401
+
+
+def test_auth_off_lets_everyone_in(tmp_path: Any) -> None:
+    e = make_env(tmp_path / "open", auth=False)
+    with e.client() as c:
+        assert c.get("/api/keys").status_code == 200
+        assert c.get("/api/audit").status_code == 200
