@@ -65,8 +65,10 @@ class Session:
         stop: threading.Event,
         observer: FeedObserver | None = None,
         lease_epoch: Callable[[], int | None] = lambda: None,
+        lease_valid: Callable[[], bool] = lambda: True,
         max_gap_s: float = 10.0,
     ) -> None:
+        self.lease_valid = lease_valid
         self.source = source
         self.spool = spool
         self.camera_id = camera_id
@@ -145,6 +147,10 @@ class Session:
             for pkt in self.source.packets():
                 if self.stop.is_set():
                     self.result.ended_by = "stopped"
+                    break
+                if not self.lease_valid():
+                    # fencing: past the lease deadline another node may own this camera
+                    self.result.ended_by = "lease lost"
                     break
                 self.result.packets += 1
                 self._handle(pkt)

@@ -13,6 +13,7 @@ from typing import Callable
 
 from ingest.worker import worker_process_main
 from storage.catalog import Camera, Catalog
+from storage.leases import LeaseKeeper
 from storage.spool import Spool
 from vigil.clock import SYSTEM_CLOCK, Clock
 from vigil.settings import Settings
@@ -64,14 +65,18 @@ class Supervisor:
         *,
         clock: Clock = SYSTEM_CLOCK,
         on_recovered: Callable[[int], None] | None = None,
-        cameras: Callable[[], list[Camera]] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.spool = spool
         self.clock = clock
         self.on_recovered = on_recovered
-        self._cameras = cameras or (lambda: self.catalog.list_cameras(enabled_only=True))
+        self.leases = leases
+        self.ttl_s = settings.cluster.lease_ttl_s
+        self.margin_s = settings.cluster.clock_margin_s
+        self._next_heartbeat = 0.0
+        self._lease_deadlines: dict[str, tuple[int | None, float]] = {}
         self.n = settings.workers.processes
         self.procs: list[_Proc | None] = [None] * self.n
         self.placement: dict[str, int] = {}
@@ -127,13 +132,38 @@ class Supervisor:
                 self.on_recovered(n)
             self.reconcile(force=True)
 
+    def _heartbeat(self) -> bool:
+        """Renew/claim leases; True if the set of held cameras changed."""
+        if self.leases is None:
+            return False
+        started = self.clock.monotonic()
+        before = set(self._lease_deadlines)
+        held = self.leases.heartbeat()
+        deadline = started + self.ttl_s - self.margin_s
+        self._lease_deadlines = {cid: (lease.epoch, deadline) for cid, lease in held.items()}
+        self._next_heartbeat = started + self.ttl_s / 3
+        msg = {"cmd": "leases", "leases": self._lease_deadlines}
+        for p in self.procs:
+            if p is not None:
+                try:
+                    p.conn.send(msg)
+                except (OSError, BrokenPipeError):
+                    pass
+        return set(held) != before
+
     def reconcile(self, *, force: bool = False) -> None:
-        """Send every process its cameras when the catalog changed (or after a restart)."""
+        """Send every process its cameras when the catalog or the leases changed (or after a restart)."""
         version = self.catalog.cameras_version()
-        if not force and version == self._version:
+        changed = version != self._version
+        due = self.leases is not None and self.clock.monotonic() >= self._next_heartbeat
+        if changed or due or force:
+            if self._heartbeat():
+                force = True
+        if not force and not changed:
             return
         self._version = version
-        cams = {c.id: c for c in self._cameras()}
+        enabled = self.catalog.list_cameras(enabled_only=True)
+        cams = {c.id: c for c in enabled if self.leases is None or c.id in self._lease_deadlines}
         self.placement = assign(list(cams), self.placement, self.n)
         for i, p in enumerate(self.procs):
             if p is None:
@@ -144,6 +174,8 @@ class Supervisor:
             if fingerprint == p.sent and not force:
                 continue
             try:
+                if force:
+                    p.conn.send({"cmd": "leases", "leases": self._lease_deadlines})
                 p.conn.send({"cmd": "cameras", "cameras": payload})
                 p.sent = fingerprint
                 p.cameras = mine
@@ -172,3 +204,8 @@ class Supervisor:
                 p.process.kill()
                 p.process.join(2)
         self.spool.recover()
+        if self.leases is not None:
+            try:
+                self.leases.release_all()
+            except Exception as e:  # the catalog being down must not block shutdown; leases expire
+                log.warning("supervisor: could not release leases: %s", e)

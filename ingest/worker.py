@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -56,8 +57,10 @@ class CameraWorker:
         clock: Clock = SYSTEM_CLOCK,
         opener: Callable[[str, SourceOptions], PacketSource] = open_source,
         lease_epoch: Callable[[], int | None] = lambda: None,
+        lease_valid: Callable[[], bool] = lambda: True,
     ) -> None:
         self.camera = camera
+        self.lease_valid = lease_valid
         self.spool = spool
         self.monitor = monitor
         self.opts = opts
@@ -91,6 +94,10 @@ class CameraWorker:
         cam = self.camera
         src_opts = SourceOptions(cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s)
         while not self.stop_event.is_set():
+            if not self.lease_valid():
+                # no lease, no recording: wait for the supervisor to renew it or to stop us
+                self.clock.sleep(0.5, self.stop_event)
+                continue
             self.attempts += 1
             self.monitor.on_connecting()
             started = self.clock.monotonic()
@@ -111,6 +118,7 @@ class CameraWorker:
                     stop=self.stop_event,
                     observer=self.monitor,
                     lease_epoch=self.lease_epoch,
+                    lease_valid=self.lease_valid,
                 )
                 try:
                     result = session.run()
@@ -166,6 +174,8 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
     )
     workers: dict[str, CameraWorker] = {}
     prints: dict[str, tuple[Any, ...]] = {}
+    # camera → (lease epoch, monotonic deadline); CLOCK_MONOTONIC is shared by every process
+    leases: dict[str, tuple[int | None, float]] = {}
     lock = threading.Lock()
     done = threading.Event()
     parent = os.getppid()
@@ -217,7 +227,14 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
                 monitor = HealthMonitor(
                     cid, health_for(cam), catalog=catalog, store=store, clock=SYSTEM_CLOCK, node_id=settings.node_id
                 )
-                w = CameraWorker(cam, spool, monitor, opts)
+                w = CameraWorker(
+                    cam,
+                    spool,
+                    monitor,
+                    opts,
+                    lease_epoch=lambda cid=cid: leases.get(cid, (None, 0.0))[0],
+                    lease_valid=lambda cid=cid: leases.get(cid, (None, 0.0))[1] > time.monotonic(),
+                )
                 workers[cid] = w
                 prints[cid] = _camera_fingerprint(cam)
                 w.start()
@@ -231,7 +248,10 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
-            if msg.get("cmd") == "cameras":
+            if msg.get("cmd") == "leases":
+                leases.clear()
+                leases.update({k: (v[0], float(v[1])) for k, v in msg["leases"].items()})
+            elif msg.get("cmd") == "cameras":
                 apply([Camera(**c) for c in msg["cameras"]])
             elif msg.get("cmd") == "stop":
                 break

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from storage.catalog import Catalog, api_keys, audit
+from storage.catalog import Catalog, api_keys, audit, server_secrets
 
 __all__ = [
     "ROLES",
@@ -41,16 +41,6 @@ ROLES: tuple[Role, ...] = ("viewer", "investigator", "admin")  # each role can d
 _RANK: dict[str, int] = {r: i for i, r in enumerate(ROLES)}
 _KEY = re.compile(r"^vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
 
-# A table of named server secrets (today only the URL-signing key). It lives here, not in
-# catalog.py's metadata, until the catalog owner adopts it (see docs/design/api.md).
-_secrets_md = sa.MetaData()
-server_secrets = sa.Table(
-    "server_secrets",
-    _secrets_md,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(128), nullable=False),
-    sa.Column("created_us", sa.BigInteger, nullable=False),
-)
 
 
 def _now_us() -> int:
@@ -209,7 +199,6 @@ def list_audit(
 
 def server_secret(catalog: Catalog, name: str = "url-signing") -> bytes:
     """A 32-byte secret shared by every API node through the catalog; made on first use."""
-    _secrets_md.create_all(catalog.engine, checkfirst=True)
     sel = sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
     with catalog.engine.connect() as c:
         v = c.execute(sel).scalar_one_or_none()

@@ -130,6 +130,46 @@ audit = sa.Table(
 )
 
 
+server_secrets = sa.Table(
+    "server_secrets",  # named secrets shared by every node (the URL-signing key)
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+nodes = sa.Table(
+    "nodes",  # cluster members, by heartbeat
+    metadata,
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("heartbeat_us", sa.BigInteger, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",  # which node records which camera; `epoch` is the fencing token
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("expires_us", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+holds = sa.Table(
+    "holds",  # ranges an investigator placed out of retention's reach
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("released_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_holds_camera", "camera_id"),
+)
+
+
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^?#]*@")
 _SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential", re.IGNORECASE)
 
@@ -290,7 +330,10 @@ class Catalog:
             self.create_schema()
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Bring the database to the newest schema revision (Alembic; see storage/migrate.py)."""
+        from storage.migrate import upgrade
+
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

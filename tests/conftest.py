@@ -27,6 +27,28 @@ def clip_hevc_aac(clip_dir: Path) -> ClipInfo:
     return make_clip(clip_dir / "hevc-aac-24s.mp4", 24.0, codec="hevc", gop=25, audio=True, width=320, height=240)
 
 
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, trust auth), dropped after."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"vigil_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     server = SeaweedS3(tmp_path_factory.mktemp("s3"))

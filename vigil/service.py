@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import uvicorn
 
 from ingest.supervisor import Supervisor
 from storage.catalog import Camera, Catalog
+from storage.leases import LeaseKeeper
 from storage.object_store import ObjectStore, open_store
+from storage.retention import apply_retention
 from storage.spool import Spool
 from storage.uploader import Uploader
 from vigil.clock import SYSTEM_CLOCK
@@ -39,7 +42,11 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             tags=dict(c.tags),
             enabled=c.enabled,
             health_url=c.health_url,
-            options={"health": c.health.model_dump(exclude_none=True)} if c.health.model_dump(exclude_none=True) else {},
+            options={
+                k: v
+                for k, v in {"health": c.health.model_dump(exclude_none=True), "retention_days": c.retention_days}.items()
+                if v
+            },
         )
         existing = catalog.get_camera(c.id)
         if existing is None or (
@@ -64,7 +71,16 @@ class Service:
             max_spool_bytes=settings.spool.max_bytes,
             backoff_max_s=10.0,
         )
-        self.supervisor = Supervisor(settings, self.catalog, self.spool, on_recovered=lambda n: self.uploader.wake())
+        self.leases = LeaseKeeper(
+            self.catalog,
+            settings.node_id,
+            capacity=settings.cluster.capacity or 1_000_000,
+            ttl_s=settings.cluster.lease_ttl_s,
+        )
+        self._stopping = threading.Event()
+        self.supervisor = Supervisor(
+            settings, self.catalog, self.spool, on_recovered=lambda n: self.uploader.wake(), leases=self.leases
+        )
 
     def stats(self) -> dict[str, float]:
         s = self.uploader.stats
@@ -91,6 +107,14 @@ class Service:
         )
         return create_app(ctx)
 
+    def _retention_loop(self) -> None:
+        r = self.settings.retention
+        while not self._stopping.wait(r.interval_s):
+            try:
+                apply_retention(self.catalog, self.store, default_days=r.days, max_bytes=r.max_bytes, batch=r.batch)
+            except Exception:  # a failed pass is retried at the next interval
+                log.exception("retention pass failed")
+
     def start_recording(self) -> None:
         seed_cameras(self.settings, self.catalog)
         recovered = self.spool.recover()
@@ -98,8 +122,10 @@ class Service:
             log.info("recovered %d segment(s) left open by a previous run", len(recovered))
         self.uploader.start()
         self.supervisor.start()
+        threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
 
     def stop_recording(self, drain_s: float = 8.0) -> None:
+        self._stopping.set()
         t0 = time.monotonic()
         self.supervisor.stop(timeout_s=min(6.0, drain_s))
         left = max(1.0, drain_s - (time.monotonic() - t0))

@@ -89,22 +89,30 @@ class WorkersConfig(_Strict):
 
 
 class HealthConfig(_Strict):
-    """Thresholds for feed states; see docs/design/health.md for how the defaults were chosen."""
+    """Thresholds for feed states; docs/design/health.md gives the measurements behind each default."""
 
-    enabled: bool = True
+    enabled: bool = True  # False: no decoding, only packet-level states (starting/online/offline)
     sample_interval_s: float = Field(default=0.0, ge=0, description="0 = every keyframe")
     freeze_after_s: float = Field(default=10.0, gt=0)
     stall_timeout_s: float = Field(default=5.0, gt=0)
     black_after_s: float = Field(default=5.0, gt=0)
-    tamper_after_s: float = Field(default=10.0, gt=0)
+    tamper_after_s: float = Field(default=20.0, gt=0)
     recover_after_s: float = Field(default=2.0, ge=0)
-    freeze_diff: float = Field(default=0.12, ge=0)
-    black_luma: float = Field(default=24.0, ge=0)
-    tamper_ratio: float = Field(default=0.2, gt=0, lt=1)
+    # Mean absolute grey-level difference between samples at half resolution, the 5 % most-changed
+    # pixels (an OSD clock) left out: quiet σ=2 scenes measure ≥ 0.50 (a dark street), frozen
+    # pictures ≤ 0.26 (up to 0.79 from bitrate-mode encoders, handled by exact-repeat evidence).
+    freeze_diff: float = Field(default=0.4, gt=0)
+    # Median P-frame size over keyframe size: above it the encoder is spending on change, so the
+    # picture is not called frozen (frozen ≤ 0.06 with every encoder measured).
+    freeze_p_ratio: float = Field(default=0.1, gt=0)
+    black_luma: float = Field(default=32.0, ge=0, le=255)  # a pixel darker than this is dark
+    black_fraction: float = Field(default=0.98, gt=0, le=1)  # share of dark pixels that makes black
+    tamper_ratio: float = Field(default=0.2, gt=0, lt=1)  # sharpness below this share of the baseline
     snapshot_interval_s: float = Field(default=10.0, ge=0)
 
 
 class HealthOverrides(_Strict):
+    enabled: bool | None = None
     sample_interval_s: float | None = None
     freeze_after_s: float | None = None
     stall_timeout_s: float | None = None
@@ -112,8 +120,11 @@ class HealthOverrides(_Strict):
     tamper_after_s: float | None = None
     recover_after_s: float | None = None
     freeze_diff: float | None = None
+    freeze_p_ratio: float | None = None
     black_luma: float | None = None
+    black_fraction: float | None = None
     tamper_ratio: float | None = None
+    snapshot_interval_s: float | None = None
 
 
 class CameraConfig(_Strict):
@@ -125,6 +136,7 @@ class CameraConfig(_Strict):
     enabled: bool = True
     health_url: str | None = None
     health: HealthOverrides = HealthOverrides()
+    retention_days: float | None = Field(default=None, gt=0)
 
     @field_validator("id")
     @classmethod
@@ -132,6 +144,23 @@ class CameraConfig(_Strict):
         if not CAMERA_ID.match(v):
             raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
         return v
+
+
+class ClusterConfig(_Strict):
+    """Camera leases; one node with SQLite needs none of this changed."""
+
+    lease_ttl_s: float = Field(default=15.0, ge=3)
+    capacity: int = Field(default=0, ge=0, description="cameras this node may record; 0 = no limit")
+    clock_margin_s: float = Field(default=2.0, ge=0, description="a worker stops this long before its lease expires")
+
+
+class RetentionConfig(_Strict):
+    days: float = Field(default=30.0, gt=0, description="default age limit; a camera's retention_days overrides it")
+    max_bytes: int | None = Field(default=None, description="byte budget for the whole object store")
+    interval_s: float = Field(default=600.0, gt=0)
+    batch: int = Field(default=500, ge=1)
+
+    _size = field_validator("max_bytes", mode="before")(lambda v: None if v is None else parse_size(v))
 
 
 class ApiConfig(_Strict):
@@ -153,6 +182,8 @@ class Settings(BaseSettings):
     workers: WorkersConfig = WorkersConfig()
     health: HealthConfig = HealthConfig()
     api: ApiConfig = ApiConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    retention: RetentionConfig = RetentionConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []

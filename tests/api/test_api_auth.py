@@ -49,6 +49,9 @@ CALLS = [
     Call("GET", f"/api/cameras/cam1/playback.m3u8?{RANGE}", "investigator"),
     Call("GET", f"/api/cameras/cam1/playback-url?{RANGE}", "investigator"),
     Call("GET", f"/api/cameras/cam1/clip.mp4?{RANGE}", "investigator"),
+    Call("POST", "/api/cameras/cam1/holds", "investigator", {"start": "2024-05-01T10:00:00Z", "end": "2024-05-01T10:05:00Z", "reason": "case {n}"}),
+    Call("GET", "/api/cameras/cam1/holds", "investigator"),
+    Call("DELETE", "/api/cameras/cam1/holds/1", "investigator"),
     Call("GET", f"/api/media/{MEDIA_KEY}", "investigator"),
     Call("HEAD", f"/api/media/{MEDIA_KEY}", "investigator"),
     Call("GET", "/api/keys", "admin"),
@@ -87,7 +90,7 @@ def test_every_route_is_in_the_matrix(menv: ApiEnv) -> None:
     routed = {(m, r.path) for r in menv.app.routes if isinstance(r, APIRoute) for m in r.methods or ()}
     covered = {(c.method, c.path.split("?")[0].replace("cam1", "{camera_id}")) for c in CALLS}
     covered = {(m, p.replace(MEDIA_KEY, "{key:path}")) for m, p in covered}
-    covered = {(m, p.replace("/gone", "/{camera_id}").replace("/000000000000", "/{key_id}")) for m, p in covered}
+    covered = {(m, p.replace("/gone", "/{camera_id}").replace("/000000000000", "/{key_id}").replace("/holds/1", "/holds/{hold_id}")) for m, p in covered}
     missing = routed - covered
     assert not missing, f"routes without an auth check in the matrix: {sorted(missing)}"
 

@@ -1,0 +1,189 @@
+"""Pure measuring: one decoded picture in, a few numbers out (OpenCV on small grey images).
+
+Why the Y plane: the luma plane of a decoded frame *is* the grey picture; converting to RGB first
+costs 9.2 ms per 720p frame and taking the plane costs nothing (FIELD-NOTES, costs).
+
+Why two sizes (numbers in docs/design/health.md):
+- the **difference** between samples is taken at half the source resolution. Shrinking averages
+  sensor noise away, so at a fixed 160 px a quiet 1080p scene (0.29) differs *less* than a frozen
+  320×240 one re-encoded by a bitrate-mode encoder (0.34): no single threshold works. Halving every
+  source keeps the noise floor of a quiet scene at ≥ 1.1 grey levels from 240p to 1080p, while a
+  frozen picture stays ≤ 0.66;
+- the **brightest-changing 5 %** of pixels are left out of that mean, so an on-screen clock that
+  keeps ticking over a frozen picture (0.4 % of the picture) does not read as motion;
+- **luma, dark share and sharpness** are taken at 160 px wide, where they cost ~0.01 ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+
+__all__ = [
+    "DIFF_MAX_WIDTH",
+    "DIFF_TRIM",
+    "FLAT_CONTRAST",
+    "SMALL_WIDTH",
+    "SNAPSHOT_WIDTH",
+    "Picture",
+    "diff_width",
+    "laplacian_variance",
+    "luma_plane",
+    "measure_picture",
+    "sharpness",
+    "shrink",
+    "snapshot_jpeg",
+    "trimmed_diff",
+]
+
+SMALL_WIDTH = 160  # luma, dark share, sharpness: 160×90 at 16:9
+DIFF_MAX_WIDTH = 1920  # half of 4K; bounds the reference picture kept per camera to 2 MB
+DIFF_TRIM = 0.05  # share of the most-changed pixels left out of the difference (OSD clocks)
+FLAT_CONTRAST = 2.0  # grey-level standard deviation below which a picture has no detail at all
+SNAPSHOT_WIDTH = 320
+_TILES = (8, 6)  # sharpness is the median over these tiles, so a sharp OSD cannot hide a blur
+
+# Formats whose first plane is 8-bit luma at full resolution: that plane is the grey picture.
+_Y_FIRST = frozenset(
+    {
+        "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
+        "yuv440p", "yuvj440p", "yuv411p", "yuvj411p", "nv12", "nv21", "nv16", "gray",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What one sampled picture measures as; `reference` is kept to compare with the next sample."""
+
+    reference: np.ndarray  # uint8 grey at diff_width(), compared with the next sample
+    luma: float  # mean grey level 0..255 (limited-range black is 16)
+    dark_fraction: float  # share of pixels darker than the `dark_level` asked for
+    sharpness: float  # Laplacian variance over picture variance, median of tiles; see sharpness()
+    contrast: float  # grey-level standard deviation
+
+
+def luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's luma as a (height, width) uint8 array: a view of the decoder's buffer when possible."""
+    if frame.format.name in _Y_FIRST:
+        return _plane(frame, 0)
+    # 10-bit, RGB, paletted…: let swscale make the grey picture (rare on cameras; 1.8 ms at 720p).
+    return frame.reformat(format="gray").to_ndarray()
+
+
+def diff_width(source_width: int) -> int:
+    """Half the source width, at least SMALL_WIDTH and at most DIFF_MAX_WIDTH (never enlarging)."""
+    return min(source_width, max(SMALL_WIDTH, min(DIFF_MAX_WIDTH, source_width // 2)))
+
+
+def shrink(grey: np.ndarray, target_w: int) -> np.ndarray:
+    """Area-average `grey` down to `target_w` pixels wide, aspect kept (never enlarges)."""
+    h, w = grey.shape[:2]
+    tw = min(target_w, w)
+    size = (tw, max(1, round(h * tw / w)))
+    if size == (w, h):
+        return np.ascontiguousarray(grey)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
+def trimmed_diff(a: np.ndarray, b: np.ndarray, trim: float = DIFF_TRIM) -> float | None:
+    """Mean absolute grey-level difference, leaving out the `trim` share of most-changed pixels.
+
+    None when the two pictures cannot be compared (the resolution changed).
+    """
+    if a.shape != b.shape:
+        return None
+    d = cv2.absdiff(a, b)
+    hist = cv2.calcHist([d], [0], None, [256], [0, 256]).ravel()
+    keep = d.size * (1.0 - trim)
+    counts = np.minimum(np.cumsum(hist), keep)  # pixels kept, smallest differences first
+    kept = np.diff(counts, prepend=0.0)
+    return float(np.dot(kept, np.arange(256)) / keep) if keep > 0 else 0.0
+
+
+def laplacian_variance(grey: np.ndarray) -> float:
+    """The common focus measure over the whole picture (kept for comparison in the bench)."""
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def sharpness(small: np.ndarray) -> tuple[float, float]:
+    """(sharpness, contrast) of a small grey picture.
+
+    Sharpness is the median over 8×6 tiles of the Laplacian's variance, divided by the picture's
+    variance. The median ignores the few tiles a crisp on-screen clock occupies over a defocused
+    lens; the division makes it blind to brightness and contrast, so a scene that turns dark is not
+    read as a blur. A flat picture (contrast below FLAT_CONTRAST) has no detail: sharpness 0.
+    """
+    g = small.astype(np.float32)
+    contrast = float(g.std())
+    if contrast < FLAT_CONTRAST:
+        return 0.0, contrast
+    lap = cv2.Laplacian(g, cv2.CV_32F)
+    nx, ny = _TILES
+    h, w = lap.shape
+    th, tw = h // ny, w // nx
+    if th < 3 or tw < 3:
+        return float(lap.var()) / (contrast * contrast), contrast
+    tiles = lap[: th * ny, : tw * nx].reshape(ny, th, nx, tw).var(axis=(1, 3))
+    return float(np.median(tiles)) / (contrast * contrast), contrast
+
+
+def measure_picture(frame: av.VideoFrame, dark_level: float) -> Picture:
+    """All per-sample figures of one decoded frame (~0.3 ms at 720p; decoding it costs ~8 ms)."""
+    y = luma_plane(frame)
+    ref = shrink(y, diff_width(y.shape[1]))
+    small = shrink(ref, SMALL_WIDTH)
+    sharp, contrast = sharpness(small)
+    return Picture(
+        reference=ref,
+        luma=float(small.mean()),
+        dark_fraction=float(np.count_nonzero(small < dark_level)) / small.size,
+        sharpness=sharp,
+        contrast=contrast,
+    )
+
+
+def _plane(frame: av.VideoFrame, i: int, channels: int = 1) -> np.ndarray:
+    plane = frame.planes[i]
+    buf = np.frombuffer(memoryview(plane), dtype=np.uint8)
+    rows = buf[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
+    px = rows[:, : plane.width * channels]
+    return px.reshape(plane.height, plane.width, channels) if channels > 1 else px
+
+
+def _small_bgr(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
+    """Shrink the planes with OpenCV and convert once at the small size (~0.3 ms at 720p).
+
+    swscale's `reformat(320, 180, "bgr24")` costs ~5 ms per 720p frame — half a keyframe decode —
+    which matters when it runs on every sample of every camera.
+    """
+    name = frame.format.name
+    if name in ("yuv420p", "yuvj420p"):
+        i420 = np.empty((h * 3 // 2, w), np.uint8)
+        i420[:h] = cv2.resize(_plane(frame, 0), (w, h), interpolation=cv2.INTER_AREA)
+        q = (h // 2) * (w // 2)
+        i420[h:].reshape(-1)[:q] = cv2.resize(_plane(frame, 1), (w // 2, h // 2), interpolation=cv2.INTER_AREA).ravel()
+        i420[h:].reshape(-1)[q:] = cv2.resize(_plane(frame, 2), (w // 2, h // 2), interpolation=cv2.INTER_AREA).ravel()
+        return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    if name in ("nv12", "nv21"):
+        nv = np.empty((h * 3 // 2, w), np.uint8)
+        nv[:h] = cv2.resize(_plane(frame, 0), (w, h), interpolation=cv2.INTER_AREA)
+        uv = cv2.resize(_plane(frame, 1, channels=2), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        nv[h:] = uv.reshape(h // 2, w)
+        return cv2.cvtColor(nv, cv2.COLOR_YUV2BGR_NV12 if name == "nv12" else cv2.COLOR_YUV2BGR_NV21)
+    return frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+
+
+def snapshot_jpeg(frame: av.VideoFrame, width: int = SNAPSHOT_WIDTH, quality: int = 75) -> bytes:
+    """A small colour JPEG of the frame for the camera wall (~0.5 ms at 720p)."""
+    w = min(width, frame.width)
+    w -= w % 2
+    h = max(2, round(frame.height * w / frame.width))
+    h -= h % 2
+    ok, buf = cv2.imencode(".jpg", _small_bgr(frame, w, h), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()

@@ -1,0 +1,494 @@
+"""HealthMonitor: one per camera, the glue between a session's packets and the catalog.
+
+The session thread calls `on_packet` for every packet before muxing it; that must stay cheap, so
+non-keyframes only add to counters, and a sampled keyframe is decoded (keyframes only), measured
+(`metrics`) and judged (`rules`). The watchdog thread calls `tick` about twice a second, even while
+the session is blocked in a read: it notices a stall and refreshes fps/bitrate in the catalog.
+
+Writes (catalog status/events, snapshot JPEGs) never run on the session thread: they are handed
+to a small shared I/O pool, so a slow or dead catalog or object store delays a status line, never
+the recording. Each transition is written as one status + one event in one transaction; between
+transitions the status is refreshed at most every STATUS_REFRESH_S.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from statistics import median
+from time import perf_counter
+from typing import Any
+
+import av
+import numpy as np
+
+from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
+from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
+from storage.catalog import Catalog, Event, FeedStatus
+from storage.keys import snapshot_key
+from storage.object_store import ObjectStore
+from vigil.clock import Clock
+from vigil.settings import HealthConfig, HealthOverrides
+
+__all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config"]
+
+log = logging.getLogger("vigil.health")
+
+STATUS_REFRESH_S = 2.0  # status rewritten at most this often when nothing changes
+RATE_WINDOW_S = 2.0  # fps and bitrate are averaged over this window
+MAX_P_SIZES = 4096  # P-frame sizes kept between two samples (a 10 s interval at 60 fps is 600)
+REFERENCES = 3  # earlier pictures a sample is compared with (rules.py: exact repeats)
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    """One small pool per process for health I/O: writes are rare and short, cameras are many."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vigil-health-io")
+        return _pool
+
+
+class InlineExecutor(Executor):
+    """Runs each task at once in the caller's thread: deterministic I/O for tests."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - handed to the future like a real pool does
+            fut.set_exception(e)
+        return fut
+
+
+def effective_config(base: HealthConfig, overrides: HealthOverrides | Mapping[str, Any] | None) -> HealthConfig:
+    """The global health settings with one camera's overrides applied (validated again)."""
+    if overrides is None:
+        return base
+    ov = overrides.model_dump(exclude_none=True) if isinstance(overrides, HealthOverrides) else dict(overrides)
+    return HealthConfig(**{**base.model_dump(), **{k: v for k, v in ov.items() if v is not None}})
+
+
+class _Throttle:
+    """Log the first few occurrences of a repeating problem, then one in `every`."""
+
+    def __init__(self, first: int = 3, every: int = 100) -> None:
+        self.n, self.first, self.every = 0, first, every
+
+    def __call__(self) -> bool:
+        self.n += 1
+        return self.n <= self.first or self.n % self.every == 0
+
+
+class HealthMonitor:
+    """Samples one camera's feed and keeps its status and state-change events in the catalog."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        cfg: HealthConfig,
+        *,
+        catalog: Catalog,
+        store: ObjectStore | None,
+        clock: Clock,
+        node_id: str = "",
+        executor: Executor | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self.cfg = cfg
+        self.catalog = catalog
+        self.store = store
+        self.clock = clock
+        self.node_id = node_id
+        self._io = executor if executor is not None else _shared_pool()
+        self._lock = threading.Lock()  # everything below except the session-thread-only block
+        self._io_lock = threading.Lock()  # one writer at a time keeps events in order
+        now = clock.monotonic()
+        self._rules = HealthRules(cfg, start_t=now)
+        self._since_us = self._wall_us(now)
+        self._wait_since = now
+        self._last_packet_t: float | None = None
+        self._win_start, self._win_frames, self._win_bytes = now, 0, 0
+        self._fps: float | None = None
+        self._kbps: float | None = None
+        self._video_index: int | None = None
+        self._run_id: str | None = None
+        self._reconnects = 0
+        self._lost = False
+        self._note = ""
+        self._p_sizes: list[int] = []
+        self._last_sample_t: float | None = None
+        self._samples = 0
+        self._figures: dict[str, Any] = {}
+        self._jpeg: bytes | None = None
+        self._queue: list[tuple[FeedStatus, Event | None]] = []
+        self._last_write_t: float | None = None
+        self._flush_scheduled = False
+        self._snap_wanted = False
+        self._snap_last_t: float | None = None
+        self._snap_busy = False
+        self._closed = False
+        self._db_errors = _Throttle()
+        self._store_errors = _Throttle()
+        # Session thread only: the decoder and the previous sample's picture.
+        self._decoder: Any = None  # av.VideoCodecContext; typed loosely, PyAV's stubs lack decode()
+        self._decoder_stream: Any = None
+        self._references: deque[np.ndarray] = deque(maxlen=REFERENCES)
+        self._decode_errors = 0
+        self._decode_log = _Throttle()
+
+    # ---- what others read ------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._rules.state
+
+    @property
+    def latest_jpeg(self) -> bytes | None:
+        """The newest sample as a small JPEG (None before the first decoded keyframe)."""
+        with self._lock:
+            return self._jpeg
+
+    @property
+    def samples(self) -> int:
+        """How many keyframes have been sampled (decoded or not) since this monitor started."""
+        with self._lock:
+            return self._samples
+
+    def status(self) -> FeedStatus:
+        """The status as it would be written now."""
+        with self._lock:
+            return self._status(self.clock.monotonic())
+
+    # ---- session thread ---------------------------------------------------------------------
+    def on_connecting(self) -> None:
+        """A connection attempt starts; the state stays what it is (starting, or offline after a loss).
+
+        Nothing to do: a stall is timed from the last video packet (or from this monitor's creation
+        if none ever came), so a slow connect counts against stall_timeout_s, as it should.
+        """
+        log.debug("%s: connecting", self.camera_id)
+
+    def on_connected(self, run_id: str, video_stream: av.video.stream.VideoStream) -> None:
+        """A run starts (after connecting, or within a connection after a codec change)."""
+        with self._lock:
+            self._run_id = run_id
+            self._video_index = video_stream.index
+            if self._lost:
+                self._reconnects += 1
+                self._lost = False
+                self._note = ""
+        self._drop_decoder()  # parameters may have changed; the next keyframe opens a fresh one
+
+    def on_packet(self, packet: av.Packet, arrival_mono: float) -> None:
+        """Every packet, before it is muxed: counters for all, decode + judge on sampled keyframes."""
+        try:
+            stream = packet.stream
+            size = packet.size
+            is_video = stream.type == "video" and (self._video_index is None or stream.index == self._video_index)
+        except Exception:  # noqa: BLE001 - a packet without a stream is not ours to judge
+            return
+        with self._lock:
+            self._win_bytes += size
+            if not is_video or self._closed:
+                return
+            self._win_frames += 1
+            self._last_packet_t = arrival_mono
+            if not packet.is_keyframe:
+                if len(self._p_sizes) < MAX_P_SIZES:
+                    self._p_sizes.append(size)
+                return
+            due = self._last_sample_t is None or arrival_mono - self._last_sample_t >= self.cfg.sample_interval_s - 1e-6
+            if not due:
+                return
+            self._last_sample_t = arrival_mono
+            self._samples += 1
+            p_sizes, self._p_sizes = self._p_sizes, []
+        try:
+            figures, jpeg = self._measure(packet, p_sizes)
+        except Exception:  # measuring must never end a recording
+            log.exception("%s: health sample failed", self.camera_id)
+            figures, jpeg = Figures(keyframe_bytes=size), None
+        with self._lock:
+            verdict = self._rules.feed(Sample(arrival_mono, figures))
+            self._figures = figures.as_dict()
+            if jpeg is not None:
+                self._jpeg = jpeg
+            if verdict is not None:
+                self._record(verdict, arrival_mono)
+            snap = jpeg is not None and self._snapshot_due(arrival_mono)
+        if verdict is not None:
+            self._schedule_flush()
+        if snap:
+            self._schedule_snapshot()
+
+    def on_disconnected(self, reason: str) -> None:
+        """The stream ended or failed; `offline` follows if nothing comes back within stall_timeout_s."""
+        with self._lock:
+            self._lost = True
+            self._note = reason
+            self._p_sizes = []
+            self._last_sample_t = None
+        self._drop_decoder()
+        log.info("%s: disconnected (%s)", self.camera_id, reason)
+
+    def on_connect_failed(self, reason: str) -> None:
+        """A connection attempt failed: the camera is offline now (dated from its last packet)."""
+        now = self.clock.monotonic()
+        with self._lock:
+            self._lost = True
+            self._note = reason
+            v = self._rules.feed(ConnectFailed(now, reason, self._last_packet_t))
+            if v is not None:
+                self._record(v, now)
+        if v is not None:
+            self._schedule_flush()
+
+    # ---- watchdog thread --------------------------------------------------------------------
+    def tick(self) -> None:
+        """Stall check and periodic status refresh; safe to call from any thread, cheap when idle."""
+        now = self.clock.monotonic()
+        with self._lock:
+            if self._closed:
+                return
+            last = self._last_packet_t if self._last_packet_t is not None else self._wait_since
+            v = self._rules.feed(LinkCheck(now, last, self._note if self._lost else ""))
+            if v is not None:
+                self._record(v, now)
+            elapsed = now - self._win_start
+            if elapsed >= RATE_WINDOW_S:
+                self._fps = round(self._win_frames / elapsed, 2)
+                self._kbps = round(self._win_bytes * 8 / elapsed / 1000, 1)
+                self._win_start, self._win_frames, self._win_bytes = now, 0, 0
+            if v is None and (self._last_write_t is None or now - self._last_write_t >= STATUS_REFRESH_S):
+                self._enqueue(self._status(now), None)
+                self._last_write_t = now
+        self._schedule_flush()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is pending and stop; the last state stays in the catalog (another node may take over)."""
+        with self._lock:
+            self._closed = True
+        self._drop_decoder()
+        self._flush()
+        deadline = perf_counter() + timeout_s
+        while perf_counter() < deadline:
+            with self._lock:
+                if not self._snap_busy and not self._flush_scheduled:
+                    break
+            threading.Event().wait(0.01)
+
+    # ---- measuring (session thread only) ----------------------------------------------------
+    def _measure(self, packet: av.Packet, p_sizes: list[int]) -> tuple[Figures, bytes | None]:
+        key_bytes = packet.size
+        p_med = float(median(p_sizes)) if p_sizes else None
+        p_ratio = p_med / key_bytes if p_med is not None and key_bytes > 0 else None
+        packet_figs = Figures(p_ratio=p_ratio, p_median_bytes=p_med, keyframe_bytes=key_bytes)
+        if not self.cfg.enabled:
+            return packet_figs, None
+        t0 = perf_counter()
+        frame = self._decode(packet)
+        if frame is None:
+            return packet_figs, None
+        decode_ms = (perf_counter() - t0) * 1e3
+        pic = measure_picture(frame, self.cfg.black_luma)
+        diffs = [trimmed_diff(pic.reference, r) for r in self._references]
+        if diffs and diffs[-1] is None:  # the resolution changed: earlier pictures are not comparable
+            self._references.clear()
+            diffs = []
+        known = [d for d in diffs if d is not None]
+        diff = diffs[-1] if diffs else None
+        repeat = min(known) if known else None
+        self._references.append(pic.reference)
+        jpeg: bytes | None = None
+        try:
+            jpeg = snapshot_jpeg(frame)
+        except Exception:  # a missing snapshot is not worth a sample
+            log.debug("%s: snapshot encoding failed", self.camera_id, exc_info=True)
+        return (
+            Figures(
+                diff=diff,
+                repeat=repeat,
+                luma=pic.luma,
+                dark_fraction=pic.dark_fraction,
+                sharpness=pic.sharpness,
+                contrast=pic.contrast,
+                p_ratio=p_ratio,
+                p_median_bytes=p_med,
+                keyframe_bytes=key_bytes,
+                decode_ms=decode_ms,
+            ),
+            jpeg,
+        )
+
+    def _decode(self, packet: av.Packet) -> av.VideoFrame | None:
+        """Decode one keyframe on its own; None (and counted) when it gives no picture."""
+        frames: list[Any] = []
+        error: Exception | None = None
+        try:
+            if self._decoder is None or self._decoder_stream is not packet.stream:
+                self._decoder = self._open_decoder(packet.stream)
+                self._decoder_stream = packet.stream
+            frames = list(self._decoder.decode(packet))
+            if not frames:
+                # With B-frames the decoder holds a picture back for reordering: drain it, then
+                # reset, so each sample shows its own keyframe rather than one two GOPs old.
+                frames = list(self._decoder.decode(None))
+                self._decoder.flush_buffers()
+        except Exception as e:  # noqa: BLE001 - garbage in a packet must never end the session
+            error = e
+            self._drop_decoder()
+        frame = frames[-1] if frames else None
+        if isinstance(frame, av.VideoFrame):
+            return frame
+        self._decode_errors += 1
+        if self._decode_log():
+            why = str(error) if error is not None else "no picture"
+            log.warning("%s: keyframe not decodable (%d so far): %s", self.camera_id, self._decode_errors, why)
+        return None
+
+    @staticmethod
+    def _open_decoder(stream: Any) -> Any:
+        src = stream.codec_context
+        ctx = av.CodecContext.create(src.name, "r")
+        if src.extradata:
+            ctx.extradata = src.extradata
+        ctx.thread_count = 1  # FIELD-NOTES: decoder threads make keyframe-only decoding slower
+        ctx.skip_frame = "NONKEY"
+        return ctx
+
+    def _drop_decoder(self) -> None:
+        self._decoder = None
+        self._decoder_stream = None
+
+    # ---- status and events (callers hold self._lock) ----------------------------------------
+    def _wall_us(self, mono: float) -> int:
+        return round((self.clock.now() - (self.clock.monotonic() - mono)) * 1_000_000)
+
+    def _status(self, now: float) -> FeedStatus:
+        figures = dict(self._figures)
+        base = self._rules.baseline
+        if base is not None:
+            figures["sharpness_baseline"] = round(base, 4)
+        if self._decode_errors:
+            figures["decode_errors"] = self._decode_errors
+        silent = self._last_packet_t is None or now - self._last_packet_t >= self.cfg.stall_timeout_s
+        return FeedStatus(
+            camera_id=self.camera_id,
+            state=self._rules.state,
+            since_us=self._since_us,
+            updated_us=self._wall_us(now),
+            reason=self._rules.reason,
+            fps=0.0 if silent and self._fps is not None else self._fps,
+            bitrate_kbps=0.0 if silent and self._kbps is not None else self._kbps,
+            last_packet_us=self._wall_us(self._last_packet_t) if self._last_packet_t is not None else None,
+            reconnects=self._reconnects,
+            figures=figures,
+            run_id=self._run_id,
+            node_id=self.node_id or None,
+        )
+
+    def _record(self, v: Verdict, now: float) -> None:
+        at_us = self._wall_us(v.at)
+        self._since_us = at_us
+        figures = {**v.figures, "detected_us": self._wall_us(v.detected)}
+        ev = Event(
+            camera_id=self.camera_id,
+            at_us=at_us,
+            kind="state",
+            from_state=v.previous,
+            to_state=v.state,
+            reason=v.reason,
+            figures=figures,
+        )
+        self._enqueue(self._status(now), ev)
+        self._last_write_t = now
+        if v.state != "offline":
+            self._snap_wanted = True  # the picture that changed the state goes to the wall at once
+        log.info("%s: %s → %s (%s)", self.camera_id, v.previous, v.state, v.reason)
+
+    def _enqueue(self, st: FeedStatus, ev: Event | None) -> None:
+        if ev is None and self._queue and self._queue[-1][1] is None:
+            self._queue[-1] = (st, None)  # a newer status replaces one not yet written
+        else:
+            self._queue.append((st, ev))
+
+    # ---- I/O (pool threads) -----------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        with self._lock:
+            if self._flush_scheduled or not self._queue:
+                return
+            self._flush_scheduled = True
+        try:
+            self._io.submit(self._flush_task)
+        except RuntimeError:  # the pool is shutting down (interpreter exit): write here
+            self._flush_task()
+
+    def _flush_task(self) -> None:
+        with self._lock:
+            self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write queued statuses/events in order; on failure keep them for the next tick."""
+        with self._io_lock:
+            while True:
+                with self._lock:
+                    if not self._queue:
+                        return
+                    st, ev = self._queue.pop(0)
+                try:
+                    self.catalog.put_status_with_event(st, ev)
+                except Exception as e:  # noqa: BLE001 - the catalog may be down; recording goes on
+                    with self._lock:
+                        if ev is not None or not self._queue:
+                            self._queue.insert(0, (st, ev))
+                    if self._db_errors():
+                        log.warning("%s: cannot write feed status (%s); will retry", self.camera_id, e)
+                    return
+
+    def _snapshot_due(self, now: float) -> bool:
+        if self.store is None:
+            return False
+        if (
+            self._snap_wanted
+            or self._snap_last_t is None
+            or now - self._snap_last_t >= self.cfg.snapshot_interval_s - 1e-6
+        ):
+            self._snap_wanted = True
+            return True
+        return False
+
+    def _schedule_snapshot(self) -> None:
+        with self._lock:
+            if self._snap_busy or not self._snap_wanted or self._jpeg is None:
+                return  # the upload in flight will look again when it ends
+            self._snap_busy = True
+            self._snap_wanted = False
+            self._snap_last_t = self.clock.monotonic()
+            data = self._jpeg
+        try:
+            self._io.submit(self._put_snapshot, data)
+        except RuntimeError:
+            with self._lock:
+                self._snap_busy = False
+
+    def _put_snapshot(self, data: bytes) -> None:
+        assert self.store is not None
+        try:
+            self.store.put_bytes(snapshot_key(self.camera_id), data, "image/jpeg")
+        except Exception as e:  # noqa: BLE001 - the wall misses a picture; the feed is unaffected
+            if self._store_errors():
+                log.warning("%s: cannot store snapshot (%s)", self.camera_id, e)
+        finally:
+            with self._lock:
+                self._snap_busy = False
+                again = self._snap_wanted and not self._closed
+        if again:
+            self._schedule_snapshot()

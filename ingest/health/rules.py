@@ -1,0 +1,277 @@
+"""The verdict: a pure state machine from observations to feed states.
+
+Observations come in as dataclasses — a `Sample` of picture and packet figures per sampled keyframe,
+a `LinkCheck` from the watchdog, a `ConnectFailed` from the worker — with monotonic times in seconds.
+Nothing here reads a clock, decodes or writes: tests replay sequences and check every transition.
+
+States: `starting` (no verdict yet), `online`, `frozen`, `black`, `tampered`, `offline`.
+
+- A picture fault *holds* on a sample when its condition is true; it is *confirmed* once it has held
+  without a break for its duration (`freeze_after_s`, `black_after_s`, `tamper_after_s`). When
+  several are confirmed the most specific wins: black > tampered > frozen (a black picture is also
+  unchanging and has no detail).
+- `offline`: no video packet for `stall_timeout_s` (checked by `LinkCheck`), or a connection attempt
+  failed. It overrides every picture state.
+- Hysteresis: back to `online` only after no fault has held for `recover_after_s`; a fault whose
+  condition flickers neither enters nor leaves, so a feed does not flap.
+- Times: a transition is dated when its evidence began (`at`), not when it was confirmed
+  (`detected`): a freeze noticed after 10 s began 10 s earlier, an outage began with the last
+  packet. So the history, and the availability report built on it, measure the fault itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, fields
+from statistics import median
+from typing import Any
+
+from vigil.settings import HealthConfig
+
+__all__ = [
+    "BASELINE_MIN_SAMPLES",
+    "BASELINE_SAMPLES",
+    "EXACT_REPEAT",
+    "FAULTS",
+    "REPEAT_BAND",
+    "STATES",
+    "ConnectFailed",
+    "Figures",
+    "HealthRules",
+    "LinkCheck",
+    "Observation",
+    "Sample",
+    "Verdict",
+]
+
+STATES = ("starting", "online", "frozen", "black", "tampered", "offline")
+FAULTS = ("black", "tampered", "frozen")  # picture faults, most specific first
+BASELINE_SAMPLES = 60  # sharpness baseline: median of the last 60 clear online samples (~2 min at GOP 2 s)
+BASELINE_MIN_SAMPLES = 5  # no tamper verdict before the camera has shown this many clear samples
+EXACT_REPEAT = 0.25  # × freeze_diff: a picture repeated this closely did not change at all (codec noise only)
+REPEAT_BAND = 2.0  # × freeze_diff: tolerated while exact repeats keep turning up (bitrate-mode encoders)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one sample measured; None = not measured (no decoder, first sample, no P-frames…)."""
+
+    diff: float | None = None  # grey levels vs the previous sample (half resolution, trimmed)
+    repeat: float | None = None  # the smallest such difference vs the last 3 samples
+    luma: float | None = None  # mean grey level
+    dark_fraction: float | None = None  # share of pixels below black_luma
+    sharpness: float | None = None  # see ingest/health/metrics.sharpness
+    contrast: float | None = None  # grey-level standard deviation
+    p_ratio: float | None = None  # median P-frame size since the previous sample / keyframe size
+    p_median_bytes: float | None = None
+    keyframe_bytes: int | None = None
+    decode_ms: float | None = None
+
+    def as_dict(self) -> dict[str, float | int]:
+        out: dict[str, float | int] = {}
+        for fld in fields(self):
+            v = getattr(self, fld.name)
+            if v is not None:
+                out[fld.name] = v if isinstance(v, int) else round(float(v), 4)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # monotonic arrival of the sampled keyframe, s
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCheck:
+    t: float  # now, monotonic s
+    last_packet_t: float  # newest video packet's arrival, or when waiting began if none came yet
+    note: str = ""  # what the session said when the stream went away ("stream ended", …)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed:
+    t: float
+    reason: str  # credential-free
+    last_packet_t: float | None = None
+
+
+Observation = Sample | LinkCheck | ConnectFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One transition: the feed is `state` since `at`; we knew it at `detected`."""
+
+    state: str
+    previous: str
+    at: float
+    detected: float
+    reason: str
+    figures: dict[str, Any]
+
+
+class HealthRules:
+    """One camera's verdicts. Not thread-safe: the caller serialises `feed` (HealthMonitor holds a lock)."""
+
+    def __init__(self, cfg: HealthConfig, *, start_t: float = 0.0) -> None:
+        self.cfg = cfg
+        self.state = "starting"
+        self.since = start_t
+        self.reason = ""
+        self._after = {"black": cfg.black_after_s, "tampered": cfg.tamper_after_s, "frozen": cfg.freeze_after_s}
+        self._onset: dict[str, float | None] = {f: None for f in FAULTS}
+        self._clear_since: float | None = None
+        self._prev_t: float | None = None
+        self._repeat_t: float | None = None  # when a picture last repeated exactly
+        self._baseline: deque[float] = deque(maxlen=BASELINE_SAMPLES)
+
+    # ---- what the state machine knows --------------------------------------------------------
+    @property
+    def baseline(self) -> float | None:
+        """The camera's own sharpness: median of recent clear online samples (None until enough)."""
+        if len(self._baseline) < BASELINE_MIN_SAMPLES:
+            return None
+        return float(median(self._baseline))
+
+    def holds(self, f: Figures, t: float) -> dict[str, bool]:
+        """Which picture-fault conditions this sample meets (unmeasured figures never meet one)."""
+        c = self.cfg
+        base = self.baseline
+        black = f.dark_fraction is not None and f.dark_fraction >= c.black_fraction
+        tampered = f.sharpness is not None and base is not None and f.sharpness < c.tamper_ratio * base
+        return {"black": black, "tampered": tampered, "frozen": self._frozen(f, t)}
+
+    def _frozen(self, f: Figures, t: float) -> bool:
+        """The picture did not change beyond the codec's noise, and the encoder agrees.
+
+        - The smallest difference to the last three samples is below freeze_diff: a live scene's
+          sensor noise keeps it above (≥ 0.50 measured, a dark CRF-encoded street), a frozen
+          picture's codec noise below (≤ 0.26 with CRF, HEVC, or a camera-like QP floor).
+        - Or, while exact repeats (≤ EXACT_REPEAT × freeze_diff) keep turning up within
+          freeze_after_s, up to REPEAT_BAND × freeze_diff: a bitrate-mode encoder without a QP floor
+          re-quantises a frozen noisy picture differently at each keyframe (0–0.79 measured), but a
+          live scene never repeats exactly.
+        - Either way not while the P-frames are large against the keyframe (≥ freeze_p_ratio): the
+          encoder is spending bits on change (quiet scenes on high-quality encoders measure ≥ 0.15,
+          frozen pictures ≤ 0.06).
+        """
+        c = self.cfg
+        if f.diff is None:
+            return False
+        if f.p_ratio is not None and f.p_ratio >= c.freeze_p_ratio:
+            return False
+        nearest = f.repeat if f.repeat is not None else f.diff
+        if nearest < c.freeze_diff:
+            return True
+        recent = self._repeat_t is not None and t - self._repeat_t <= c.freeze_after_s + 1e-9
+        return recent and f.diff < REPEAT_BAND * c.freeze_diff
+
+    # ---- the one entry point -----------------------------------------------------------------
+    def feed(self, obs: Observation) -> Verdict | None:
+        """Take one observation; return the transition it causes, if any."""
+        if isinstance(obs, Sample):
+            return self._sample(obs)
+        if isinstance(obs, LinkCheck):
+            return self._link_check(obs)
+        return self._connect_failed(obs)
+
+    def _sample(self, s: Sample) -> Verdict | None:
+        t, f = s.t, s.figures
+        nearest = f.repeat if f.repeat is not None else f.diff
+        if nearest is not None and nearest < EXACT_REPEAT * self.cfg.freeze_diff:
+            self._repeat_t = t
+        holds = self.holds(f, t)
+        for fault, held in holds.items():
+            if not held:
+                self._onset[fault] = None
+            elif self._onset[fault] is None:
+                # A difference compares two pictures: the picture already stood still at the earlier one.
+                self._onset[fault] = self._prev_t if fault == "frozen" and self._prev_t is not None else t
+        faulty = any(holds.values())
+        if faulty:
+            self._clear_since = None
+        elif self._clear_since is None:
+            self._clear_since = t
+        if self.state == "online" and not faulty and f.sharpness is not None:
+            self._baseline.append(f.sharpness)
+        self._prev_t = t
+
+        confirmed = [x for x in FAULTS if (on := self._onset[x]) is not None and t - on >= self._after[x] - 1e-9]
+        target = confirmed[0] if confirmed else None
+        if target is not None:
+            if target == self.state:
+                return None
+            if self.state in FAULTS and holds[self.state] and FAULTS.index(self.state) < FAULTS.index(target):
+                return None  # the current, more specific fault still holds
+            onset = self._onset[target]
+            assert onset is not None
+            return self._go(target, onset, t, self._enter_reason(target, f, t - onset), f)
+        if self.state == "online" or faulty:
+            return None
+        # Nothing holds. From `starting` the first clear picture is enough; from a fault or offline
+        # the picture must stay clear for recover_after_s.
+        assert self._clear_since is not None
+        if self.state == "starting":
+            return self._go("online", t, t, "first picture" if f.luma is not None else "packets flowing", f)
+        if t - self._clear_since >= self.cfg.recover_after_s - 1e-9:
+            return self._go("online", self._clear_since, t, self._clear_reason(t - self._clear_since), f)
+        return None
+
+    def _link_check(self, c: LinkCheck) -> Verdict | None:
+        if self.state == "offline":
+            return None
+        silent = c.t - c.last_packet_t
+        if silent < self.cfg.stall_timeout_s:
+            return None
+        reason = f"no video packets for {silent:.1f} s" + (f" ({c.note})" if c.note else "")
+        return self._go("offline", c.last_packet_t, c.t, reason, {"silent_s": round(silent, 3)})
+
+    def _connect_failed(self, c: ConnectFailed) -> Verdict | None:
+        if self.state == "offline":
+            return None
+        # The stream was gone since its last packet; a camera never seen is offline from now.
+        at = c.last_packet_t if c.last_packet_t is not None and self.state != "starting" else c.t
+        return self._go("offline", at, c.t, f"cannot connect: {c.reason}", {})
+
+    # ---- transitions ---------------------------------------------------------------------------
+    def _go(self, state: str, at: float, detected: float, reason: str, figures: Figures | dict[str, Any]) -> Verdict:
+        at = min(max(at, self.since), detected)  # never before the state it ends, never in the future
+        figs = figures.as_dict() if isinstance(figures, Figures) else dict(figures)
+        base = self.baseline
+        if isinstance(figures, Figures) and base is not None:
+            figs["sharpness_baseline"] = round(base, 4)
+        v = Verdict(state=state, previous=self.state, at=at, detected=detected, reason=reason, figures=figs)
+        self.state, self.since, self.reason = state, at, reason
+        if state == "offline":
+            # An outage breaks every picture streak; the next picture starts them afresh.
+            self._onset = {x: None for x in FAULTS}
+            self._clear_since = None
+            self._prev_t = None
+        return v
+
+    def _enter_reason(self, fault: str, f: Figures, held_s: float) -> str:
+        c = self.cfg
+        if fault == "black":
+            return (
+                f"dark picture for {held_s:.1f} s: {f.dark_fraction or 0:.1%} of pixels below {c.black_luma:g} "
+                f"(mean luma {f.luma or 0:.0f})"
+            )
+        if fault == "tampered":
+            base = self.baseline or 0.0
+            share = (f.sharpness or 0.0) / base if base else 0.0
+            return (
+                f"detail lost for {held_s:.1f} s: sharpness {f.sharpness or 0:.3f} is {share:.0%} of the camera's "
+                f"baseline {base:.3f} (threshold {c.tamper_ratio:.0%})"
+            )
+        p = f" and P-frames at {f.p_ratio:.1%} of the keyframe" if f.p_ratio is not None else ""
+        return f"picture unchanged for {held_s:.1f} s: difference {f.diff or 0:.2f} < {c.freeze_diff:g}{p}"
+
+    def _clear_reason(self, clear_s: float) -> str:
+        what = {
+            "frozen": "picture changing again",
+            "black": "picture no longer dark",
+            "tampered": "detail back",
+            "offline": "stream back",
+        }.get(self.state, "picture clear")
+        return f"{what} for {clear_s:.1f} s"
