@@ -95,6 +95,7 @@ class RunWriter:
         audio: av.audio.stream.AudioStream | None,
         segment_us: int,
         lease_epoch: int | None = None,
+        node_id: str | None = None,
         on_segment_closed: Callable[[OpenSegment], None] | None = None,
         now_us: Callable[[], int] | None = None,
     ) -> None:
@@ -103,6 +104,7 @@ class RunWriter:
         self.run_id = run_id
         self.wall_start_us = wall_start_us
         self.lease_epoch = lease_epoch
+        self.node_id = node_id
         self.on_segment_closed = on_segment_closed
         self._now_us = now_us or (lambda: wall_start_us)
         self.cutter = SegmentCutter(segment_us)
@@ -241,6 +243,7 @@ class RunWriter:
             width=self.width,
             height=self.height,
             lease_epoch=self.lease_epoch,
+            node_id=self.node_id,
         )
         self._open = self.spool.open_segment(meta, bytes(self._header))
         self._open_index = gop.segment

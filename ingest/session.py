@@ -66,8 +66,10 @@ class Session:
         observer: FeedObserver | None = None,
         lease_epoch: Callable[[], int | None] = lambda: None,
         lease_valid: Callable[[], bool] = lambda: True,
+        node_id: str | None = None,
         max_gap_s: float = 10.0,
     ) -> None:
+        self.node_id = node_id
         self.lease_valid = lease_valid
         self.source = source
         self.spool = spool
@@ -102,6 +104,7 @@ class Session:
             audio=self.source.audio,
             segment_us=self.segment_us,
             lease_epoch=self.lease_epoch(),
+            node_id=self.node_id,
             on_segment_closed=self._segment_closed,
             now_us=self._now_us,
         )

@@ -44,6 +44,7 @@ class WorkerOptions:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
+    node_id: str | None = None
 
 
 class CameraWorker:
@@ -119,6 +120,7 @@ class CameraWorker:
                     observer=self.monitor,
                     lease_epoch=self.lease_epoch,
                     lease_valid=self.lease_valid,
+                    node_id=self.opts.node_id,
                 )
                 try:
                     result = session.run()
@@ -171,6 +173,7 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
         backoff_max_s=settings.workers.backoff_max_s,
         connect_timeout_s=settings.workers.connect_timeout_s,
         read_timeout_s=settings.workers.read_timeout_s,
+        node_id=settings.node_id or None,
     )
     workers: dict[str, CameraWorker] = {}
     prints: dict[str, tuple[Any, ...]] = {}

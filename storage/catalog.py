@@ -65,7 +65,8 @@ segments = sa.Table(
     sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("drift_us", sa.BigInteger, nullable=True),  # wall clock minus media clock at close
     sa.Column("lease_epoch", sa.BigInteger, nullable=True),
-    sa.Column("state", sa.String(8), nullable=False),  # spooled | stored
+    sa.Column("node_id", sa.String(64), nullable=True),  # the node that recorded it
+    sa.Column("state", sa.String(8), nullable=False),  # spooled | stored | deleting
     sa.Column("stored_us", sa.BigInteger, nullable=True),
     sa.Index("ix_segments_camera_start", "camera_id", "start_us"),
     sa.Index("ix_segments_state", "state"),
@@ -245,6 +246,7 @@ class Segment:
     recovered: bool = False
     drift_us: int | None = None
     lease_epoch: int | None = None
+    node_id: str | None = None
     state: str = "spooled"
     stored_us: int | None = None
     id: int | None = None

@@ -67,6 +67,7 @@ class LeaseKeeper:
         self.node_id = node_id
         self.capacity = capacity
         self.ttl_us = int(ttl_s * 1_000_000)
+        self.grace_us = min(3_000_000, self.ttl_us // 2)
         self.clock = clock
         self.held: dict[str, Lease] = {}
 
@@ -118,11 +119,13 @@ class LeaseKeeper:
             live[self.node_id] = self.capacity
             share = fair_shares(len(enabled), live)[self.node_id]
             if len(mine) > share:
+                # Given back with a short grace instead of at once: our workers stop at the next
+                # packet, and nobody may claim the camera before they have.
                 give_back = sorted(mine)[share:]
                 c.execute(
                     sa.update(leases)
                     .where(leases.c.camera_id.in_(give_back), leases.c.node_id == self.node_id)
-                    .values(node_id=None, expires_us=0)
+                    .values(node_id=None, expires_us=now + self.grace_us)
                 )
                 for cid in give_back:
                     del mine[cid]
@@ -131,7 +134,7 @@ class LeaseKeeper:
                 free = (
                     sa.select(leases.c.camera_id)
                     .where(leases.c.camera_id.in_(enabled))
-                    .where(sa.or_(leases.c.node_id.is_(None), leases.c.expires_us <= now))
+                    .where(leases.c.expires_us <= now)
                     .order_by(leases.c.camera_id)
                     .limit(share - len(mine))
                     .with_for_update(skip_locked=True)

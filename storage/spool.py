@@ -43,6 +43,7 @@ class SegmentMeta:
     width: int | None = None
     height: int | None = None
     lease_epoch: int | None = None
+    node_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -94,6 +95,7 @@ class SpooledSegment:
             recovered=self.recovered,
             drift_us=self.drift_us,
             lease_epoch=m.lease_epoch,
+            node_id=m.node_id,
         )
 
 
@@ -166,6 +168,7 @@ def _meta_dict(m: SegmentMeta) -> dict[str, Any]:
         "width": m.width,
         "height": m.height,
         "lease_epoch": m.lease_epoch,
+        "node_id": m.node_id,
     }
 
 

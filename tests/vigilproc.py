@@ -127,6 +127,24 @@ class VigilProcess:
                     pids.append(int(pid))
         return sorted(pids)
 
+    def kill(self) -> None:
+        """SIGKILL the main process, as a crashed node (its workers notice and stop)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def pause(self) -> list[int]:
+        """SIGSTOP the whole node (main and workers), as a VM or network pause."""
+        assert self.proc is not None
+        pids = [self.proc.pid, *self.worker_pids()]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def resume(self, pids: list[int]) -> None:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
     def terminate(self, timeout: float = 30.0) -> float:
         """SIGTERM; returns seconds until it exited."""
         assert self.proc is not None

@@ -5,13 +5,12 @@ costs 9.2 ms per 720p frame and taking the plane costs nothing (FIELD-NOTES, cos
 
 Why two sizes (numbers in docs/design/health.md):
 - the **difference** between samples is taken at half the source resolution. Shrinking averages
-  sensor noise away, so at a fixed 160 px a quiet 1080p scene (0.29) differs *less* than a frozen
-  320×240 one re-encoded by a bitrate-mode encoder (0.34): no single threshold works. Halving every
-  source keeps the noise floor of a quiet scene at ≥ 1.1 grey levels from 240p to 1080p, while a
-  frozen picture stays ≤ 0.66;
-- the **brightest-changing 5 %** of pixels are left out of that mean, so an on-screen clock that
-  keeps ticking over a frozen picture (0.4 % of the picture) does not read as motion;
-- **luma, dark share and sharpness** are taken at 160 px wide, where they cost ~0.01 ms.
+  sensor noise away, so at a fixed 160 px a quiet 1080p scene (0.33) differs *less* than a frozen
+  320×240 one from a bitrate-mode encoder (0.36): no single threshold works. Halving every source
+  keeps a quiet σ=2 scene at ≥ 1.10 grey levels from 240p to 1080p;
+- the **most-changed 1 %** of pixels are left out of that mean, so an on-screen clock that keeps
+  ticking over a frozen picture (~0.1 % of it) does not read as motion;
+- **luma, dark share and sharpness** are taken at 160 px wide, where they cost ~0.01 ms each.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ __all__ = [
 
 SMALL_WIDTH = 160  # luma, dark share, sharpness: 160×90 at 16:9
 DIFF_MAX_WIDTH = 1920  # half of 4K; bounds the reference picture kept per camera to 2 MB
-DIFF_TRIM = 0.05  # share of the most-changed pixels left out of the difference (OSD clocks)
+DIFF_TRIM = 0.01  # share of the most-changed pixels left out of the difference: an OSD clock is ~0.1 %
 FLAT_CONTRAST = 2.0  # grey-level standard deviation below which a picture has no detail at all
 SNAPSHOT_WIDTH = 320
 _TILES = (8, 6)  # sharpness is the median over these tiles, so a sharp OSD cannot hide a blur
@@ -64,6 +63,14 @@ class Picture:
     dark_fraction: float  # share of pixels darker than the `dark_level` asked for
     sharpness: float  # Laplacian variance over picture variance, median of tiles; see sharpness()
     contrast: float  # grey-level standard deviation
+
+
+def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
+    """Plane `i` as a (height, width) uint8 view of the decoder's buffer (rows may be padded)."""
+    plane = frame.planes[i]
+    buf = np.frombuffer(memoryview(plane), dtype=np.uint8)
+    rows = buf[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
 
 
 def luma_plane(frame: av.VideoFrame) -> np.ndarray:
@@ -146,44 +153,14 @@ def measure_picture(frame: av.VideoFrame, dark_level: float) -> Picture:
     )
 
 
-def _plane(frame: av.VideoFrame, i: int, channels: int = 1) -> np.ndarray:
-    plane = frame.planes[i]
-    buf = np.frombuffer(memoryview(plane), dtype=np.uint8)
-    rows = buf[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
-    px = rows[:, : plane.width * channels]
-    return px.reshape(plane.height, plane.width, channels) if channels > 1 else px
-
-
-def _small_bgr(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
-    """Shrink the planes with OpenCV and convert once at the small size (~0.3 ms at 720p).
-
-    swscale's `reformat(320, 180, "bgr24")` costs ~5 ms per 720p frame — half a keyframe decode —
-    which matters when it runs on every sample of every camera.
-    """
-    name = frame.format.name
-    if name in ("yuv420p", "yuvj420p"):
-        i420 = np.empty((h * 3 // 2, w), np.uint8)
-        i420[:h] = cv2.resize(_plane(frame, 0), (w, h), interpolation=cv2.INTER_AREA)
-        q = (h // 2) * (w // 2)
-        i420[h:].reshape(-1)[:q] = cv2.resize(_plane(frame, 1), (w // 2, h // 2), interpolation=cv2.INTER_AREA).ravel()
-        i420[h:].reshape(-1)[q:] = cv2.resize(_plane(frame, 2), (w // 2, h // 2), interpolation=cv2.INTER_AREA).ravel()
-        return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-    if name in ("nv12", "nv21"):
-        nv = np.empty((h * 3 // 2, w), np.uint8)
-        nv[:h] = cv2.resize(_plane(frame, 0), (w, h), interpolation=cv2.INTER_AREA)
-        uv = cv2.resize(_plane(frame, 1, channels=2), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-        nv[h:] = uv.reshape(h // 2, w)
-        return cv2.cvtColor(nv, cv2.COLOR_YUV2BGR_NV12 if name == "nv12" else cv2.COLOR_YUV2BGR_NV21)
-    return frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
-
-
 def snapshot_jpeg(frame: av.VideoFrame, width: int = SNAPSHOT_WIDTH, quality: int = 75) -> bytes:
-    """A small colour JPEG of the frame for the camera wall (~0.5 ms at 720p)."""
+    """A small colour JPEG of the frame for the camera wall (~1.4 ms from 720p, swscale + OpenCV)."""
     w = min(width, frame.width)
     w -= w % 2
     h = max(2, round(frame.height * w / frame.width))
     h -= h % 2
-    ok, buf = cv2.imencode(".jpg", _small_bgr(frame, w, h), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()

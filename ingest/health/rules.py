@@ -150,7 +150,7 @@ class HealthRules:
           picture's codec noise below (≤ 0.26 with CRF, HEVC, or a camera-like QP floor).
         - Or, while exact repeats (≤ EXACT_REPEAT × freeze_diff) keep turning up within
           freeze_after_s, up to REPEAT_BAND × freeze_diff: a bitrate-mode encoder without a QP floor
-          re-quantises a frozen noisy picture differently at each keyframe (0–0.79 measured), but a
+          re-quantises a frozen noisy picture differently at each keyframe (0–0.8 measured), but a
           live scene never repeats exactly.
         - Either way not while the P-frames are large against the keyframe (≥ freeze_p_ratio): the
           encoder is spending bits on change (quiet scenes on high-quality encoders measure ≥ 0.15,

@@ -1,4 +1,5 @@
-"""Cluster: nodes, camera leases (fencing epochs), retention holds, shared server secrets.
+"""Cluster: nodes, camera leases (fencing epochs), retention holds, shared server secrets,
+and the recording node of each segment.
 
 Revision ID: 0002
 Revises: 0001
@@ -47,8 +48,12 @@ def upgrade() -> None:
         sa.Column("released_us", sa.BigInteger, nullable=True),
     )
     op.create_index("ix_holds_camera", "holds", ["camera_id"])
+    with op.batch_alter_table("segments") as b:
+        b.add_column(sa.Column("node_id", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("segments") as b:
+        b.drop_column("node_id")
     for t in ("holds", "leases", "nodes", "server_secrets"):
         op.drop_table(t)
