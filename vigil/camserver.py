@@ -213,22 +213,25 @@ class SyntheticSource:
             (h * 2 // 3, h // 8, w // 8, -5, 60),
             (h // 4, h // 10, w // 10, 7, 180),
         ]
-        self.variants: list[np.ndarray] = []
         if scene == "static-noise":
+            # Sensor noise never repeats: each frame takes a window at a random offset of one
+            # larger noise bank (64×64 offsets), so no two frames — and no two keyframes — are equal.
             rng = np.random.default_rng(seed + 99)
-            base = self.bg.astype(np.float32)
-            for _ in range(NOISE_VARIANTS):
-                f = np.empty((h * 3 // 2, w), np.uint8)
-                y, u, v = split_i420(f, w, h)
-                y[:] = np.clip(base + rng.normal(0, NOISE_SIGMA, base.shape) + 0.5, 0, 255).astype(np.uint8)
-                u[:] = self.bg_u
-                v[:] = self.bg_v
-                self.variants.append(f)
+            self.base_y = self.bg[:, :w].astype(np.int16)
+            self.bank = np.round(rng.normal(0, NOISE_SIGMA, (h + 64, w + 64))).astype(np.int16)
+            self.offsets = np.random.default_rng(seed + 7)
 
     def frame(self, tick: int) -> np.ndarray:
         """Frame for `tick`; callers may modify it (always a fresh array)."""
         if self.scene == "static-noise":
-            return self.variants[tick % len(self.variants)].copy()
+            w, h = self.w, self.h
+            out = np.empty((h * 3 // 2, w), np.uint8)
+            y, u, v = split_i420(out, w, h)
+            dy, dx = (int(x) for x in self.offsets.integers(0, 64, 2))
+            np.clip(self.base_y + self.bank[dy : dy + h, dx : dx + w], 0, 255, out=y, casting="unsafe")
+            u[:] = self.bg_u[:, : w // 2]
+            v[:] = self.bg_v[:, : w // 2]
+            return out
         w, h = self.w, self.h
         out = np.empty((h * 3 // 2, w), np.uint8)
         y, u, v = split_i420(out, w, h)

@@ -1,0 +1,212 @@
+"""Feed health end to end (issue 3): the real GStreamer RTSP server serving pictures the test
+controls, recorded by a real `vigil run`; states, events and the availability report checked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage.catalog import Catalog, Event
+from storage.report import availability
+from tests.servers import RtspServer
+from tests.vigilproc import VigilProcess, wait_until
+
+GOP_S = 1.0  # gop=25 at 25 fps
+STALL_S = 5.0
+FREEZE_S = 10.0
+SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
+
+
+def state(cat: Catalog, cid: str) -> str | None:
+    st = cat.get_status(cid)
+    return st.state if st else None
+
+
+def transitions(cat: Catalog, cid: str) -> list[Event]:
+    return [e for e in cat.events_since(0, camera_id=cid, limit=10_000) if e.kind == "state"]
+
+
+@dataclass
+class Script:
+    """What a fault thread did, with wall-clock times, for the assertions afterwards."""
+
+    marks: dict[str, float] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def run(script: Script, fn) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def body() -> None:
+        try:
+            fn(script)
+        except BaseException as e:  # reported by the main thread
+            script.error = e
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return t
+
+
+def test_feed_states_events_and_report(tmp_path: Path) -> None:
+    main = RtspServer(
+        {
+            "/moving": f"{SYN}&scene=moving",
+            "/quiet": f"{SYN}&scene=static-noise",
+            "/freeze": f"{SYN}&scene=moving&clock=overlay",
+            "/black": f"{SYN}&scene=moving",
+            "/blur": f"{SYN}&scene=moving",
+        }
+    )
+    killed = RtspServer({"/k": "synthetic:?w=320&h=240&fps=25&gop=10"})
+    hung = RtspServer({"/h": "synthetic:?w=320&h=240&fps=25&gop=10"})
+    cams = [
+        {"id": "moving", "url": main.url("/moving")},
+        {"id": "quiet", "url": main.url("/quiet")},
+        {"id": "freeze", "url": main.url("/freeze")},
+        {"id": "black", "url": main.url("/black")},
+        {"id": "blur", "url": main.url("/blur")},
+        {"id": "killed", "url": killed.url("/k"), "tags": {"district": "north"}},
+        {"id": "hung", "url": hung.url("/h"), "tags": {"district": "north"}},
+    ]
+    v = VigilProcess(
+        tmp_path,
+        cams,
+        recording={"segment_seconds": 4},
+        workers={"processes": 2, "backoff_initial_s": 0.25, "backoff_max_s": 0.5, "read_timeout_s": 3.0},
+        health={"stall_timeout_s": STALL_S, "freeze_after_s": FREEZE_S},
+    )
+    try:
+        with v:
+            cat = v.catalog
+            ids = [c["id"] for c in cams]
+            wait_until(lambda: all(state(cat, c) == "online" for c in ids), 40, what="every feed online")
+            t0 = time.time()
+
+            def freeze(s: Script) -> None:
+                main.set_mode("/freeze", "freeze")
+                s.marks["fault"] = time.time()
+                wait_until(lambda: state(cat, "freeze") == "frozen", FREEZE_S + 2 * GOP_S + 5, 0.1, "frozen")
+                s.marks["detected"] = time.time()
+                main.set_mode("/freeze", "normal")
+                s.marks["clear"] = time.time()
+                wait_until(lambda: state(cat, "freeze") == "online", 15, 0.1, "freeze → online")
+
+            def black_then_blur(s: Script) -> None:
+                main.set_mode("/black", "black")
+                s.marks["black"] = time.time()
+                wait_until(lambda: state(cat, "black") == "black", 15, 0.1, "black")
+                main.set_mode("/black", "normal")
+                wait_until(lambda: state(cat, "black") == "online", 15, 0.1, "black → online")
+
+            def blur(s: Script) -> None:
+                # tampering is judged against the camera's own sharpness: let it learn it first
+                wait_until(
+                    lambda: (st := cat.get_status("blur")) is not None and "sharpness_baseline" in st.figures,
+                    30, 0.2, "a sharpness baseline",
+                )
+                main.set_mode("/blur", "blur")
+                s.marks["blur"] = time.time()
+                wait_until(lambda: state(cat, "blur") == "tampered", 40, 0.2, "tampered")
+                main.set_mode("/blur", "normal")
+                wait_until(lambda: state(cat, "blur") == "online", 15, 0.1, "blur → online")
+
+            def kill(s: Script) -> None:
+                killed.stop()
+                s.marks["stop"] = time.time()
+                wait_until(lambda: state(cat, "killed") == "offline", STALL_S + 5, 0.1, "killed → offline")
+                s.marks["detected"] = time.time()
+                wait_until(lambda: time.time() - s.marks["stop"] >= 8, 10, 0.2, "an 8 s outage")
+                killed.start()
+                s.marks["restart"] = time.time()
+                wait_until(lambda: state(cat, "killed") == "online", 20, 0.1, "killed → online")
+
+            def hang(s: Script) -> None:
+                hung.pause()
+                s.marks["stop"] = time.time()
+                wait_until(lambda: state(cat, "hung") == "offline", STALL_S + 5, 0.1, "hung → offline")
+                s.marks["detected"] = time.time()
+                hung.resume()
+                s.marks["resume"] = time.time()
+                wait_until(lambda: state(cat, "hung") == "online", 25, 0.1, "hung → online")
+
+            scripts = {name: Script() for name in ("freeze", "black", "blur", "kill", "hang")}
+            threads = [
+                run(scripts["freeze"], freeze),
+                run(scripts["black"], black_then_blur),
+                run(scripts["blur"], blur),
+                run(scripts["kill"], kill),
+                run(scripts["hang"], hang),
+            ]
+            # 1 + 2: a moving scene and a quiet noisy scene stay online for 60 s, whatever else happens
+            while time.time() - t0 < 60:
+                for c in ("moving", "quiet"):
+                    assert state(cat, c) == "online", f"false alarm on {c}: {cat.get_status(c)}"
+                time.sleep(0.5)
+            for t in threads:
+                t.join(60)
+            for name, s in scripts.items():
+                assert s.error is None, f"{name}: {s.error}"
+            t_end = time.time()
+
+            # 3: frozen within freeze_after + one GOP: the detector's own time (`detected_us`), plus
+            # 0.5 s for encoding and delivery; what the test saw through the catalog, within 3 s more
+            fz = scripts["freeze"].marks
+            detected = transitions(cat, "freeze")[1].figures["detected_us"] / 1e6
+            assert detected - fz["fault"] <= FREEZE_S + GOP_S + 0.5, (detected - fz["fault"])
+            assert fz["detected"] - fz["fault"] <= FREEZE_S + GOP_S + 3.0, fz
+            # 5: offline within stall_timeout + 1 s (the detector's time; the catalog poll within 3 s more)
+            for name, cid in (("kill", "killed"), ("hang", "hung")):
+                m = scripts[name].marks
+                detected = transitions(cat, cid)[1].figures["detected_us"] / 1e6
+                assert detected - m["stop"] <= STALL_S + 1.0, (name, detected - m["stop"])
+                assert m["detected"] - m["stop"] <= STALL_S + 3.0, (name, m)
+
+            # 6: each transition exactly once, dated consistently with the injection
+            def path(cid: str) -> list[tuple[str | None, str | None]]:
+                return [(e.from_state, e.to_state) for e in transitions(cat, cid)]
+
+            assert path("moving") == [("starting", "online")]
+            assert path("quiet") == [("starting", "online")]
+            assert path("freeze") == [("starting", "online"), ("online", "frozen"), ("frozen", "online")]
+            assert path("black") == [("starting", "online"), ("online", "black"), ("black", "online")]
+            assert path("blur") == [("starting", "online"), ("online", "tampered"), ("tampered", "online")]
+            assert path("killed") == [("starting", "online"), ("online", "offline"), ("offline", "online")]
+            assert path("hung") == [("starting", "online"), ("online", "offline"), ("offline", "online")]
+
+            frozen_at = transitions(cat, "freeze")[1].at_us / 1e6
+            assert fz["fault"] - 0.5 <= frozen_at <= fz["fault"] + 2 * GOP_S, (frozen_at - fz["fault"])
+            black_at = transitions(cat, "black")[1].at_us / 1e6
+            assert abs(black_at - scripts["black"].marks["black"]) <= GOP_S + 0.5
+            blur_at = transitions(cat, "blur")[1].at_us / 1e6
+            assert abs(blur_at - scripts["blur"].marks["blur"]) <= GOP_S + 0.5
+            k = scripts["kill"].marks
+            off, on = transitions(cat, "killed")[1:3]
+            assert abs(off.at_us / 1e6 - k["stop"]) <= 1.0
+            assert k["restart"] - 0.2 <= on.at_us / 1e6 <= k["restart"] + 2.5
+
+            # ... and the availability report over the test period matches the injected outages
+            rows = {r.key: r for r in availability(cat, int(t0 * 1e6), int(t_end * 1e6))}
+            period = t_end - t0
+            injected = k["restart"] - k["stop"]
+            kr = rows["killed"]
+            assert kr.outages == 1 and rows["moving"].outages == 0 and rows["quiet"].outages == 0
+            assert kr.mttr_s is not None and injected - 0.5 <= kr.mttr_s <= injected + 1.0, (kr.mttr_s, injected)
+            assert abs(kr.uptime_pct - 100 * (period - kr.mttr_s) / period) <= 0.01
+            assert abs(kr.uptime_pct - 100 * (period - injected) / period) <= 100 * 1.0 / period
+            assert rows["moving"].uptime_pct == 100.0
+            fr = rows["freeze"]
+            assert fr.outages == 1 and abs(fr.frozen_s - (on_time(cat, "freeze") - frozen_at)) <= 0.01
+            by = {r.key: r for r in availability(cat, int(t0 * 1e6), int(t_end * 1e6), by="district")}
+            assert by["north"].cameras == 2 and by["north"].outages == 2
+    finally:
+        for s in (main, killed, hung):
+            try:
+                s.resume()
+            except Exception:
+                pass
+            s.stop()
+
+
+def on_time(cat: Catalog, cid: str) -> float:
+    return transitions(cat, cid)[2].at_us / 1e6
