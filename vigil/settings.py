@@ -98,9 +98,9 @@ class HealthConfig(_Strict):
     black_after_s: float = Field(default=5.0, gt=0)
     tamper_after_s: float = Field(default=20.0, gt=0)
     recover_after_s: float = Field(default=2.0, ge=0)
-    # Mean absolute grey-level difference between samples at half resolution, the 5 % most-changed
-    # pixels (an OSD clock) left out: quiet σ=2 scenes measure ≥ 0.50 (a dark street), frozen
-    # pictures ≤ 0.26 (up to 0.79 from bitrate-mode encoders, handled by exact-repeat evidence).
+    # Mean absolute grey-level difference between samples at half resolution, the 1 % most-changed
+    # pixels (an OSD clock) left out: quiet σ=2 scenes measure ≥ 0.56 (a dark street), frozen
+    # pictures ≤ 0.33 (up to 0.84 from bitrate-mode encoders: see the come-back rule in rules.py).
     freeze_diff: float = Field(default=0.4, gt=0)
     # Median P-frame size over keyframe size: above it the encoder is spending on change, so the
     # picture is not called frozen (frozen ≤ 0.06 with every encoder measured).

@@ -31,9 +31,11 @@ from vigil.settings import HealthConfig
 __all__ = [
     "BASELINE_MIN_SAMPLES",
     "BASELINE_SAMPLES",
+    "CLOSER",
     "EXACT_REPEAT",
     "FAULTS",
     "REPEAT_BAND",
+    "REPEAT_MEMORY",
     "STATES",
     "ConnectFailed",
     "Figures",
@@ -49,7 +51,9 @@ FAULTS = ("black", "tampered", "frozen")  # picture faults, most specific first
 BASELINE_SAMPLES = 60  # sharpness baseline: median of the last 60 clear online samples (~2 min at GOP 2 s)
 BASELINE_MIN_SAMPLES = 5  # no tamper verdict before the camera has shown this many clear samples
 EXACT_REPEAT = 0.25  # × freeze_diff: a picture repeated this closely did not change at all (codec noise only)
-REPEAT_BAND = 2.0  # × freeze_diff: tolerated while exact repeats keep turning up (bitrate-mode encoders)
+CLOSER = 0.7  # × diff: a picture this much closer to an older sample than to the last one has come back
+REPEAT_BAND = 2.5  # × freeze_diff: tolerated while such repeats keep turning up (bitrate-mode encoders)
+REPEAT_MEMORY = 3.0  # × freeze_after_s: how long an exact repeat keeps a feed that is already frozen, frozen
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +150,13 @@ class HealthRules:
         """The picture did not change beyond the codec's noise, and the encoder agrees.
 
         - The smallest difference to the last three samples is below freeze_diff: a live scene's
-          sensor noise keeps it above (≥ 0.50 measured, a dark CRF-encoded street), a frozen
-          picture's codec noise below (≤ 0.26 with CRF, HEVC, or a camera-like QP floor).
-        - Or, while exact repeats (≤ EXACT_REPEAT × freeze_diff) keep turning up within
-          freeze_after_s, up to REPEAT_BAND × freeze_diff: a bitrate-mode encoder without a QP floor
-          re-quantises a frozen noisy picture differently at each keyframe (0–0.8 measured), but a
-          live scene never repeats exactly.
+          sensor noise keeps it above (≥ 0.56 measured, a dark CRF-encoded street), a frozen
+          picture's codec noise below (≤ 0.33 with CRF, HEVC, a camera-like QP floor or x264enc).
+        - Or, while the picture keeps coming back (`_repeats`) within freeze_after_s, up to
+          REPEAT_BAND × freeze_diff: a bitrate-mode encoder without a QP floor re-quantises a frozen
+          noisy picture differently at each keyframe (0–0.84 measured), but a live scene never comes
+          back. Once frozen, a come-back counts for REPEAT_MEMORY × freeze_after_s, so such a feed
+          does not flap between them; motion (a difference above the band) ends the freeze at once.
         - Either way not while the P-frames are large against the keyframe (≥ freeze_p_ratio): the
           encoder is spending bits on change (quiet scenes on high-quality encoders measure ≥ 0.15,
           frozen pictures ≤ 0.06).
@@ -164,8 +169,24 @@ class HealthRules:
         nearest = f.repeat if f.repeat is not None else f.diff
         if nearest < c.freeze_diff:
             return True
-        recent = self._repeat_t is not None and t - self._repeat_t <= c.freeze_after_s + 1e-9
+        memory = c.freeze_after_s * (REPEAT_MEMORY if self.state == "frozen" else 1.0)
+        recent = self._repeat_t is not None and t - self._repeat_t <= memory + 1e-9
         return recent and f.diff < REPEAT_BAND * c.freeze_diff
+
+    def _repeats(self, f: Figures) -> bool:
+        """Evidence that the picture is not live: it repeats an earlier sample better than noise allows.
+
+        A live scene's sensor noise is new at every keyframe, so its difference to each of the last
+        three samples is the same (quiet scenes: within 2 %). A frozen picture re-quantised at each
+        keyframe comes back: exactly (≤ EXACT_REPEAT × freeze_diff), or closer to an older sample
+        than to the previous one (< CLOSER × diff).
+        """
+        if f.diff is None:
+            return False
+        nearest = f.repeat if f.repeat is not None else f.diff
+        if nearest < EXACT_REPEAT * self.cfg.freeze_diff:
+            return True
+        return f.diff < REPEAT_BAND * self.cfg.freeze_diff and nearest < CLOSER * f.diff
 
     # ---- the one entry point -----------------------------------------------------------------
     def feed(self, obs: Observation) -> Verdict | None:
@@ -178,8 +199,7 @@ class HealthRules:
 
     def _sample(self, s: Sample) -> Verdict | None:
         t, f = s.t, s.figures
-        nearest = f.repeat if f.repeat is not None else f.diff
-        if nearest is not None and nearest < EXACT_REPEAT * self.cfg.freeze_diff:
+        if self._repeats(f):
             self._repeat_t = t
         holds = self.holds(f, t)
         for fault, held in holds.items():

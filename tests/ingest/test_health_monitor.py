@@ -1,0 +1,340 @@
+"""HealthMonitor fed real packets from clips made with PyAV, on a FakeClock, into a real SQLite catalog.
+
+The clips are decoded for real (keyframes only, as in production); the clock advances by each
+packet's duration and the watchdog `tick` runs every half second of clip time, so detection
+latencies and event times are checked against the moment each fault was put into the picture.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+
+from ingest.health.monitor import HealthMonitor, InlineExecutor, effective_config
+from storage.catalog import Catalog, Event, FeedStatus
+from storage.keys import snapshot_key
+from storage.object_store import LocalStore, ObjectStoreError
+from storage.report import availability
+from tests.ingest.health_clips import ClipSpec, Part, make_health_clip
+from vigil.clock import FakeClock
+from vigil.settings import HealthConfig, HealthOverrides
+
+FPS, GOP = 10, 20  # 2 s GOP at 10 fps: realistic keyframe spacing, few frames to encode
+GOP_S = GOP / FPS
+SPEC = ClipSpec(320, 240, fps=FPS, gop=GOP)
+CFG = HealthConfig()  # the defaults, as shipped
+DAY = [
+    Part("moving", 20),
+    Part("static-noise", 30),  # must stay online
+    Part("frozen", 16),  # 50 s: frozen under a ticking clock
+    Part("moving", 8),  # 66 s
+    Part("black", 10),  # 74 s
+    Part("moving", 8),  # 84 s
+    Part("blurred", 30),  # 92 s
+    Part("moving", 8),  # 122 s … 130 s
+]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("health-clips")
+    return {
+        "day": make_health_clip(d / "day.mp4", DAY, SPEC),
+        "frozen-noisy-cbr": make_health_clip(
+            d / "fn.mp4",
+            [Part("moving", 10), Part("frozen-noisy", 24), Part("moving", 6)],
+            ClipSpec(320, 240, fps=FPS, gop=GOP, bitrate_kbps=400),
+        ),
+        "moving": make_health_clip(d / "moving.mp4", [Part("moving", 8)], SPEC),
+        "freeze": make_health_clip(d / "freeze.mp4", [Part("moving", 6), Part("frozen", 16)], SPEC),
+    }
+
+
+class FailingCatalog(Catalog):
+    """A catalog that is down for its first `failures` writes."""
+
+    def __init__(self, url: str, failures: int) -> None:
+        super().__init__(url)
+        self.failures = failures
+
+    def put_status_with_event(self, st: FeedStatus, ev: Event | None) -> int | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("database is locked")
+        return super().put_status_with_event(st, ev)
+
+
+class BrokenStore(LocalStore):
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        raise ObjectStoreError("store down")
+
+
+class Replay:
+    """Plays clips into a HealthMonitor as a session would, with the watchdog ticking every 0.5 s."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        cfg: HealthConfig = CFG,
+        *,
+        catalog: Catalog | None = None,
+        store: LocalStore | None = None,
+    ) -> None:
+        self.clock = FakeClock()
+        self.catalog = catalog or Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+        self.store = store if store is not None else LocalStore(tmp_path / "objects")
+        self.mon = HealthMonitor(
+            "cam-1",
+            cfg,
+            catalog=self.catalog,
+            store=self.store,
+            clock=self.clock,
+            node_id="node-a",
+            executor=InlineExecutor(),
+        )
+        self.wall0 = self.clock.now()
+        self.next_tick = self.clock.monotonic() + 0.5
+
+    def t(self) -> float:
+        """Seconds since the replay began."""
+        return self.clock.now() - self.wall0
+
+    def us(self, t: float) -> int:
+        return round((self.wall0 + t) * 1_000_000)
+
+    def advance(self, seconds: float) -> None:
+        end = self.clock.monotonic() + seconds
+        while self.next_tick <= end + 1e-9:
+            self.clock.advance(self.next_tick - self.clock.monotonic())
+            self.mon.tick()
+            self.next_tick += 0.5
+        self.clock.advance(end - self.clock.monotonic())
+
+    def packets(self, path: Path) -> Iterator[tuple[av.Packet, av.video.stream.VideoStream]]:
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            for pkt in c.demux(vs):
+                if pkt.size:
+                    yield pkt, vs
+
+    def play(self, path: Path, run_id: str = "run-1", garbage_every: int = 0) -> None:
+        self.mon.on_connecting()
+        for i, (pkt, vs) in enumerate(self.packets(path)):
+            self.mon.on_packet(pkt, self.clock.monotonic())
+            if i == 0:  # the session starts its run after the first packet, as ingest/session.py does
+                self.mon.on_connected(run_id, vs)
+            if garbage_every and i % garbage_every == garbage_every // 2:
+                bad = av.Packet(b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 8)
+                bad.stream = vs
+                bad.is_keyframe = True
+                self.mon.on_packet(bad, self.clock.monotonic())
+            self.advance(float(pkt.duration * pkt.time_base) if pkt.duration else 1 / FPS)
+
+    def events(self) -> list[Event]:
+        return self.catalog.events_since(0, camera_id="cam-1", limit=1000)
+
+    def path(self) -> list[tuple[str | None, str | None]]:
+        return [(e.from_state, e.to_state) for e in self.events()]
+
+
+def _check(ev: Event, r: Replay, injected_s: float, after_s: float) -> None:
+    """Dated at the fault (at most one GOP late), detected within its duration plus one GOP."""
+    slack = 1000  # µs: the fake clock adds up 0.1 s steps in floating point
+    assert r.us(injected_s) - slack <= ev.at_us <= r.us(injected_s + GOP_S) + slack, (ev, injected_s)
+    assert ev.figures["detected_us"] - r.us(injected_s) <= (after_s + GOP_S) * 1e6 + slack, (ev, injected_s)
+
+
+def test_a_day_of_faults_each_detected_once_and_recovered(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["day"])
+    r.mon.close()
+    assert r.path() == [
+        ("starting", "online"),
+        ("online", "frozen"),
+        ("frozen", "online"),
+        ("online", "black"),
+        ("black", "online"),
+        ("online", "tampered"),
+        ("tampered", "online"),
+    ]
+    ev = r.events()
+    assert ev[0].at_us == r.us(0) and ev[0].reason == "first picture"
+    _check(ev[1], r, 50, CFG.freeze_after_s)  # not at 20 s: the noisy static scene stayed online
+    _check(ev[2], r, 66, CFG.recover_after_s)
+    _check(ev[3], r, 74, CFG.black_after_s)
+    _check(ev[4], r, 84, CFG.recover_after_s)
+    _check(ev[5], r, 92, CFG.tamper_after_s)
+    _check(ev[6], r, 122, CFG.recover_after_s)
+    assert ev[1].figures["diff"] < CFG.freeze_diff and "picture unchanged" in ev[1].reason
+    assert ev[3].figures["dark_fraction"] >= CFG.black_fraction
+    assert ev[5].figures["sharpness"] < CFG.tamper_ratio * ev[5].figures["sharpness_baseline"]
+
+    st = r.catalog.get_status("cam-1")
+    assert st is not None
+    assert (st.state, st.since_us, st.run_id, st.node_id, st.reconnects) == (
+        "online",
+        ev[6].at_us,
+        "run-1",
+        "node-a",
+        0,
+    )
+    assert st.fps == pytest.approx(FPS, rel=0.05) and st.bitrate_kbps and st.bitrate_kbps > 10
+    assert st.last_packet_us is not None and r.us(129.8) <= st.last_packet_us <= r.us(130)
+    assert {"diff", "luma", "dark_fraction", "sharpness", "p_ratio", "keyframe_bytes", "decode_ms"} <= set(st.figures)
+    assert r.mon.samples == 130 / GOP_S
+
+    jpeg = r.store.get_range(snapshot_key("cam-1"))
+    assert jpeg[:2] == b"\xff\xd8" and r.mon.latest_jpeg is not None and r.mon.latest_jpeg[:2] == b"\xff\xd8"
+
+    # The availability report over the replay matches what was put into the picture.
+    (row,) = availability(r.catalog, r.us(0), r.us(130))
+    assert row.outages == 3
+    assert row.mttr_s == pytest.approx((16 + 10 + 30) / 3, abs=GOP_S)
+    assert row.uptime_pct == pytest.approx(100 * (130 - 56) / 130, abs=100 * 2 * GOP_S / 130)
+
+
+def test_frozen_noisy_picture_from_a_bitrate_mode_encoder(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["frozen-noisy-cbr"])
+    assert r.path() == [("starting", "online"), ("online", "frozen"), ("frozen", "online")]
+    _check(r.events()[1], r, 10, CFG.freeze_after_s)
+    _check(r.events()[2], r, 34, CFG.recover_after_s)
+
+
+def test_stall_offline_reconnect_online(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["moving"])
+    last_packet = r.t() - 1 / FPS
+    r.advance(1.0)
+    r.mon.on_disconnected("stream ended")  # FFmpeg's RTSP demuxer ends quietly ~1 s after the server died
+    r.advance(3.9)
+    assert r.mon.state == "online"
+    r.advance(0.5)
+    assert r.mon.state == "offline"
+    r.mon.on_connecting()
+    r.mon.on_connect_failed("connection refused")  # no second event: already offline
+    r.advance(3)
+    back = r.t()
+    r.play(clips["moving"], run_id="run-2")
+    assert r.path() == [("starting", "online"), ("online", "offline"), ("offline", "online")]
+    off, on = r.events()[1:]
+    assert off.at_us == pytest.approx(r.us(last_packet), abs=1000)
+    assert off.reason.startswith("no video packets for 5.") and off.reason.endswith(" s (stream ended)")
+    assert off.figures["detected_us"] - off.at_us <= (CFG.stall_timeout_s + 0.5) * 1e6
+    assert on.at_us == pytest.approx(r.us(back), abs=1000) and on.reason == "stream back for 2.0 s"
+    st = r.catalog.get_status("cam-1")
+    assert st is not None and (st.state, st.reconnects, st.run_id) == ("online", 1, "run-2")
+
+
+def test_hung_stream_goes_offline_even_while_the_session_is_blocked(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["moving"])
+    r.advance(CFG.stall_timeout_s + 0.5)  # no packets, no callbacks: only the watchdog ticks
+    assert r.mon.state == "offline"
+    st = r.catalog.get_status("cam-1")
+    assert st is not None and st.state == "offline" and st.fps == 0.0
+
+
+def test_camera_that_never_connects(tmp_path: Path) -> None:
+    r = Replay(tmp_path)
+    r.mon.on_connecting()
+    r.advance(0.2)
+    r.mon.on_connect_failed("connection refused")
+    assert r.path() == [("starting", "offline")]
+    assert r.events()[0].reason == "cannot connect: connection refused"
+
+
+def test_garbage_keyframes_never_break_the_session(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["moving"], garbage_every=7)
+    r.mon.close()
+    assert r.path() == [("starting", "online")]
+    st = r.catalog.get_status("cam-1")
+    assert st is not None and st.figures["decode_errors"] > 0 and st.state == "online"
+
+
+def test_catalog_and_store_failures_are_retried_and_events_written_once(tmp_path: Path, clips: dict[str, Path]) -> None:
+    cat = FailingCatalog(f"sqlite:///{tmp_path / 'catalog.db'}", failures=3)
+    r = Replay(tmp_path, catalog=cat, store=BrokenStore(tmp_path / "objects"))
+    r.play(clips["freeze"])
+    r.advance(1.0)
+    r.mon.close()
+    assert cat.failures == 0
+    assert r.path() == [("starting", "online"), ("online", "frozen")]
+    assert r.mon.latest_jpeg is not None  # the wall's picture is still kept in memory
+
+
+def test_status_is_written_every_two_seconds_not_per_packet(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    writes: list[int] = []
+    real = r.catalog.put_status_with_event
+
+    def counting(st: FeedStatus, ev: Event | None) -> int | None:
+        writes.append(st.updated_us)
+        return real(st, ev)
+
+    r.catalog.put_status_with_event = counting  # type: ignore[method-assign]
+    r.play(clips["moving"])  # 80 packets over 8 s, one transition
+    assert 4 <= len(writes) <= 6
+
+
+def test_ticks_from_another_thread_while_packets_flow(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def watchdog() -> None:
+        while not stop.is_set():
+            try:
+                r.mon.tick()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+            stop.wait(0.0005)
+
+    th = threading.Thread(target=watchdog)
+    th.start()
+    try:
+        r.play(clips["freeze"])
+    finally:
+        stop.set()
+        th.join()
+    assert not errors
+    assert r.path() == [("starting", "online"), ("online", "frozen")]
+
+
+def test_health_disabled_keeps_packet_level_states_only(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path, HealthConfig(enabled=False))
+    r.play(clips["freeze"])
+    assert r.path() == [("starting", "online")]
+    assert r.mon.latest_jpeg is None
+    st = r.catalog.get_status("cam-1")
+    assert st is not None and "luma" not in st.figures and "p_ratio" in st.figures
+
+
+def test_sample_interval(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path, HealthConfig(sample_interval_s=6))
+    r.play(clips["freeze"])  # 22 s, keyframes every 2 s
+    assert r.mon.samples == 4  # 0, 6, 12, 18 s
+
+
+def test_b_frames_sample_each_keyframe_itself(tmp_path: Path) -> None:
+    clip = make_health_clip(
+        tmp_path / "b.mp4", [Part("moving", 6), Part("black", 8)], ClipSpec(320, 240, fps=FPS, gop=GOP, bframes=2)
+    )
+    r = Replay(tmp_path)
+    r.play(clip)
+    assert r.path() == [("starting", "online"), ("online", "black")]
+    _check(r.events()[1], r, 6, CFG.black_after_s)
+
+
+def test_effective_config_applies_camera_overrides() -> None:
+    cfg = effective_config(CFG, HealthOverrides(freeze_after_s=30, freeze_diff=None))
+    assert (cfg.freeze_after_s, cfg.freeze_diff) == (30, CFG.freeze_diff)
+    assert effective_config(CFG, {"black_luma": 20}).black_luma == 20
+    assert effective_config(CFG, None) is CFG
+    with pytest.raises(ValueError):
+        effective_config(CFG, {"tamper_ratio": 2})
