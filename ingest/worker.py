@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ingest.backoff import Backoff
 from ingest.session import FeedObserver, Session
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
+from ingest.substream import CountOnly, HealthSubstream
 from storage.catalog import Camera
 from storage.spool import Spool
 from vigil.clock import SYSTEM_CLOCK, Clock
@@ -94,6 +95,10 @@ class CameraWorker:
     def run(self) -> None:
         cam = self.camera
         src_opts = SourceOptions(cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s)
+        observer: FeedObserver = self.monitor
+        if cam.health_url:
+            observer = CountOnly(self.monitor)  # type: ignore[arg-type]
+            HealthSubstream(cam.id, cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock).start()
         while not self.stop_event.is_set():
             if not self.lease_valid():
                 # no lease, no recording: wait for the supervisor to renew it or to stop us
@@ -117,7 +122,7 @@ class CameraWorker:
                     segment_s=self.opts.segment_s,
                     clock=self.clock,
                     stop=self.stop_event,
-                    observer=self.monitor,
+                    observer=observer,
                     lease_epoch=self.lease_epoch,
                     lease_valid=self.lease_valid,
                     node_id=self.opts.node_id,

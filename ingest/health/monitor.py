@@ -186,20 +186,31 @@ class HealthMonitor:
                 self._note = ""
         self._drop_decoder()  # parameters may have changed; the next keyframe opens a fresh one
 
-    def on_packet(self, packet: av.Packet, arrival_mono: float) -> None:
-        """Every packet, before it is muxed: counters for all, decode + judge on sampled keyframes."""
+    def on_packet(self, packet: av.Packet, arrival_mono: float, *, count: bool = True, sample: bool = True) -> None:
+        """Every packet, before it is muxed: counters for all, decode + judge on sampled keyframes.
+
+        With a `health_url` substream the recorded stream's packets are only counted
+        (`sample=False`: link state, fps, bitrate) and the substream's are only sampled
+        (`count=False`): the picture is judged at low resolution, the link on the real stream.
+        """
         try:
             stream = packet.stream
             size = packet.size
-            is_video = stream.type == "video" and (self._video_index is None or stream.index == self._video_index)
+            is_video = stream.type == "video" and (
+                not count or self._video_index is None or stream.index == self._video_index
+            )
         except Exception:  # noqa: BLE001 - a packet without a stream is not ours to judge
             return
         with self._lock:
-            self._win_bytes += size
+            if count:
+                self._win_bytes += size
             if not is_video or self._closed:
                 return
-            self._win_frames += 1
-            self._last_packet_t = arrival_mono
+            if count:
+                self._win_frames += 1
+                self._last_packet_t = arrival_mono
+            if not sample:
+                return
             if not packet.is_keyframe:
                 if len(self._p_sizes) < MAX_P_SIZES:
                     self._p_sizes.append(size)

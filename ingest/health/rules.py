@@ -50,6 +50,9 @@ STATES = ("starting", "online", "frozen", "black", "tampered", "offline")
 FAULTS = ("black", "tampered", "frozen")  # picture faults, most specific first
 BASELINE_SAMPLES = 60  # sharpness baseline: median of the last 60 clear online samples (~2 min at GOP 2 s)
 BASELINE_MIN_SAMPLES = 5  # no tamper verdict before the camera has shown this many clear samples
+# Keyframes arrive with network jitter: a fault held for 9.98 s of a 10 s duration, sampled once a
+# GOP, would otherwise wait a whole GOP more to be confirmed.
+JITTER_S = 0.1
 EXACT_REPEAT = 0.25  # × freeze_diff: a picture repeated this closely did not change at all (codec noise only)
 CLOSER = 0.7  # × diff: a picture this much closer to an older sample than to the last one has come back
 REPEAT_BAND = 2.5  # × freeze_diff: tolerated while such repeats keep turning up (bitrate-mode encoders)
@@ -217,7 +220,7 @@ class HealthRules:
             self._baseline.append(f.sharpness)
         self._prev_t = t
 
-        confirmed = [x for x in FAULTS if (on := self._onset[x]) is not None and t - on >= self._after[x] - 1e-9]
+        confirmed = [x for x in FAULTS if (on := self._onset[x]) is not None and t - on >= self._after[x] - JITTER_S]
         target = confirmed[0] if confirmed else None
         if target is not None:
             if target == self.state:
@@ -234,7 +237,7 @@ class HealthRules:
         assert self._clear_since is not None
         if self.state == "starting":
             return self._go("online", t, t, "first picture" if f.luma is not None else "packets flowing", f)
-        if t - self._clear_since >= self.cfg.recover_after_s - 1e-9:
+        if t - self._clear_since >= self.cfg.recover_after_s - JITTER_S:
             return self._go("online", self._clear_since, t, self._clear_reason(t - self._clear_since), f)
         return None
 

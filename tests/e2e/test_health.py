@@ -210,3 +210,33 @@ def test_feed_states_events_and_report(tmp_path: Path) -> None:
 
 def on_time(cat: Catalog, cid: str) -> float:
     return transitions(cat, cid)[2].at_us / 1e6
+
+
+def test_health_substream_and_per_camera_thresholds(tmp_path: Path) -> None:
+    """With `health_url` the picture is judged on the substream (its freeze shows while the recorded
+    stream keeps moving), and a camera's own `freeze_after_s` beats the global default."""
+    srv = RtspServer({"/main": f"{SYN}&scene=moving", "/sub": "synthetic:?w=160&h=120&fps=25&gop=25&clock=overlay"})
+    v = VigilProcess(
+        tmp_path,
+        [{"id": "cam", "url": srv.url("/main"), "health_url": srv.url("/sub"), "health": {"freeze_after_s": 3}}],
+        recording={"segment_seconds": 2},
+        workers={"processes": 1},
+    )
+    try:
+        with v:
+            cat = v.catalog
+            wait_until(lambda: state(cat, "cam") == "online", 30, what="online")
+            srv.set_mode("/sub", "freeze")
+            t_fault = time.time()
+            wait_until(lambda: state(cat, "cam") == "frozen", 3 + 2 * GOP_S + 5, 0.1, "frozen from the substream")
+            detected = transitions(cat, "cam")[-1].figures["detected_us"] / 1e6
+            assert detected - t_fault <= 3 + GOP_S + 0.5
+            st = cat.get_status("cam")
+            assert st is not None and st.fps and st.fps > 20, "fps is the recorded stream's"
+            srv.set_mode("/sub", "normal")
+            wait_until(lambda: state(cat, "cam") == "online", 15, 0.1, "back online")
+            v.terminate()
+            segs = cat.segments_for("cam")
+            assert segs and max(s.width or 0 for s in segs) == 320, "the recording is the main stream"
+    finally:
+        srv.stop()
