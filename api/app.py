@@ -18,7 +18,7 @@ import vigil
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.metrics import ApiMetrics, MetricsMiddleware
-from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status
+from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -84,6 +84,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
     app.include_router(health.router)
+    app.include_router(web.router)  # the command-center page (api/web/)
     for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit):
         app.include_router(r.router, responses=_ERRORS)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)

@@ -58,8 +58,9 @@ def test_feed_states_events_and_report(tmp_path: Path) -> None:
             "/blur": f"{SYN}&scene=moving",
         }
     )
-    killed = RtspServer({"/k": "synthetic:?w=320&h=240&fps=25&gop=10"})
-    hung = RtspServer({"/h": "synthetic:?w=320&h=240&fps=25&gop=10"})
+    # restarted from a fault thread: must not die with that thread (tests/servers.py die_with_parent)
+    killed = RtspServer({"/k": "synthetic:?w=320&h=240&fps=25&gop=10"}, die_with_parent=False)
+    hung = RtspServer({"/h": "synthetic:?w=320&h=240&fps=25&gop=10"}, die_with_parent=False)
     cams = [
         {"id": "moving", "url": main.url("/moving")},
         {"id": "quiet", "url": main.url("/quiet")},
@@ -155,12 +156,16 @@ def test_feed_states_events_and_report(tmp_path: Path) -> None:
             detected = transitions(cat, "freeze")[1].figures["detected_us"] / 1e6
             assert detected - fz["fault"] <= FREEZE_S + GOP_S + 0.5, (detected - fz["fault"])
             assert fz["detected"] - fz["fault"] <= FREEZE_S + GOP_S + 3.0, fz
-            # 5: offline within stall_timeout + 1 s (the detector's time; the catalog poll within 3 s more)
+            # 5: offline within stall_timeout + 1 s of the last packet. A hung (SIGSTOPped) server's
+            # kernel still drains the seconds of video already in its socket buffer, so the last
+            # packet may come after the hang; the outage is dated from it (checked to be close).
             for name, cid in (("kill", "killed"), ("hang", "hung")):
                 m = scripts[name].marks
-                detected = transitions(cat, cid)[1].figures["detected_us"] / 1e6
-                assert detected - m["stop"] <= STALL_S + 1.0, (name, detected - m["stop"])
-                assert m["detected"] - m["stop"] <= STALL_S + 3.0, (name, m)
+                off = transitions(cat, cid)[1]
+                last_packet, detected = off.at_us / 1e6, off.figures["detected_us"] / 1e6
+                assert m["stop"] - 1.0 <= last_packet <= m["stop"] + 5.0, (name, last_packet - m["stop"])
+                assert detected - max(m["stop"], last_packet) <= STALL_S + 1.0, (name, detected - m["stop"])
+                assert m["detected"] - max(m["stop"], last_packet) <= STALL_S + 3.0, (name, m)
 
             # 6: each transition exactly once, dated consistently with the injection
             def path(cid: str) -> list[tuple[str | None, str | None]]:

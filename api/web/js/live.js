@@ -1,0 +1,167 @@
+// The live view: a camera's live HLS (a signed URL from /live-url) in a dialog, with its state and
+// the health sampler's figures beside it, refreshed every 2 s while open.
+
+import { cam, getJson } from "./api.js";
+import { dateTime, duration, serverNow, zoneLabel } from "./format.js";
+import { Player } from "./player.js";
+import { MEANING, PICTURE, label } from "./states.js";
+
+const $ = (id) => document.getElementById(id);
+const FIGURE_LIMIT = 12;
+
+export class LiveView {
+  /** @param {{canTimeline: () => boolean, onTimeline: (id: string) => void, onError: (msg: string) => void}} hooks */
+  constructor({ canTimeline, onTimeline, onError }) {
+    this.dialog = $("live");
+    this.video = $("live-video");
+    this.msg = $("live-msg");
+    this.canTimeline = canTimeline;
+    this.onError = onError;
+    this.camera = null;
+    this.detail = null;
+    this.timer = null;
+    this.playing = false;
+    this.player = new Player(this.video, {
+      onError: (m) => {
+        this.playing = false;
+        this.message(m, true);
+      },
+      onPlaying: () => this.message(""),
+    });
+    $("live-close").addEventListener("click", () => this.dialog.close());
+    this.dialog.addEventListener("close", () => this.closed());
+    $("live-timeline").addEventListener("click", () => {
+      const id = this.camera?.id;
+      this.dialog.close();
+      if (id) onTimeline(id);
+    });
+  }
+
+  get isOpen() {
+    return this.dialog.open;
+  }
+
+  open(camera) {
+    this.camera = camera;
+    this.detail = null;
+    $("live-title").textContent = camera.name || camera.id;
+    const district = camera.tags?.district ? ` · district ${camera.tags.district}` : "";
+    $("live-sub").textContent = `${camera.id}${district}`;
+    $("live-timeline").hidden = !this.canTimeline();
+    this.renderState();
+    this.renderFigures();
+    if (!this.dialog.open) this.dialog.showModal();
+    $("live-close").focus();
+    this.startVideo();
+    this.poll();
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.poll(), 2000);
+  }
+
+  closed() {
+    clearInterval(this.timer);
+    clearTimeout(this.renew);
+    this.timer = null;
+    this.player.stop();
+    this.playing = false;
+    this.camera = null;
+  }
+
+  /** The wall saw this camera change (event stream). */
+  update(camera) {
+    if (!this.camera || camera.id !== this.camera.id) return;
+    this.camera = camera;
+    this.renderState();
+    if (!PICTURE.has(camera.state)) {
+      this.message(this.why(camera), !this.playing);
+    } else if (!this.playing) {
+      this.startVideo();
+    }
+  }
+
+  why(c) {
+    if (c.state === "offline") return `Camera offline since ${dateTime(c.since_us / 1000)} ${zoneLabel()}${c.reason ? ` (${c.reason})` : ""}.`;
+    if (c.state === "disabled") return "Recording is switched off for this camera.";
+    if (c.state === "starting" || c.state === "unknown") return "The camera has not delivered a picture yet. Waiting…";
+    return "";
+  }
+
+  async startVideo() {
+    const c = this.camera;
+    if (!PICTURE.has(c.state)) {
+      this.player.stop();
+      this.playing = false;
+      this.message(this.why(c), c.state === "offline");
+      return;
+    }
+    this.playing = true;
+    this.message("Loading live video…");
+    try {
+      const { url, expires_us: expiresUs } = await getJson(`${cam(c.id)}/live-url`);
+      if (this.camera?.id !== c.id) return;
+      await this.player.load(url, { live: true });
+      // The signed playlist URL expires (1 h by default): take a fresh one a minute before.
+      clearTimeout(this.renew);
+      this.renew = setTimeout(() => this.camera?.id === c.id && this.startVideo(), Math.max(60000, expiresUs / 1000 - serverNow() - 60000));
+    } catch (e) {
+      this.playing = false;
+      this.message(e.message, true);
+    }
+  }
+
+  message(text, isError = false) {
+    this.msg.textContent = text;
+    this.msg.classList.toggle("error", isError);
+  }
+
+  async poll() {
+    const id = this.camera?.id;
+    if (!id) return;
+    try {
+      const d = await getJson(`${cam(id)}/status`);
+      if (this.camera?.id !== id) return;
+      this.detail = d;
+      this.renderFigures();
+    } catch (e) {
+      if (e.status !== 401) this.onError(e.message);
+    }
+  }
+
+  renderState() {
+    const c = this.camera;
+    const badge = $("live-badge");
+    badge.dataset.state = c.state;
+    badge.textContent = label(c.state);
+    badge.title = MEANING[c.state] || "";
+  }
+
+  renderFigures() {
+    const c = this.camera;
+    if (!c) return;
+    const d = this.detail || c;
+    const rows = [
+      ["State", `${label(c.state)} — ${MEANING[c.state] || ""}`],
+      ["Since", c.since_us ? `${dateTime(c.since_us / 1000)} (${duration((serverNow() - c.since_us / 1000) / 1000)})` : "—"],
+      ["Reason", c.reason || "—"],
+      ["Frame rate", d.fps != null ? `${d.fps.toFixed(1)} fps` : "—"],
+      ["Bitrate", d.bitrate_kbps != null ? `${Math.round(d.bitrate_kbps).toLocaleString("en")} kbit/s` : "—"],
+      ["Last packet", d.last_packet_us ? `${dateTime(d.last_packet_us / 1000)}` : "—"],
+      ["Reconnects", String(d.reconnects ?? 0)],
+    ];
+    if (this.detail?.latest_recording_end_us) rows.push(["Recorded until", dateTime(this.detail.latest_recording_end_us / 1000)]);
+    const figures = Object.entries(this.detail?.figures || {}).slice(0, FIGURE_LIMIT);
+    for (const [k, v] of figures) {
+      rows.push([k.replaceAll("_", " "), typeof v === "number" ? String(Math.round(v * 1000) / 1000) : String(v)]);
+    }
+    rows.push(["Times in", zoneLabel()]);
+    const dl = $("live-figures");
+    dl.textContent = "";
+    for (const [k, v] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+  }
+}
