@@ -47,23 +47,14 @@ class AvSource:
         self.url = url
         self.safe_url = redact_url(url)
         self.network = _is_network(url)
-        options: dict[str, str] = {}
-        if url.lower().startswith("rtsp"):
-            options = {
-                "rtsp_transport": opts.transport,
-                # socket I/O timeout in µs: a hung server raises instead of blocking forever
-                "timeout": str(int(opts.read_timeout_s * 1_000_000)),
-                "analyzeduration": "1000000",
-                "probesize": "500000",
-            }
-        try:
-            self.container: av.container.InputContainer = av.open(
-                url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s)
-            )
-        except av.error.FFmpegError as e:
-            raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
-        except OSError as e:
-            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
+        # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
+        # costs ~1 s per connect (FIELD-NOTES 5). Without them (no sprop-parameter-sets), reopen
+        # and let libavformat probe the stream itself.
+        self.container = self._open(url, opts, fast=True)
+        v = self.container.streams.video[0] if self.container.streams.video else None
+        if url.lower().startswith("rtsp") and (v is None or not v.codec_context.width or not v.codec_context.extradata):
+            self.container.close()
+            self.container = self._open(url, opts, fast=False)
         videos = [s for s in self.container.streams.video]
         if not videos:
             self.container.close()
@@ -73,6 +64,40 @@ class AvSource:
         audios = [s for s in self.container.streams.audio if s.codec_context.name in ("aac", "mp3", "opus", "alac")]
         self.audio = audios[0] if audios else None
         self._streams = [self.video] + ([self.audio] if self.audio else [])
+
+    def _open(self, url: str, opts: SourceOptions, *, fast: bool) -> av.container.InputContainer:
+        options: dict[str, str] = {}
+        if url.lower().startswith("rtsp"):
+            options = {
+                "rtsp_transport": opts.transport,
+                # socket I/O timeout in µs: a hung server raises instead of blocking forever
+                "timeout": str(int(opts.read_timeout_s * 1_000_000)),
+                "analyzeduration": "0" if fast else "1000000",
+                "probesize": "32" if fast else "500000",
+            }
+        try:
+            return av.open(url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s))
+        except av.error.FFmpegError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
+        except OSError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
+
+    def _open(self, url: str, opts: SourceOptions, *, fast: bool) -> av.container.InputContainer:
+        options: dict[str, str] = {}
+        if url.lower().startswith("rtsp"):
+            options = {
+                "rtsp_transport": opts.transport,
+                # socket I/O timeout in µs: a hung server raises instead of blocking forever
+                "timeout": str(int(opts.read_timeout_s * 1_000_000)),
+                "analyzeduration": "0" if fast else "1000000",
+                "probesize": "32" if fast else "500000",
+            }
+        try:
+            return av.open(url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s))
+        except av.error.FFmpegError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
+        except OSError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
 
     def packets(self) -> Iterator[av.Packet]:
         t0 = time.monotonic()
