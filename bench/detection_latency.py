@@ -158,11 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=4.0, help="seconds online before each injection")
     ap.add_argument("--quick", action="store_true", help="2 cameras × 2 rounds")
     ap.add_argument("--max-load", type=float, default=0.6)
+    ap.add_argument("--health", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="health settings other than the defaults (e.g. sample_interval_s=4); reported")
     args = ap.parse_args(argv)
     if args.quick:
         args.cameras, args.rounds = 2, 2
     w, h = (int(x) for x in args.size.split("x"))
-    cfg = HealthConfig()
+    overrides = {k: float(v) for k, v in (x.split("=", 1) for x in args.health)}
+    cfg = HealthConfig(**overrides)
     configured = {"freeze": cfg.freeze_after_s, "black": cfg.black_after_s, "drop": cfg.stall_timeout_s,
                   "hang": cfg.stall_timeout_s}
 
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Detection latency — {machine()}", flush=True)
     print(f"{args.cameras} synthetic cameras {w}×{h} 25 fps GOP 50, {args.rounds} rounds each; health defaults: "
           f"freeze_after_s {cfg.freeze_after_s:g}, black_after_s {cfg.black_after_s:g}, stall_timeout_s {cfg.stall_timeout_s:g}, "
-          f"recover_after_s {cfg.recover_after_s:g}, sample_interval_s {cfg.sample_interval_s:g} (every keyframe)", flush=True)
+          f"recover_after_s {cfg.recover_after_s:g}, sample_interval_s {cfg.sample_interval_s:g} (0 = every keyframe)"
+          + (f"; NOT the defaults: {overrides}" if overrides else ""), flush=True)
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-detect-"))
     cams: list[Cam] = []
     load = wait_quiet(args.max_load, what="detection latency")
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         cams.append(Cam(f"det{i}", srv))
     vp = VigilProcess(work / "vigil", [{"id": c.id, "url": c.server.url("/cam")} for c in cams],
                       workers={"processes": 2, "backoff_initial_s": 0.5, "backoff_max_s": 2.0},
-                      recording={"segment_seconds": 60})
+                      recording={"segment_seconds": 60}, **({"health": overrides} if overrides else {}))
     vp.start(timeout=120)
     ev = Events(work / "vigil" / "catalog.db")
     t_start = time.monotonic()
