@@ -82,23 +82,6 @@ class AvSource:
         except OSError as e:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
 
-    def _open(self, url: str, opts: SourceOptions, *, fast: bool) -> av.container.InputContainer:
-        options: dict[str, str] = {}
-        if url.lower().startswith("rtsp"):
-            options = {
-                "rtsp_transport": opts.transport,
-                # socket I/O timeout in µs: a hung server raises instead of blocking forever
-                "timeout": str(int(opts.read_timeout_s * 1_000_000)),
-                "analyzeduration": "0" if fast else "1000000",
-                "probesize": "32" if fast else "500000",
-            }
-        try:
-            return av.open(url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s))
-        except av.error.FFmpegError as e:
-            raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
-        except OSError as e:
-            raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
-
     def packets(self) -> Iterator[av.Packet]:
         t0 = time.monotonic()
         first_ts: float | None = None
