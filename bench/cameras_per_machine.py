@@ -11,7 +11,7 @@ health-checks.
    The largest passing N is the confirmed figure *with the RTSP server on the same cores*; the RTSP
    server's CPU, SeaweedFS's and the whole machine's are reported apart.
 
-    /tmp/venv/bin/python bench/cameras_per_machine.py --confirm 100 150 200 250 300
+    /tmp/venv/bin/python bench/cameras_per_machine.py --from-results --confirm 50 75 100 150 200
     /tmp/venv/bin/python bench/cameras_per_machine.py --quick          # estimate at 10, confirm 10 20
 """
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--estimate-n", type=int, default=100)
     ap.add_argument("--from-results", action="store_true", help="take the estimate from recording_cost.json")
-    ap.add_argument("--confirm", type=int, nargs="+", default=[100, 150, 200, 250, 300])
+    ap.add_argument("--confirm", type=int, nargs="+", default=[50, 75, 100, 150, 200])
     ap.add_argument("--window", type=float, default=40.0)
     ap.add_argument("--processes", type=int, default=2, help="vigil worker processes")
     ap.add_argument("--quick", action="store_true")

@@ -360,6 +360,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     machine_busy_pct: float = 0.0  # every process on the machine (others' too), % of one core
     main_core_pct: float | None = None  # vigil's main process alone (API, supervisor, uploader)
+    upload_gap_ms: float | None = None  # median time between two uploads in a burst: the uploader's pace
 
     @property
     def per_cam_pct(self) -> float:
@@ -529,6 +530,8 @@ def measure_vigil(
             if stored is not None
         ]
         nsegs = sum(len(s) for s in runs.values())
+        stored = sorted(st for segs in runs.values() for *_x, st, state in segs if st is not None)
+        gaps = [(b - a) / 1e3 for a, b in zip(stored, stored[1:]) if b - a < 1_000_000]
         return RunResult(
             label=label,
             n=n,
@@ -553,6 +556,7 @@ def measure_vigil(
             notes=notes,
             machine_busy_pct=busy,
             main_core_pct=mainm.core_pct(),
+            upload_gap_ms=median(gaps) if gaps else None,
         )
     finally:
         vp.stop()

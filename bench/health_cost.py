@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
           f"1/{ref / sampler:.0f}" if sampler > 0 else "-", "≤ 0.15 % and ≤ 1/30",
           f"{off.load:.2f} / {on.load:.2f} / {fd.load:.2f}"]],
     ))
-    print("(% of one core per camera; frames lost with the sampler on: %d)" % on.lost)
+    print(f"(% of one core per camera; frames lost with the sampler on: {on.lost})")
     if args.profile:
         files = sorted((RESULTS / "profiles" / f"health-n{args.cameras}").glob("*.txt"))
         if files:

@@ -3,9 +3,8 @@ of 60 s segments for 50 of them), the API served by uvicorn as `vigil run` serve
 no access log), loaded by wrk (Debian) with 50 connections and a Lua script setting the
 Authorization header.
 
-While wrk runs, a writer thread in the server process updates 100 feed statuses every 100 ms
-(1,000 rows/s, as workers refreshing fps/bitrate would), so the shared document really is
-rebuilt every second. Rows: the full document; conditional polls (`If-None-Match` with the last
+While wrk runs, a writer process updates 100 feed statuses every 100 ms (1,000 rows/s, as worker
+processes refreshing fps/bitrate would), so the shared document really is rebuilt every second. Rows: the full document; conditional polls (`If-None-Match` with the last
 ETag: 304 unless the board changed); a filtered document (`state=offline`). wrk runs on the same
 2 cores as the server (2 threads), so the numbers include that competition.
 
@@ -103,36 +102,37 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
     return env, env.keys["viewer"]
 
 
-def server(workdir: str, q: "mp.Queue[tuple[int, str]]", writes_per_s: int) -> None:
+def writer(db_url: str, writes_per_s: int, stop: "mp.synchronize.Event") -> None:
+    """Feed-status updates from another process, as vigil's worker processes write them."""
     import sqlalchemy as sa
+
+    from storage.catalog import Catalog, feed_status
+
+    catalog = Catalog(db_url, create=False)
+    k = 0
+    batch = max(1, writes_per_s // 10)
+    while not stop.is_set():
+        now = int(time.time() * 1e6)
+        with catalog.engine.begin() as c:
+            for i in range(batch):
+                c.execute(sa.update(feed_status).where(feed_status.c.camera_id == f"cam{(k + i) % N_CAMERAS:04d}")
+                          .values(fps=24.0 + (k % 3), updated_us=now))
+        k += batch
+        stop.wait(0.1)
+
+
+def server(workdir: str, q: "mp.Queue[tuple[int, str, str]]") -> None:
     import uvicorn
 
-    from storage.catalog import feed_status
     from tests.servers import free_port
 
     env, key = build_catalog(Path(workdir))
-    stop = threading.Event()
-
-    def writer() -> None:
-        k = 0
-        batch = max(1, writes_per_s // 10)
-        while not stop.is_set():
-            now = int(time.time() * 1e6)
-            with env.catalog.engine.begin() as c:  # type: ignore[attr-defined]
-                for i in range(batch):
-                    c.execute(sa.update(feed_status).where(feed_status.c.camera_id == f"cam{(k + i) % N_CAMERAS:04d}")
-                              .values(fps=24.0 + (k % 3), updated_us=now))
-            k += batch
-            stop.wait(0.1)
-
-    if writes_per_s:
-        threading.Thread(target=writer, daemon=True).start()
     port = free_port()
     # as vigil/service.py serves it: one uvicorn process, no access log
     config = uvicorn.Config(env.app, host="127.0.0.1", port=port, log_config=None, access_log=False,  # type: ignore[attr-defined]
                             log_level="warning")
     srv = uvicorn.Server(config)
-    threading.Thread(target=lambda: (time.sleep(0.5), q.put((port, key))), daemon=True).start()
+    threading.Thread(target=lambda: (time.sleep(0.5), q.put((port, key, env.catalog.url))), daemon=True).start()  # type: ignore[attr-defined]
     srv.run()
 
 
@@ -166,11 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# GET /api/status with {N_CAMERAS} cameras — {machine()}", flush=True)
     work = tempfile.mkdtemp(prefix="vigil-bench-status-")
     ctx = mp.get_context("spawn")
-    q: mp.Queue[tuple[int, str]] = ctx.Queue()
+    q: mp.Queue[tuple[int, str, str]] = ctx.Queue()
     t = time.perf_counter()
-    proc = ctx.Process(target=server, args=(work, q, args.writes_per_s), daemon=True)
+    proc = ctx.Process(target=server, args=(work, q), daemon=True)
     proc.start()
-    port, key = q.get(timeout=300)
+    port, key, db_url = q.get(timeout=300)
+    stop_writer = ctx.Event()
+    wproc = ctx.Process(target=writer, args=(db_url, args.writes_per_s, stop_writer), daemon=True)
+    if args.writes_per_s:
+        wproc.start()
     base = f"http://127.0.0.1:{port}"
     print(f"catalog built and API up in {time.perf_counter() - t:.0f} s "
           f"({N_CAMERAS} cameras, {N_RECORDED * SEGMENTS_PER_DAY:,} segments)", flush=True)
@@ -215,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['max_us'] / 1e3:.1f}", f"{r['rps']:.0f}", f"{r['bytes'] / r['duration_us']:.1f}",
                      str(r["errors"] + r["non2xx"]), f"{meter.core_pct():.0f}", ok, f"{load:.2f}"])
         print(f"  {label}: p50 {r['p50_us'] / 1e3:.1f} ms p99 {r['p99_us'] / 1e3:.1f} ms, {r['rps']:.0f} req/s", flush=True)
+    stop_writer.set()
+    if args.writes_per_s:
+        wproc.join(10)
     proc.terminate()
     proc.join(10)
     print()
     print(md_table(["request", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "MB/s", "errors",
                     "server CPU % of a core", "p99 ≤ 20 ms", "load at start"], rows))
     print(f"\n{args.connections} connections, wrk {args.threads} threads, {args.seconds:.0f} s per row; "
-          f"{args.writes_per_s} status updates/s in the background.")
+          f"{args.writes_per_s} status updates/s from another process in the background.")
     if args.profile:
         from bench.common import top_frames
 
