@@ -5,6 +5,7 @@ own app (with its own metrics registry) around their own catalog, store and cloc
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,8 +69,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await watcher.stop()
+        await asyncio.to_thread(board.start)  # the status document is ready before the first poll
+        try:
+            yield
+        finally:
+            await watcher.stop()
+            await asyncio.to_thread(board.stop)
 
     app = FastAPI(title="vigil", version=vigil.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services

@@ -5,9 +5,10 @@ Why: handlers stay thin (parse nothing, authorize nothing); tests override these
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -32,6 +33,7 @@ __all__ = [
     "Principal",
     "Services",
     "TimeRange",
+    "authenticate",
     "get_camera",
     "get_services",
     "now_us",
@@ -40,7 +42,10 @@ __all__ = [
     "time_range",
 ]
 
-_KEY_TTL_S = 5.0
+# How long a verified key is trusted without asking the catalog again: a key revoked outside this
+# process (another API node, `vigil keys revoke`) stops working within this bound; revoking through
+# this process's API clears the cache at once.
+KEY_TTL_S = 2.0
 
 
 @dataclass(slots=True)
@@ -58,9 +63,13 @@ class ApiContext:
 
 
 class KeyCache:
-    """Verified keys for a few seconds, so a poller's every request is not a catalog query."""
+    """Verified keys for `KEY_TTL_S`, so a poller's every request is not a catalog query.
 
-    def __init__(self, catalog: Catalog, clock: Clock, ttl_s: float = _KEY_TTL_S) -> None:
+    Only successes are kept (an unknown or revoked key asks the catalog every time), keyed by the
+    SHA-256 of the whole token, so a hit means the very same secret was verified — with
+    `verify_key`'s constant-time compare — less than `ttl_s` ago."""
+
+    def __init__(self, catalog: Catalog, clock: Clock, ttl_s: float = KEY_TTL_S) -> None:
         self.catalog, self.clock, self.ttl_s = catalog, clock, ttl_s
         self._tokens: dict[str, tuple[float, KeyInfo]] = {}
         self._ids: dict[str, tuple[float, KeyInfo | None]] = {}
@@ -69,8 +78,19 @@ class KeyCache:
     def _fresh(self, entry: tuple[float, object] | None) -> bool:
         return entry is not None and entry[0] > self.clock.monotonic()
 
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def cached(self, token: str) -> KeyInfo | None:
+        """The key if it was verified less than `ttl_s` ago; None means: ask `verify`."""
+        with self._lock:
+            hit = self._tokens.get(self._digest(token))
+        return hit[1] if hit is not None and self._fresh(hit) else None
+
     def verify(self, token: str) -> KeyInfo | None:
-        h = hashlib.sha256(token.encode()).hexdigest()
+        """`cached`, else the catalog (blocking: call it from a worker thread)."""
+        h = self._digest(token)
         with self._lock:
             hit = self._tokens.get(h)
         if hit is not None and self._fresh(hit):
@@ -82,6 +102,12 @@ class KeyCache:
                     self._tokens.clear()
                 self._tokens[h] = (self.clock.monotonic() + self.ttl_s, info)
         return info
+
+    def cached_id(self, key_id: str) -> tuple[bool, KeyInfo | None]:
+        """(hit, key) for a signing key id looked up less than `ttl_s` ago."""
+        with self._lock:
+            hit = self._ids.get(key_id)
+        return (True, hit[1]) if hit is not None and self._fresh(hit) else (False, None)
 
     def by_id(self, key_id: str) -> KeyInfo | None:
         with self._lock:
@@ -117,7 +143,7 @@ class Services:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: no worker-thread hop per request
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -156,33 +182,62 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require(role: Role, *, signed: bool = False) -> Callable[..., Principal]:
-    """A dependency admitting callers whose key has at least `role`; with `signed`, a valid
-    signed URL (see api/signing.py) is accepted in place of the header."""
+class _NeedsCatalog(Exception):
+    """The decision needs a catalog query: retry from a worker thread."""
 
-    def dependency(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Principal:
-        if not svc.ctx.settings.api.auth:
-            return Principal("admin", None, "open")
-        header = request.headers.get("authorization")
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise _unauthorized("send the API key as 'Authorization: Bearer KEY'")
-            info = svc.keys.verify(token.strip())
-            if info is None:
-                raise _unauthorized("unknown or revoked API key")
-            if not role_allows(info.role, role):
-                raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
-            return Principal(info.role, info, "bearer")
-        if signed and "sig" in request.query_params:
-            kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
-            if kid is None:
-                raise _unauthorized("the signed URL is invalid or has expired")
+
+def authenticate(
+    request: Request, svc: Services, role: Role, *, signed: bool = False, lookup: bool = True
+) -> Principal:
+    """The caller, if their key (or signed URL) admits `role`; else 401/403. With `lookup`
+    (blocking: a worker thread or a sync handler) a key missing from the cache is looked up in the
+    catalog; without, `_NeedsCatalog` is raised instead."""
+    if not svc.ctx.settings.api.auth:
+        return Principal("admin", None, "open")
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("send the API key as 'Authorization: Bearer KEY'")
+        token = token.strip()
+        info = svc.keys.cached(token)
+        if info is None:
+            if not lookup:
+                raise _NeedsCatalog
+            info = svc.keys.verify(token)
+        if info is None:
+            raise _unauthorized("unknown or revoked API key")
+        if not role_allows(info.role, role):
+            raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
+        return Principal(info.role, info, "bearer")
+    if signed and "sig" in request.query_params:
+        kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
+        if kid is None:
+            raise _unauthorized("the signed URL is invalid or has expired")
+        hit, info = svc.keys.cached_id(kid)
+        if not hit:
+            if not lookup:
+                raise _NeedsCatalog
             info = svc.keys.by_id(kid)
-            if info is None:
-                raise _unauthorized("the key that signed this URL was revoked")
-            return Principal(info.role, info, "signature")
-        raise _unauthorized("an API key is required: 'Authorization: Bearer KEY'")
+        if info is None:
+            raise _unauthorized("the key that signed this URL was revoked")
+        return Principal(info.role, info, "signature")
+    raise _unauthorized("an API key is required: 'Authorization: Bearer KEY'")
+
+
+def require(role: Role, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers whose key has at least `role`; with `signed`, a valid
+    signed URL (see api/signing.py) is accepted in place of the header.
+
+    Async, deciding in the event loop when the key cache answers: a poller's request costs no
+    worker-thread hop and no catalog query; only a cache miss goes to a thread. (A sync handler
+    that needs the caller itself calls `authenticate`.)"""
+
+    async def dependency(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Principal:
+        try:
+            return authenticate(request, svc, role, signed=signed, lookup=False)
+        except _NeedsCatalog:
+            return await asyncio.to_thread(authenticate, request, svc, role, signed=signed)
 
     dependency.__name__ = f"require_{role}{'_or_signed' if signed else ''}"
     return dependency

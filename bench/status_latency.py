@@ -1,15 +1,24 @@
 """Benchmark 4 — `GET /api/status` at city scale: 4,470 cameras in a real SQLite catalog (and a day
 of 60 s segments for 50 of them), the API served by uvicorn as `vigil run` serves it (one process,
-no access log), loaded by wrk (Debian) with 50 connections and a Lua script setting the
-Authorization header.
+no access log), 50 clients.
 
-While wrk runs, a writer process updates 100 feed statuses every 100 ms (1,000 rows/s, as worker
-processes refreshing fps/bitrate would), so the shared document really is rebuilt every second. Rows: the full document; conditional polls (`If-None-Match` with the last
-ETag: 304 unless the board changed); a filtered document (`state=offline`). wrk runs on the same
-2 cores as the server (2 threads), so the numbers include that competition.
+While it runs, a writer process updates 100 feed statuses every 100 ms (1,000 rows/s, as worker
+processes refreshing fps/bitrate would), so the shared document really changes every second.
 
-    /tmp/venv/bin/python bench/status_latency.py            # 3 × 30 s
-    /tmp/venv/bin/python bench/status_latency.py --quick    # 3 × 8 s
+Two kinds of load, both reported:
+- closed loop (wrk, Debian; a Lua script sets the headers): each of 50 connections sends its next
+  request as soon as the last one is answered, so latency ≈ 50 / throughput, and wrk's own CPU
+  competes with the server for the same 2 cores. Rows: the full document plain and gzip (what real
+  pollers send), conditional polls (`If-None-Match`: 304 unless the board changed), a filter
+  (`state=offline`);
+- open loop (an asyncio client in this script, its own process): 50 keep-alive connections send
+  at a constant total rate whatever the answers do, latency counted from each request's *scheduled*
+  time (no coordinated omission) — 50 clients polling once a second, then rising rates to find the
+  highest that still meets p99 ≤ 20 ms.
+
+    .venv/bin/python bench/status_latency.py            # 30 s per row
+    .venv/bin/python bench/status_latency.py --quick    # 8 s per row (5 s per sweep step)
+    .venv/bin/python bench/status_latency.py --quick --only 304 --profile   # py-spy on chosen rows
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,8 +45,8 @@ SEGMENTS_PER_DAY = 1440  # 60 s segments
 T0 = 1714557600 * 1_000_000  # 2024-05-01T10:00:00Z
 
 LUA_COMMON = """
-local key = "{key}"
-local hdr = {{ ["Authorization"] = "Bearer " .. key }}
+local hdr = {{ ["Authorization"] = "Bearer {key}" }}
+{extra_headers}
 done = function(summary, latency, requests)
   io.write(string.format('RESULT {{"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f,"requests":%d,"duration_us":%d,"bytes":%d,"errors":%d,"non2xx":%d}}\\n',
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean,
@@ -48,13 +58,11 @@ LUA_PLAIN = LUA_COMMON + """
 request = function() return wrk.format("GET", "{path}", hdr) end
 """
 # wrk counts only status > 399 in errors.status, so 304 is a success.
-LUA_PACED = LUA_PLAIN + """
-delay = function() return {period_ms} end
-"""
 LUA_CONDITIONAL = LUA_COMMON + """
 local etag = nil
 request = function()
-  local h = {{ ["Authorization"] = "Bearer " .. key }}
+  local h = {{}}
+  for k, v in pairs(hdr) do h[k] = v end
   if etag then h["If-None-Match"] = etag end
   return wrk.format("GET", "{path}", h)
 end
@@ -63,6 +71,7 @@ response = function(status, headers, body)
   if e then etag = e end
 end
 """
+GZIP_LUA = 'hdr["Accept-Encoding"] = "gzip"'
 
 
 def build_catalog(workdir: Path) -> tuple[object, str]:
@@ -150,18 +159,148 @@ def run_wrk(url: str, lua: str, seconds: float, conns: int, threads: int) -> dic
     return r
 
 
+# ---- the open-loop client ------------------------------------------------------------------------
+
+
+async def _open_loop(port: int, path: str, headers: dict[str, str], rate: float, seconds: float, conns: int,
+                     conditional: bool) -> dict[str, float]:
+    """`conns` keep-alive connections, together sending `rate` requests/s on a fixed schedule;
+    each latency runs from the request's scheduled time to the end of its response."""
+    import asyncio
+
+    lat_us: list[float] = []
+    codes: dict[int, int] = {}
+    nbytes = 0
+    late = 0
+    errors = 0
+    loop = asyncio.get_running_loop()
+    warm = 1.0
+    t0 = loop.time() + 0.5
+    t_end = t0 + warm + seconds
+    period = conns / rate
+
+    async def client(i: int) -> None:
+        nonlocal nbytes, late, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        etag = None
+        k = 0
+        while True:
+            due = t0 + i / rate + k * period
+            k += 1
+            if due >= t_end:
+                break
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -period:
+                late += 1
+            h = dict(headers)
+            if conditional and etag:
+                h["If-None-Match"] = etag
+            req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{a}: {b}\r\n" for a, b in h.items()) + "\r\n"
+            try:
+                writer.write(req.encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                code = int(lines[0].split()[1])
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    name = name.strip().lower()
+                    if name == "content-length":
+                        length = int(value)
+                    elif name == "etag":
+                        etag = value.strip()
+                if length:
+                    await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            done = loop.time()
+            if due >= t0 + warm:
+                lat_us.append((done - due) * 1e6)
+                codes[code] = codes.get(code, 0) + 1
+                nbytes += len(head) + length
+        writer.close()
+
+    cpu0 = time.process_time()
+    await asyncio.gather(*(client(i) for i in range(conns)))
+    cpu = time.process_time() - cpu0
+    lat_us.sort()
+
+    def pct(q: float) -> float:
+        return lat_us[min(len(lat_us) - 1, int(q / 100 * len(lat_us)))] if lat_us else float("nan")
+
+    return {"p50_us": pct(50), "p90_us": pct(90), "p99_us": pct(99), "p999_us": pct(99.9),
+            "max_us": lat_us[-1] if lat_us else float("nan"), "requests": len(lat_us), "rps": len(lat_us) / seconds,
+            "bytes": nbytes, "duration_us": seconds * 1e6, "errors": errors,
+            "non2xx": sum(n for c, n in codes.items() if c not in (200, 304)), "codes": codes,
+            "late_sends": late, "client_core_pct": 100 * cpu / (seconds + warm + 0.5)}
+
+
+def _open_loop_proc(args: tuple[int, str, dict[str, str], float, float, int, bool], q: "mp.Queue[dict[str, float]]") -> None:
+    import asyncio
+
+    q.put(asyncio.run(_open_loop(*args)))
+
+
+def run_open_loop(ctx: "mp.context.SpawnContext", port: int, path: str, headers: dict[str, str], rate: float,
+                  seconds: float, conns: int, conditional: bool = False) -> dict[str, float]:
+    """The open-loop client in its own process (its CPU is not the server's)."""
+    q: mp.Queue[dict[str, float]] = ctx.Queue()
+    p = ctx.Process(target=_open_loop_proc, args=((port, path, headers, rate, seconds, conns, conditional), q))
+    p.start()
+    r = q.get(timeout=seconds + 120)
+    p.join(10)
+    return r
+
+
+# ---- the rows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str  # short, for --only and --profile
+    label: str
+    kind: str  # "wrk" or "open"
+    path: str = "/api/status"
+    gzip: bool = True
+    conditional: bool = False
+    rate: float = 0.0  # open loop: requests/s in total
+
+
+CLOSED = [
+    Case("plain", "full document, plain, closed loop (wrk)", "wrk", gzip=False),
+    Case("gzip", "full document, gzip, closed loop (wrk)", "wrk"),
+    Case("304", "If-None-Match (304 unless changed), gzip, closed loop (wrk)", "wrk", conditional=True),
+    Case("filtered", "filtered state=offline, gzip, closed loop (wrk)", "wrk", path="/api/status?state=offline"),
+]
+OPEN = [
+    Case("open-plain", "full document, plain, 50 clients × 1/s (open loop)", "open", gzip=False, rate=50),
+    Case("open-gzip", "full document, gzip + If-None-Match, 50 clients × 1/s (open loop)", "open", conditional=True,
+         rate=50),
+]
+SWEEP = (100, 200, 400, 600, 800, 1000, 1200, 1600, 2000)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--writes-per-s", type=int, default=1000, help="feed status updates per second during the run")
-    ap.add_argument("--quick", action="store_true", help="8 s per row")
+    ap.add_argument("--quick", action="store_true", help="8 s per row, 5 s per sweep step")
     ap.add_argument("--max-load", type=float, default=0.6)
-    ap.add_argument("--profile", action="store_true", help="py-spy the server during the first row")
+    ap.add_argument("--only", default="", help="comma-separated row names: plain,gzip,304,filtered,open-plain,"
+                    "open-gzip,sweep")
+    ap.add_argument("--profile", action="store_true", help="py-spy the server during each row run")
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds = 8.0
+    sweep_s = 5.0 if args.quick else 15.0
+    only = {x for x in args.only.split(",") if x}
 
     print(f"# GET /api/status with {N_CAMERAS} cameras — {machine()}", flush=True)
     work = tempfile.mkdtemp(prefix="vigil-bench-status-")
@@ -181,35 +320,48 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
 
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
-        r = c.get("/api/status")
-        r.raise_for_status()
-        doc_bytes = len(r.content)
+        plain = c.get("/api/status", headers={"Accept-Encoding": "identity"})
+        plain.raise_for_status()
+        gz = c.get("/api/status", headers={"Accept-Encoding": "gzip"})
+        doc_bytes, gz_bytes = len(plain.content), int(gz.headers.get("content-length", 0))
         doc_off = len(c.get("/api/status", params={"state": "offline"}).content)
-        print(f"document: {doc_bytes / 1e6:.2f} MB, {r.json()['cameras_total']} cameras; offline only: {doc_off / 1e3:.0f} kB", flush=True)
+        print(f"document: {doc_bytes / 1e6:.2f} MB ({gz_bytes / 1e3:.0f} kB gzipped, "
+              f"{gz.headers.get('content-encoding', 'not encoded')}), {plain.json()['cameras_total']} cameras; "
+              f"offline only: {doc_off / 1e3:.0f} kB", flush=True)
         for _ in range(20):  # warm the per-filter bodies
             c.get("/api/status")
+            c.get("/api/status", params={"state": "offline"})
 
-    rows = []
-    results = {}
-    cases = [
-        ("full document, as fast as they can", LUA_PLAIN.format(key=key, path="/api/status")),
-        ("If-None-Match (304 unless changed), as fast as they can", LUA_CONDITIONAL.format(key=key, path="/api/status")),
-        ("filtered state=offline, as fast as they can", LUA_PLAIN.format(key=key, path="/api/status?state=offline")),
-        ("full document, each client once a second", LUA_PACED.format(key=key, path="/api/status", period_ms=1000)),
-    ]
-    spy = None
-    for label, lua in cases:
+    head = ["request", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "MB/s", "errors",
+            "server CPU % of a core", "p99 ≤ 20 ms", "load at start"]
+    rows: list[list[str]] = []
+    results: dict[str, object] = {}
+    profiles: list[Path] = []
+
+    def measure(case: Case, rate: float | None = None) -> dict[str, float]:
+        label = case.label if rate is None else f"{case.label.split(',')[0]}, gzip + If-None-Match, {rate:.0f}/s over {args.connections} clients (open loop)"
         load = wait_quiet(args.max_load, what=label)
         meter = TreeMeter(lambda: [proc.pid] if proc.pid else [])
-        meter.start()
-        if args.profile and spy is None:
+        seconds = args.seconds if rate is None else sweep_s
+        spy = None
+        if args.profile and rate is None:
             prof = RESULTS / "profiles" / "status"
             prof.mkdir(parents=True, exist_ok=True)
+            out = prof / f"{case.name}.txt"
+            profiles.append(out)
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid),
-                                    "--duration", str(int(args.seconds) - 1), "--rate", "97", "--nonblocking", "--threads",
-                                    "--format", "raw", "--output", str(prof / "full-document.txt")],
+                                    "--duration", str(max(1, int(seconds) - 1)), "--rate", "97", "--nonblocking",
+                                    "--threads", "--format", "raw", "--output", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = run_wrk(base + "/api/status", lua, args.seconds, args.connections, args.threads)
+        meter.start()
+        hdrs = {"Authorization": f"Bearer {key}"} | ({"Accept-Encoding": "gzip"} if case.gzip else {})
+        if case.kind == "wrk":
+            lua = (LUA_CONDITIONAL if case.conditional else LUA_PLAIN).format(
+                key=key, path=case.path, extra_headers=GZIP_LUA if case.gzip else "")
+            r = run_wrk(base + case.path, lua, seconds, args.connections, args.threads)
+        else:
+            r = run_open_loop(ctx, port, case.path, hdrs, rate or case.rate, seconds, args.connections,
+                              case.conditional)
         meter.stop()
         if spy is not None and spy.poll() is None:
             spy.wait(30)
@@ -218,25 +370,44 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([label, f"{r['p50_us'] / 1e3:.1f}", f"{r['p90_us'] / 1e3:.1f}", f"{r['p99_us'] / 1e3:.1f}",
                      f"{r['max_us'] / 1e3:.1f}", f"{r['rps']:.0f}", f"{r['bytes'] / r['duration_us']:.1f}",
                      str(r["errors"] + r["non2xx"]), f"{meter.core_pct():.0f}", ok, f"{load:.2f}"])
-        print(f"  {label}: p50 {r['p50_us'] / 1e3:.1f} ms p99 {r['p99_us'] / 1e3:.1f} ms, {r['rps']:.0f} req/s", flush=True)
+        extra = f", client {r['client_core_pct']:.0f} % of a core, codes {r['codes']}" if "codes" in r else ""
+        print(f"  {label}: p50 {r['p50_us'] / 1e3:.1f} ms p99 {r['p99_us'] / 1e3:.1f} ms, {r['rps']:.0f} req/s, "
+              f"server {meter.core_pct():.0f} % of a core, load {load:.2f}{extra}", flush=True)
+        return r
+
+    for case in CLOSED + OPEN:
+        if not only or case.name in only:
+            measure(case)
+    best = None
+    if not only or "sweep" in only:
+        for rate in SWEEP:
+            r = measure(OPEN[1], rate)
+            if r["p99_us"] > 20_000 or r["errors"] or r["non2xx"]:
+                break
+            best = rate
+        print(f"highest open-loop rate meeting p99 ≤ 20 ms (of {SWEEP}): {best or 'none'} req/s", flush=True)
     stop_writer.set()
     if args.writes_per_s:
         wproc.join(10)
     proc.terminate()
     proc.join(10)
     print()
-    print(md_table(["request", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s", "MB/s", "errors",
-                    "server CPU % of a core", "p99 ≤ 20 ms", "load at start"], rows))
-    print(f"\n{args.connections} connections, wrk {args.threads} threads, {args.seconds:.0f} s per row; "
-          f"{args.writes_per_s} status updates/s from another process in the background.")
-    if args.profile:
+    print(md_table(head, rows))
+    print(f"\nclosed loop: wrk, {args.connections} connections, {args.threads} threads, {args.seconds:.0f} s per row; "
+          f"open loop: {args.connections} connections, constant total rate, {args.seconds:.0f} s per row, "
+          f"{sweep_s:.0f} s per sweep step; {args.writes_per_s} status updates/s from another process throughout. "
+          f"Document {doc_bytes / 1e6:.2f} MB, {gz_bytes / 1e3:.0f} kB gzipped.")
+    if profiles:
         from bench.common import top_frames
 
-        print("\npy-spy, server process, full document (self %, inclusive %):")
-        for f, sp, inc in top_frames([RESULTS / "profiles" / "status" / "full-document.txt"], 20):
-            print(f"  {sp:5.1f} {inc:5.1f}  {f}")
-    save_result("status_latency" + ("-quick" if args.quick else ""),
-                {"args": vars(args), "document_bytes": doc_bytes, "results": results})
+        for path in profiles:
+            if path.exists():
+                print(f"\npy-spy, server process, {path.stem} (self %, inclusive %):")
+                for f, sp, inc in top_frames([path], 20):
+                    print(f"  {sp:5.1f} {inc:5.1f}  {f}")
+    save_result("status_latency" + ("-quick" if args.quick else "") + ("-" + "-".join(sorted(only)) if only else ""),
+                {"args": vars(args), "document_bytes": doc_bytes, "gzip_bytes": gz_bytes,
+                 "best_open_loop_rate": best, "results": results})
     return 0
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
 from api.schemas import CameraStatusDetail, StatusOut
+from api.status_board import accepts_gzip
 
 router = APIRouter(tags=["status"])
 Viewer = Annotated[Principal, Depends(require("viewer"))]
@@ -26,20 +27,27 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 @router.get(
     "/api/status",
     response_model=StatusOut,
-    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    responses={
+        200: {"description": "gzip-encoded when Accept-Encoding allows it (Content-Encoding, Vary)"},
+        304: {"description": "unchanged since the ETag sent in If-None-Match (either encoding)"},
+    },
 )
-def status(
+async def status(
     _: Viewer,
     request: Request,
     svc: ServicesDep,
     state: Annotated[list[str] | None, Query(description="only feeds in these states")] = None,
     tag: Annotated[list[str] | None, Query(description="`key:value`, or `key` for any value")] = None,
 ) -> Response:
-    body, etag = svc.board.current().body(state or (), tag or ())
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    # Ready bytes from the board's refresher: no catalog access and no encoding here.
+    enc = svc.board.variant(state or (), tag or ())
+    headers = {"ETag": enc.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if _etag_matches(request.headers.get("if-none-match"), enc.etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        headers["Content-Encoding"] = "gzip"
+        return Response(enc.gzip, media_type="application/json", headers=headers)
+    return Response(enc.plain, media_type="application/json", headers=headers)
 
 
 @router.get("/api/cameras/{camera_id}/status", response_model=CameraStatusDetail)

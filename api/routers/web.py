@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 import vigil
-from api.dependencies import BearerDoc, ServicesDep, require
+from api.dependencies import BearerDoc, ServicesDep, authenticate
 from api.schemas import ErrorOut
 from storage.auth import Role
 
@@ -120,7 +120,7 @@ def session(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Sessi
     )
     if settings.api.auth and not request.headers.get("authorization"):
         return out
-    who = require("viewer")(request, svc)
+    who = authenticate(request, svc, "viewer")  # a sync handler: may ask the catalog on a cache miss
     return out.model_copy(
         update={
             "signed_in": True,

@@ -10,8 +10,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from api.dependencies import KEY_TTL_S
 from storage.auth import revoke_key
-from tests.api.conftest import ApiEnv, make_env
+from tests.api.conftest import T0, ApiEnv, make_env
+from vigil.clock import FakeClock
 
 MEDIA_KEY = "cam1/2024/05/01/10/20240501T100000.000000Z.mp4"
 RANGE = "start=2024-05-01T10:00:00Z&end=2024-05-01T10:01:00Z"
@@ -135,7 +137,7 @@ def test_revoked_key_stops_working(tmp_path: Any) -> None:
         r = c.delete(f"/api/keys/{key_id}", headers=e.auth("admin"))
         assert r.status_code == 204
         assert c.get("/api/status", headers=e.auth("viewer")).status_code == 401
-        revoke_key(e.catalog, e.keys["admin"].split("_")[1])  # outside the API: cache holds ≤ 5 s
+        revoke_key(e.catalog, e.keys["admin"].split("_")[1])  # outside the API: cache holds ≤ KEY_TTL_S
         e.app.state.services.keys.clear()
         assert c.get("/api/status", headers=e.auth("admin")).status_code == 401
 
@@ -145,3 +147,33 @@ def test_auth_off_lets_everyone_in(tmp_path: Any) -> None:
     with e.client() as c:
         assert c.get("/api/keys").status_code == 200
         assert c.get("/api/audit").status_code == 200
+
+
+def test_key_cache_revocation_bound(tmp_path: Any) -> None:
+    """A key revoked outside this process's API (another node, the CLI) stops working within
+    `KEY_TTL_S` — by Bearer and by the URLs it signed; only successes are cached, and a cached
+    key admits only its own secret."""
+    clock = FakeClock(T0 / 1e6)
+    e = make_env(tmp_path / "ttl", clock=clock)
+    e.add_camera("cam1")
+    viewer, investigator = e.keys["viewer"], e.keys["investigator"]
+    with e.client() as c:
+        assert c.get("/api/status", headers=e.auth("viewer")).status_code == 200  # now cached
+        signed = c.get("/api/cameras/cam1/live-url", headers=e.auth("investigator")).json()["url"]
+        assert c.get(signed).status_code not in (401, 403)
+        wrong = viewer[:-4] + ("AAAA" if not viewer.endswith("AAAA") else "BBBB")
+        assert c.get("/api/status", headers={"Authorization": f"Bearer {wrong}"}).status_code == 401
+
+        revoke_key(e.catalog, viewer.split("_")[1])
+        revoke_key(e.catalog, investigator.split("_")[1])
+        clock.advance(KEY_TTL_S - 0.01)  # still inside the bound: the cache may answer
+        assert c.get("/api/status", headers=e.auth("viewer")).status_code == 200
+        clock.advance(0.01)
+        r = c.get("/api/status", headers=e.auth("viewer"))
+        assert r.status_code == 401 and r.json() == {"detail": "unknown or revoked API key"}
+        r = c.get(signed)
+        assert r.status_code == 401 and r.json() == {"detail": "the key that signed this URL was revoked"}
+        clock.advance(3600)  # and it never comes back
+        assert c.get("/api/status", headers=e.auth("viewer")).status_code == 401
+        assert c.get("/api/status", headers=e.auth("admin")).status_code == 200
+    assert KEY_TTL_S <= 2.0  # the bound docs/design/api.md states

@@ -1,12 +1,19 @@
-"""`/api/status`: one shared document, filters, ETag → 304; one feed's detail."""
+"""`/api/status`: one shared document made by a background refresher, served as ready bytes (plain
+or gzip, one weak ETag → 304), filters; one feed's detail."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
-from api.status_board import StatusDocument
+from api.status_board import accepts_gzip
 from storage.catalog import FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
@@ -29,8 +36,8 @@ def test_document_filters_and_etag(tmp_path: Path) -> None:
     put(env, "b", "frozen", reason="picture unchanged for 10 s")
     h = env.auth("viewer")
     with env.client() as c:
-        r = c.get("/api/status", headers=h)
-        assert r.status_code == 200
+        r = c.get("/api/status", headers={**h, "Accept-Encoding": "identity"})
+        assert r.status_code == 200 and "content-encoding" not in r.headers
         doc = r.json()
         assert doc["cameras_total"] == 4
         assert {k: v for k, v in doc["counts"].items() if v} == {"online": 1, "frozen": 1, "disabled": 1, "unknown": 1}
@@ -41,46 +48,150 @@ def test_document_filters_and_etag(tmp_path: Path) -> None:
             "enabled": True, "tags": {"district": "north"},
         }  # fmt: skip
         etag = r.headers["etag"]
-        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["cache-control"] == "no-cache" and r.headers["vary"] == "Accept-Encoding"
 
         r2 = c.get("/api/status", headers={**h, "If-None-Match": etag})
         assert r2.status_code == 304 and r2.content == b""
+        assert r2.headers["etag"] == etag and r2.headers["vary"] == "Accept-Encoding"
         assert c.get("/api/status", headers={**h, "If-None-Match": '"other"'}).status_code == 200
 
         only = c.get("/api/status?state=frozen&state=online", headers=h).json()
         assert [x["id"] for x in only["cameras"]] == ["a", "b"]
+        assert only["counts"]["online"] == 1 and only["cameras_total"] == 2
         assert [x["id"] for x in c.get("/api/status?tag=district:south", headers=h).json()["cameras"]] == ["b"]
         assert [x["id"] for x in c.get("/api/status?tag=district", headers=h).json()["cameras"]] == ["a", "b"]
+        assert [x["id"] for x in c.get("/api/status?tag=district&state=online", headers=h).json()["cameras"]] == ["a"]
+        assert c.get("/api/status?state=tampered", headers=h).json()["cameras"] == []
 
-        # a change is seen after at most a second, with a new ETag
+        # a change: the refresher's next document has it, with a new ETag
         put(env, "d", "offline", reason="connection refused")
-        assert c.get("/api/status", headers={**h, "If-None-Match": etag}).status_code == 304  # still shared
-        clock.advance(1.0)
+        env.app.state.services.board.refresh()
         r3 = c.get("/api/status", headers={**h, "If-None-Match": etag})
         assert r3.status_code == 200 and r3.headers["etag"] != etag
         assert r3.json()["counts"]["offline"] == 1
 
 
-def test_built_once_per_second_for_every_poller(tmp_path: Path) -> None:
+def _raw_get(c: TestClient, headers: dict[str, str], path: str = "/api/status") -> tuple[httpx.Response, bytes]:
+    """The response and its body as sent (no transparent decoding), to check the encoding itself."""
+    with c.stream("GET", path, headers=headers) as r:
+        return r, b"".join(r.iter_raw())
+
+
+def test_gzip_is_the_same_document_and_shares_the_etag(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    for i in range(30):
+        env.add_camera(f"cam{i:02d}", tags={"zone": str(i % 3)})
+        put(env, f"cam{i:02d}", "online" if i % 4 else "offline", fps=25.0)
+    h = env.auth("viewer")
+    with env.client() as c:
+        for path in ("/api/status", "/api/status?state=offline", "/api/status?tag=zone:1"):
+            plain, plain_body = _raw_get(c, {**h, "Accept-Encoding": "identity"}, path)
+            gz, gz_body = _raw_get(c, {**h, "Accept-Encoding": "br, gzip;q=0.8"}, path)
+            assert "content-encoding" not in plain.headers and gz.headers["content-encoding"] == "gzip"
+            assert gz.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+            assert gz.headers["content-type"] == plain.headers["content-type"] == "application/json"
+            body = gzip.decompress(gz_body)
+            assert body == plain_body and json.loads(body)["cameras_total"] > 0
+            assert len(gz_body) < len(body) and int(gz.headers["content-length"]) == len(gz_body)
+            # one weak ETag for both encodings: a poller may switch encodings and still get 304s
+            assert gz.headers["etag"] == plain.headers["etag"] and gz.headers["etag"].startswith('W/"')
+            for enc, etag in (("identity", gz.headers["etag"]), ("gzip", plain.headers["etag"])):
+                r, raw = _raw_get(c, {**h, "Accept-Encoding": enc, "If-None-Match": etag}, path)
+                assert (r.status_code, raw, r.headers["vary"]) == (304, b"", "Accept-Encoding")
+                assert "content-encoding" not in r.headers
+        assert "content-encoding" not in _raw_get(c, {**h, "Accept-Encoding": "gzip;q=0"})[0].headers
+        assert _raw_get(c, {**h, "Accept-Encoding": "*"})[0].headers["content-encoding"] == "gzip"
+
+
+def test_accepts_gzip() -> None:
+    assert accepts_gzip("gzip") and accepts_gzip("gzip, deflate, br") and accepts_gzip("br;q=1.0, GZIP;q=0.5")
+    assert accepts_gzip("x-gzip") and accepts_gzip("*") and accepts_gzip("identity, *;q=0.1")
+    assert not accepts_gzip(None) and not accepts_gzip("") and not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0") and not accepts_gzip("br, *;q=0") and not accepts_gzip("gzip;q=x")
+    assert not accepts_gzip("*, gzip;q=0")
+
+
+def _wait_for(cond: Callable[[], bool], timeout_s: float) -> float:
+    """Poll `cond` until true; the seconds it took (fails after `timeout_s`)."""
+    t0 = time.monotonic()
+    while not cond():
+        assert time.monotonic() - t0 < timeout_s, f"not within {timeout_s} s"
+        time.sleep(0.01)
+    return time.monotonic() - t0
+
+
+def test_a_change_is_served_within_the_refresh_bound(tmp_path: Path) -> None:
+    """Real clock and the app's own refresher: a status written by a worker shows in the document
+    (full and filtered) within one refresh interval plus the refresh itself."""
+    env = make_env(tmp_path)
+    env.add_camera("a")
+    env.add_camera("b")
+    now_us = int(time.time() * 1e6)
+    for cam in ("a", "b"):
+        env.catalog.put_status(FeedStatus(cam, "online", now_us, now_us))
+    board = env.app.state.services.board
+    board.interval_s = 0.2
+    h = env.auth("viewer")
+    with env.client() as c:
+        assert board.running
+        etag = c.get("/api/status", headers=h).headers["etag"]
+        assert c.get("/api/status?state=frozen", headers=h).json()["cameras"] == []
+        t_write = time.monotonic()
+        env.catalog.put_status(FeedStatus("b", "frozen", now_us + 1, int(time.time() * 1e6)))
+
+        def seen() -> bool:
+            full = c.get("/api/status", headers={**h, "If-None-Match": etag, "Accept-Encoding": "identity"})
+            frozen = c.get("/api/status?state=frozen", headers=h).json()["cameras"]
+            return full.status_code == 200 and [x["id"] for x in frozen] == ["b"]
+
+        _wait_for(seen, timeout_s=10 * board.interval_s + 5)  # generous: a loaded machine
+        took = time.monotonic() - t_write
+        doc = c.get("/api/status", headers=h).json()
+        assert [x["state"] for x in doc["cameras"]] == ["online", "frozen"]
+    assert not board.running  # stopped with the app
+    print(f"change served after {took * 1e3:.0f} ms (interval {board.interval_s} s)")
+
+
+def test_polls_do_not_touch_the_catalog(tmp_path: Path) -> None:
+    """The hot path: a cached key and the ready document; no SQL per poll, whatever the encoding."""
+    env = make_env(tmp_path)
+    for i in range(10):
+        env.add_camera(f"c{i}")
+    board = env.app.state.services.board
+    board.interval_s = 3600.0  # no refresh during the polls
+    queries: list[str] = []
+    h = env.auth("viewer")
+    with env.client() as c:
+        etag = c.get("/api/status", headers=h).headers["etag"]  # verifies the key (one lookup)
+        c.get("/api/status?state=unknown", headers=h)  # a filter's first request builds it
+        sa.event.listen(env.catalog.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+        for _ in range(20):
+            assert c.get("/api/status", headers=h).status_code == 200
+            assert c.get("/api/status", headers={**h, "Accept-Encoding": "identity"}).status_code == 200
+            assert c.get("/api/status", headers={**h, "If-None-Match": etag}).status_code == 304
+            assert c.get("/api/status?state=unknown", headers=h).json()["cameras_total"] == 10
+    assert queries == []
+
+
+def test_unchanged_feeds_keep_their_bytes(tmp_path: Path) -> None:
+    """A refresh that finds no change keeps the encoded variants (and generated_us) as they were."""
     clock = FakeClock(T0 / 1e6)
     env = make_env(tmp_path, clock=clock)
     env.add_camera("a")
+    put(env, "a", "online")
     board = env.app.state.services.board
-    calls: list[int] = []
-    real = board._refresh
-
-    def counting_refresh() -> StatusDocument:
-        calls.append(1)
-        return real()
-
-    board._refresh = counting_refresh
-    with env.client() as c:
-        for _ in range(20):
-            assert c.get("/api/status", headers=env.auth("viewer")).status_code == 200
-        assert len(calls) == 1
-        clock.advance(1.0)
-        c.get("/api/status", headers=env.auth("viewer"))
-        assert len(calls) == 2
+    board.refresh()
+    first = board.variant()
+    off = board.variant(["offline"])
+    clock.advance(5.0)
+    board.refresh()
+    assert board.variant() is first and board.variant(["offline"]) is off  # hot filter rebuilt, unchanged
+    env.catalog.put_status(FeedStatus("a", "offline", T0 + 5_000_000, T0 + 5_000_000))
+    clock.advance(1.0)
+    board.refresh()
+    now = board.variant()
+    assert now.etag != first.etag and json.loads(now.plain)["generated_us"] == T0 + 6_000_000
+    assert [x["id"] for x in json.loads(board.variant(["offline"]).plain)["cameras"]] == ["a"]
 
 
 def test_camera_detail(env: ApiEnv) -> None:
