@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,8 +55,11 @@ _MAX_VARIANTS = 256
 FilterKey = tuple[tuple[str, ...], tuple[str, ...]]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps(…, separators=) makes one per call
+
+
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def filter_key(states: Sequence[str] = (), tags: Sequence[str] = ()) -> FilterKey:
@@ -176,6 +180,8 @@ class StatusBoard:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self.refreshes = 0
+        self.refresh_s_max = 0.0  # the longest refresh (wall), for benchmarks and debugging
 
     @property
     def max_age_s(self) -> float:  # the name the on-demand mode had
@@ -261,10 +267,12 @@ class StatusBoard:
 
     def _take(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            self._rows[r["id"]] = r
-            self._json[r["id"]] = _dumps(r)
             if r["updated_us"] is not None and r["updated_us"] > self._newest_us:
                 self._newest_us = r["updated_us"]
+            if self._rows.get(r["id"]) == r:
+                continue  # re-read (the slack) but unchanged: keep the row and its JSON as they are
+            self._rows[r["id"]] = r
+            self._json[r["id"]] = _dumps(r)
 
     def _hot_keys(self, mono: float) -> list[FilterKey]:
         hot = sorted(((t, k) for k, t in list(self._hot.items()) if mono - t < _HOT_TTL_S), reverse=True)
@@ -272,6 +280,13 @@ class StatusBoard:
         return [k for _, k in hot[:_HOT_FILTERS]]
 
     def _refresh_locked(self) -> StatusDocument:
+        t0 = time.perf_counter()
+        doc = self._build()
+        self.refreshes += 1
+        self.refresh_s_max = max(self.refresh_s_max, time.perf_counter() - t0)
+        return doc
+
+    def _build(self) -> StatusDocument:
         mono = self.clock.monotonic()
         now_us = int(self.clock.now() * 1_000_000)
         version = self.catalog.cameras_version()

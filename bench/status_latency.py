@@ -142,7 +142,30 @@ def server(workdir: str, q: "mp.Queue[tuple[int, str, str]]") -> None:
                             log_level="warning")
     srv = uvicorn.Server(config)
     threading.Thread(target=lambda: (time.sleep(0.5), q.put((port, key, env.catalog.url))), daemon=True).start()  # type: ignore[attr-defined]
+    threading.Thread(target=_server_stats, args=(Path(workdir) / "server-stats.json", env.app), daemon=True).start()  # type: ignore[attr-defined]
     srv.run()
+
+
+def _server_stats(path: Path, app: object) -> None:
+    """In the server: garbage-collector pauses ≥ 2 ms (wall time, generation) and the board's
+    longest refresh, written every second for the rows to report."""
+    import gc
+
+    pauses: list[tuple[float, int, float]] = []
+    t0 = [0.0]
+
+    def cb(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            t0[0] = time.perf_counter()
+        elif (ms := (time.perf_counter() - t0[0]) * 1e3) >= 2:
+            pauses.append((time.time(), info["generation"], ms))
+
+    gc.callbacks.append(cb)
+    board = app.state.services.board  # type: ignore[attr-defined]
+    while True:
+        time.sleep(1.0)
+        path.write_text(json.dumps({"gc_pauses": pauses[-2000:], "refreshes": getattr(board, "refreshes", 0),
+                                    "refresh_s_max": getattr(board, "refresh_s_max", 0.0)}))
 
 
 def run_wrk(url: str, lua: str, seconds: float, conns: int, threads: int) -> dict[str, float]:
@@ -181,7 +204,7 @@ async def _open_loop(port: int, path: str, headers: dict[str, str], rate: float,
 
     async def client(i: int) -> None:
         nonlocal nbytes, late, errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
         etag = None
         k = 0
         while True:
@@ -216,7 +239,7 @@ async def _open_loop(port: int, path: str, headers: dict[str, str], rate: float,
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
                 writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
                 continue
             done = loop.time()
             if due >= t0 + warm:
@@ -292,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--writes-per-s", type=int, default=1000, help="feed status updates per second during the run")
     ap.add_argument("--quick", action="store_true", help="8 s per row, 5 s per sweep step")
-    ap.add_argument("--max-load", type=float, default=0.6)
+    ap.add_argument("--max-load", type=float, default=0.6, help="wait for a 1-min load average below this")
+    ap.add_argument("--max-wait", type=float, default=900.0, help="…but measure anyway after this many seconds")
     ap.add_argument("--only", default="", help="comma-separated row names: plain,gzip,304,filtered,open-plain,"
                     "open-gzip,sweep")
     ap.add_argument("--profile", action="store_true", help="py-spy the server during each row run")
@@ -340,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(case: Case, rate: float | None = None) -> dict[str, float]:
         label = case.label if rate is None else f"{case.label.split(',')[0]}, gzip + If-None-Match, {rate:.0f}/s over {args.connections} clients (open loop)"
-        load = wait_quiet(args.max_load, what=label)
+        load = wait_quiet(args.max_load, timeout_s=args.max_wait, what=label)
         meter = TreeMeter(lambda: [proc.pid] if proc.pid else [])
         seconds = args.seconds if rate is None else sweep_s
         spy = None
@@ -354,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "--threads", "--format", "raw", "--output", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         meter.start()
+        t_start = time.time()
         hdrs = {"Authorization": f"Bearer {key}"} | ({"Accept-Encoding": "gzip"} if case.gzip else {})
         if case.kind == "wrk":
             lua = (LUA_CONDITIONAL if case.conditional else LUA_PLAIN).format(
@@ -365,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         meter.stop()
         if spy is not None and spy.poll() is None:
             spy.wait(30)
+        time.sleep(1.1)  # the server writes its stats every second
+        stats = json.loads((Path(work) / "server-stats.json").read_text())
+        gcs = [ms for t, _, ms in stats["gc_pauses"] if t >= t_start]
+        r["gc_pauses"], r["gc_max_ms"] = len(gcs), max(gcs, default=0.0)
+        r["refresh_max_ms"] = stats["refresh_s_max"] * 1e3
         results[label] = {**r, "server_core_pct": meter.core_pct(), "load": load}
         ok = "yes" if r["p99_us"] <= 20_000 else "no"
         rows.append([label, f"{r['p50_us'] / 1e3:.1f}", f"{r['p90_us'] / 1e3:.1f}", f"{r['p99_us'] / 1e3:.1f}",
@@ -372,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                      str(r["errors"] + r["non2xx"]), f"{meter.core_pct():.0f}", ok, f"{load:.2f}"])
         extra = f", client {r['client_core_pct']:.0f} % of a core, codes {r['codes']}" if "codes" in r else ""
         print(f"  {label}: p50 {r['p50_us'] / 1e3:.1f} ms p99 {r['p99_us'] / 1e3:.1f} ms, {r['rps']:.0f} req/s, "
-              f"server {meter.core_pct():.0f} % of a core, load {load:.2f}{extra}", flush=True)
+              f"server {meter.core_pct():.0f} % of a core, load {load:.2f}{extra}; server GC pauses ≥ 2 ms: "
+              f"{r['gc_pauses']} (max {r['gc_max_ms']:.0f} ms)", flush=True)
         return r
 
     for case in CLOSED + OPEN:
@@ -389,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
     stop_writer.set()
     if args.writes_per_s:
         wproc.join(10)
+    refresh_max_ms = json.loads((Path(work) / "server-stats.json").read_text())["refresh_s_max"] * 1e3
     proc.terminate()
     proc.join(10)
+    print(f"longest status board refresh during the run: {refresh_max_ms:.0f} ms")
     print()
     print(md_table(head, rows))
     print(f"\nclosed loop: wrk, {args.connections} connections, {args.threads} threads, {args.seconds:.0f} s per row; "
