@@ -27,7 +27,7 @@ class _Null:
 
 def remux(url: str, counts: list[int], i: int) -> None:
     opts = {"rtsp_transport": "tcp", "timeout": "5000000", "analyzeduration": "1000000", "probesize": "500000"}
-    with av.open(url, options=opts, timeout=(5.0, 5.0)) as inp:
+    with av.open(url, options=opts, timeout=(5.0, None)) as inp:  # reads: the socket timeout (as ingest/source.py)
         vs = inp.streams.video[0]
         sink = _Null()
         with av.open(sink, "w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as out:

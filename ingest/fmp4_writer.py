@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from fractions import Fraction
 from dataclasses import dataclass
 from typing import Callable
 
@@ -76,11 +77,6 @@ class _Sink:
         return len(data)
 
 
-def _us(ticks: int, time_base: object) -> int:
-    tb = time_base  # fractions.Fraction
-    return int(ticks * tb.numerator * 1_000_000 // tb.denominator)  # type: ignore[attr-defined]
-
-
 class RunWriter:
     """Muxes one run's packets (timestamps already repaired) into spool segments."""
 
@@ -128,10 +124,17 @@ class RunWriter:
         self._out = av.open(_Sink(self._on_bytes), mode="w", format="mp4", options={"movflags": MOVFLAGS})
         self._vout = self._out.add_stream_from_template(video)
         self._aout = self._out.add_stream_from_template(audio) if audio else None
-        self._first_dts: dict[int, int] = {}
-        self._held: dict[int, av.Packet] = {}  # one packet per stream, held until its duration is known
-        self._last_dur: dict[int, int] = {}
-        self._video_t0_s: float | None = None
+        self._first_dts = 0  # the run's first video DTS: media time 0
+        # one packet per stream held until the next one gives its duration
+        self._held_v: av.Packet | None = None
+        self._held_a: av.Packet | None = None
+        self._last_dur_v = self._last_dur_a = 1
+        # time bases as integers: Fraction arithmetic per packet cost more than the rest of write()
+        vtb = video.time_base or Fraction(1, 90000)
+        atb = audio.time_base if audio else None
+        self._v_num_us, self._v_den = vtb.numerator * 1_000_000, vtb.denominator  # type: ignore[union-attr]
+        self._a_num_us, self._a_den = (atb.numerator * 1_000_000, atb.denominator) if atb else (0, 1)
+        self._video_t0_us: int | None = None
         self.last_media_us = 0
         self.frames = 0
         self.closed = False
@@ -142,49 +145,55 @@ class RunWriter:
 
     # ---- input -----------------------------------------------------------------------------
     def write(self, pkt: av.Packet) -> None:
-        """Accept a packet of the run's video or audio stream (dts/pts already repaired)."""
-        is_video = pkt.stream is self.video_in
-        if not is_video and self._video_t0_s is None:
-            return  # audio before the first keyframe has no segment to go in
-        if is_video and self._video_t0_s is None:
-            if not pkt.is_keyframe:
-                return
-            self._video_t0_s = float(pkt.dts * pkt.time_base)
-        if not is_video:
-            if float(pkt.dts * pkt.time_base) < self._video_t0_s:  # type: ignore[operator]
-                return
-        if is_video and not self._anchor_frozen:
-            first = self._first_dts.setdefault(0, pkt.dts)
-            implied = self._now_us() - _us(pkt.dts - first, pkt.time_base)
-            if implied < self.wall_start_us:
-                self.wall_start_us = implied
-        idx = 0 if is_video else 1
-        held = self._held.get(idx)
+        """Accept a packet of the run's video or audio stream (dts/pts already repaired).
+
+        Runs for every packet of every camera: kept to a few attribute reads per packet.
+        """
+        if pkt.stream is self.video_in:
+            if self._video_t0_us is None:
+                if not pkt.is_keyframe:
+                    return  # a run starts at a keyframe
+                self._first_dts = pkt.dts
+                self._video_t0_us = pkt.dts * self._v_num_us // self._v_den
+            if not self._anchor_frozen:
+                implied = self._now_us() - (pkt.dts - self._first_dts) * self._v_num_us // self._v_den
+                if implied < self.wall_start_us:
+                    self.wall_start_us = implied
+            held = self._held_v
+            self._held_v = pkt
+            if held is not None:
+                if not held.duration:
+                    d = pkt.dts - held.dts
+                    held.duration = d if d > 0 else self._last_dur_v
+                self._last_dur_v = held.duration
+                self._mux_video(held)
+            return
+        t0 = self._video_t0_us
+        if t0 is None or pkt.dts * self._a_num_us // self._a_den < t0:
+            return  # audio before the run's first keyframe has no segment to go in
+        held = self._held_a
+        self._held_a = pkt
         if held is not None:
             if not held.duration:
                 d = pkt.dts - held.dts
-                held.duration = d if d > 0 else self._last_dur.get(idx, 1)
-            self._last_dur[idx] = held.duration
-            self._mux(held, is_video=(idx == 0))
-        self._held[idx] = pkt
+                held.duration = d if d > 0 else self._last_dur_a
+            self._last_dur_a = held.duration
+            held.stream = self._aout
+            self._out.mux(held)
 
-    def _mux(self, pkt: av.Packet, *, is_video: bool) -> None:
-        if is_video:
-            media_us = self._media_us(pkt)
-            if pkt.is_keyframe:
-                self._start_gop(media_us)
-            if self._current_gop is not None:
-                self._current_gop.frames += 1
-            self.frames += 1
-            self.last_media_us = media_us + _us(pkt.duration or 0, pkt.time_base)
-            pkt.stream = self._vout
-        else:
-            pkt.stream = self._aout
+    def _mux_video(self, pkt: av.Packet) -> None:
+        num_us, den = self._v_num_us, self._v_den
+        media_us = (pkt.dts - self._first_dts) * num_us // den
+        if pkt.is_keyframe:
+            self._start_gop(media_us)
+        gop = self._current_gop
+        if gop is not None:
+            gop.frames += 1
+        self.frames += 1
+        dur = pkt.duration
+        self.last_media_us = media_us + dur * num_us // den if dur else media_us
+        pkt.stream = self._vout
         self._out.mux(pkt)
-
-    def _media_us(self, pkt: av.Packet) -> int:
-        first = self._first_dts.setdefault(0, pkt.dts)
-        return _us(pkt.dts - first, pkt.time_base)
 
     def _start_gop(self, media_us: int) -> None:
         cut = self.cutter.on_keyframe(media_us)
@@ -268,11 +277,16 @@ class RunWriter:
         if self.closed:
             return
         self.closed = True
-        for idx, held in sorted(self._held.items()):
-            if not held.duration:
-                held.duration = self._last_dur.get(idx, 1)
-            self._mux(held, is_video=(idx == 0))
-        self._held.clear()
+        if self._held_v is not None:
+            if not self._held_v.duration:
+                self._held_v.duration = self._last_dur_v
+            self._mux_video(self._held_v)
+        if self._held_a is not None:
+            if not self._held_a.duration:
+                self._held_a.duration = self._last_dur_a
+            self._held_a.stream = self._aout
+            self._out.mux(self._held_a)
+        self._held_v = self._held_a = None
         if self._current_gop is not None and self._current_gop.duration_us is None:
             self._current_gop.duration_us = max(0, self.last_media_us - self._current_gop.start_us)
         try:

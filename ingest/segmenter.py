@@ -62,6 +62,9 @@ class TsVerdict:
     reason: str = ""
 
 
+OK = TsVerdict(Verdict.OK, None)  # the common case, shared: one allocation less per packet
+
+
 class TimestampRepair:
     """Keeps one stream's DTS strictly increasing and PTS ≥ DTS, in the stream's time base.
 
@@ -78,6 +81,14 @@ class TimestampRepair:
     def reset(self) -> None:
         self.last_dts = None
 
+    def accept(self, dts: int | None, pts: int | None) -> bool:
+        """The common case alone: in order, no repair needed (then the packet is taken as is)."""
+        last = self.last_dts
+        if last is None or dts is None or pts is None or pts < dts or not 0 < dts - last <= self.max_gap:
+            return False
+        self.last_dts = dts
+        return True
+
     def check(self, dts: int | None, pts: int | None) -> TsVerdict:
         if dts is None and pts is None:
             if self.last_dts is None:
@@ -92,8 +103,11 @@ class TimestampRepair:
             pts = dts
         if self.last_dts is None:
             self.last_dts = dts
-            return TsVerdict(Verdict.OK, Stamp(dts, max(pts, dts)))
+            return OK if pts >= dts else TsVerdict(Verdict.REPAIRED, Stamp(dts, dts), "pts before dts")
         delta = dts - self.last_dts
+        if 0 < delta <= self.max_gap and pts >= dts:
+            self.last_dts = dts
+            return OK
         if delta > self.max_gap:
             return TsVerdict(Verdict.NEW_RUN, None, f"timestamp jumped forward by {delta} ticks")
         if delta < -self.max_back:
@@ -107,4 +121,4 @@ class TimestampRepair:
             pts = dts
             verdict, reason = Verdict.REPAIRED, reason or "pts before dts"
         self.last_dts = dts
-        return TsVerdict(verdict, Stamp(dts, pts), reason)
+        return OK if verdict is Verdict.OK else TsVerdict(verdict, Stamp(dts, pts), reason)

@@ -145,28 +145,44 @@ class Session:
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> SessionResult:
-        """Record until the stream ends (returns) or fails (raises); always closes what it opened."""
+        """Record until the stream ends (returns) or fails (raises); always closes what it opened.
+
+        This loop runs for every packet of every camera, so the steady case — a packet inside a
+        GOP of an open run, timestamps in order — takes a short path with names bound once.
+        """
+        stopped, lease_valid, observe, monotonic = self.stop.is_set, self.lease_valid, self.observer.on_packet, self.clock.monotonic
+        video = self.source.video
+        n = 0
         try:
             for pkt in self.source.packets():
-                if self.stop.is_set():
+                if stopped():
                     self.result.ended_by = "stopped"
                     break
-                if not self.lease_valid():
+                if not lease_valid():
                     # fencing: past the lease deadline another node may own this camera
                     self.result.ended_by = "lease lost"
                     break
-                self.result.packets += 1
-                self._handle(pkt)
+                n += 1
+                arrival = monotonic()
+                observe(pkt, arrival)
+                w = self.writer
+                if w is not None and not pkt.is_keyframe:
+                    stream = pkt.stream
+                    if stream is video or stream is w.audio_in:
+                        rep = self._repairs.get(stream.index)
+                        if rep is not None and rep.accept(pkt.dts, pkt.pts):
+                            w.write(pkt)
+                            continue
+                self._handle(pkt, arrival)
             else:
                 self.result.ended_by = "stream ended"
         finally:
+            self.result.packets += n
             self._end_run(self.result.ended_by or "error")
             self.source.close()
         return self.result
 
-    def _handle(self, pkt: av.Packet) -> None:
-        arrival = self.clock.monotonic()
-        self.observer.on_packet(pkt, arrival)
+    def _handle(self, pkt: av.Packet, arrival: float) -> None:
         is_video = pkt.stream is self.source.video
         if is_video and pkt.dts is None and pkt.pts is None:
             if self.writer is None and self._pending_first is None and pkt.is_keyframe:
@@ -222,7 +238,7 @@ class Session:
             if is_video and pkt.is_keyframe:
                 self._feed(pkt, arrival_us)
             return
-        assert v.stamp is not None
         if v.verdict is Verdict.REPAIRED:
+            assert v.stamp is not None
             pkt.dts, pkt.pts = v.stamp.dts, v.stamp.pts
         self.writer.write(pkt)

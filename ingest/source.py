@@ -75,8 +75,13 @@ class AvSource:
                 "analyzeduration": "0" if fast else "1000000",
                 "probesize": "32" if fast else "500000",
             }
+        # For RTSP, reads are guarded by libavformat's own socket timeout (`timeout` above) rather
+        # than PyAV's interrupt callback: that callback takes the GIL on every socket read — three
+        # per RTP packet — which cost ~0.1 % of a core per camera with many cameras per process
+        # (bench/README.md). PyAV's timeout still bounds the open (connect, DESCRIBE, SETUP).
+        timeout = (opts.connect_timeout_s, None if options else opts.read_timeout_s)
         try:
-            return av.open(url, options=options, timeout=(opts.connect_timeout_s, opts.read_timeout_s))
+            return av.open(url, options=options, timeout=timeout)
         except av.error.FFmpegError as e:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(_describe(e))}") from None
         except OSError as e:
@@ -111,7 +116,7 @@ class AvSource:
 
 
 def _describe(e: Exception) -> str:
-    if isinstance(e, av.error.ExitError):  # FFmpeg's interrupt: our read timeout fired
+    if isinstance(e, (av.error.ExitError, av.error.TimeoutError)):  # an interrupt or socket timeout fired
         return "no data from the camera within the read timeout"
     name = type(e).__name__
     msg = getattr(e, "strerror", None) or str(e)

@@ -172,6 +172,25 @@ def _meta_dict(m: SegmentMeta) -> dict[str, Any]:
     }
 
 
+def _ends_closed(journal_path: Path) -> bool:
+    """Whether a journal's last record closes it, read from its tail alone."""
+    try:
+        with open(journal_path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 512))
+            tail = f.read()
+    except FileNotFoundError:
+        return False
+    for line in reversed(tail.split(b"\n")):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except ValueError:  # torn, or cut by the tail window: not a closing record
+                return False
+            return isinstance(rec, dict) and rec.get("type") == "closed"
+    return False
+
+
 def read_journal(journal_path: Path) -> SpooledSegment | None:
     """Parse a journal; a torn last line (crash mid-write) is ignored."""
     try:
@@ -256,15 +275,30 @@ class Spool:
         return OpenSegment(self.camera_dir(meta.camera_id), meta, header)
 
     def _journals(self, camera_id: str | None = None) -> Iterator[Path]:
-        dirs = [self.camera_dir(camera_id)] if camera_id else sorted(p for p in self.root.iterdir() if p.is_dir())
+        if camera_id:
+            dirs = [self.camera_dir(camera_id)]
+        else:
+            with os.scandir(self.root) as it:
+                dirs = sorted(Path(e.path) for e in it if e.is_dir())
         for d in dirs:
-            if d.is_dir():
-                yield from sorted(d.glob("*.jsonl"))
+            try:
+                with os.scandir(d) as it:
+                    names = sorted(e.name for e in it if e.name.endswith(".jsonl"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for n in names:
+                yield d / n
 
     def closed_segments(self) -> list[SpooledSegment]:
-        """Closed segments, oldest start first (across cameras)."""
+        """Closed segments, oldest start first (across cameras).
+
+        The uploader asks twice a second with one open segment per camera in the spool: only
+        journals whose last record closes them are parsed.
+        """
         out = []
         for j in self._journals():
+            if not _ends_closed(j):
+                continue
             seg = read_journal(j)
             if seg is not None and seg.closed:
                 out.append(seg)
@@ -336,11 +370,17 @@ class Spool:
 
     def usage_bytes(self) -> int:
         total = 0
-        for d in self.root.iterdir():
-            if d.is_dir():
-                for p in d.iterdir():
-                    try:
-                        total += p.stat().st_size
-                    except FileNotFoundError:
-                        pass
+        with os.scandir(self.root) as dirs:
+            for d in dirs:
+                if not d.is_dir():
+                    continue
+                try:
+                    with os.scandir(d.path) as files:
+                        for f in files:
+                            try:
+                                total += f.stat().st_size
+                            except FileNotFoundError:
+                                pass
+                except FileNotFoundError:
+                    pass
         return total

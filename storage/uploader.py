@@ -47,7 +47,7 @@ class Uploader:
         clock: Clock = SYSTEM_CLOCK,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
-        poll_s: float = 0.5,
+        poll_s: float = 1.0,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -127,7 +127,8 @@ class Uploader:
         self.stats.last_error = ""
         self.stats.pending = 0
         self.stats.lag_s = 0.0
-        self.stats.spool_bytes = self.spool.usage_bytes()
+        if pending:  # otherwise enforce_budget's figure is current
+            self.stats.spool_bytes = self.spool.usage_bytes()
         return True
 
     def _register(self, sp: SpooledSegment) -> int:
@@ -140,12 +141,12 @@ class Uploader:
     def upload(self, sp: SpooledSegment) -> None:
         seg = sp.to_segment()
         seg.id = self._register(sp)
+        size = sp.data_path.stat().st_size
+        if size != seg.bytes:  # the journal's index must describe the file that goes to the store
+            raise ObjectStoreError(f"spool: {seg.object_key} holds {size} bytes, its journal {seg.bytes}")
+        # A PUT answered 200 after a Content-Length body is the store's word that it holds these
+        # bytes; a HEAD to re-check cost as much CPU as the PUT itself.
         self.store.put_file(seg.object_key, sp.data_path)
-        st = self.store.stat(seg.object_key)
-        if st is None or st.size != seg.bytes:
-            raise ObjectStoreError(
-                f"s3 put: {seg.object_key} stored as {st.size if st else 'nothing'} bytes, expected {seg.bytes}"
-            )
         self.catalog.mark_stored(seg.id, int(self.clock.now() * 1e6))
         self.spool.remove(sp)
         self._ids.pop(seg.object_key, None)

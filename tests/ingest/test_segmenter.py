@@ -39,3 +39,17 @@ def test_big_jumps_start_a_new_run_instead_of_being_papered_over() -> None:
 
 def test_no_timestamp_before_anything_is_dropped() -> None:
     assert TimestampRepair(10, 10).check(None, None).verdict is Verdict.DROP
+
+
+def test_accept_takes_only_what_needs_no_repair() -> None:
+    """The session's short path: `accept` must refuse whatever `check` would repair or cut."""
+    r = TimestampRepair(max_gap_ticks=900_000, max_back_ticks=90_000)
+    assert not r.accept(0, 0)  # nothing before it: the full check decides
+    assert r.check(0, 0).verdict is Verdict.OK
+    assert r.accept(3600, 3600) and r.last_dts == 3600
+    assert not r.accept(3600, 7200)  # duplicate DTS
+    assert not r.accept(7200, 3600)  # PTS before DTS
+    assert not r.accept(7200, None)
+    assert not r.accept(3600 + 900_001, 3600 + 900_001)  # a jump ends the run
+    assert r.last_dts == 3600  # refusals change nothing
+    assert r.accept(3600 + 900_000, 3600 + 900_000)
