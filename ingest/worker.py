@@ -157,7 +157,8 @@ def _camera_fingerprint(c: Camera) -> tuple[Any, ...]:
 
 def worker_process_main(index: int, settings_json: str, conn: Connection) -> None:
     """Entry point of one worker process: runs the cameras the supervisor sends it."""
-    from ingest.health.monitor import HealthMonitor
+    from ingest.health.monitor import HealthMonitor, shared_pool
+    from ingest.health.writer import StatusWriter
     from storage.catalog import Catalog
     from storage.object_store import open_store
     from vigil.logs import setup_logging
@@ -172,6 +173,8 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
         log.error("worker %d: object store unavailable for snapshots: %s", index, e)
         store = None
     spool = Spool(settings.spool.path)
+    # One writer for every camera of this process: their statuses go in one transaction per flush.
+    status_writer = StatusWriter(catalog, shared_pool())
     opts = WorkerOptions(
         segment_s=settings.recording.segment_seconds,
         backoff_initial_s=settings.workers.backoff_initial_s,
@@ -197,11 +200,12 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
         while not done.wait(0.5):
             with lock:
                 current = list(workers.values())
-            for w in current:
-                try:
-                    w.monitor.tick()
-                except Exception:
-                    log.exception("%s: health tick failed", w.camera.id)
+            with status_writer.batch():  # one pass over the cameras, one flush
+                for w in current:
+                    try:
+                        w.monitor.tick()
+                    except Exception:
+                        log.exception("%s: health tick failed", w.camera.id)
             if os.getppid() != parent:  # the supervisor is gone: stop rather than record unsupervised
                 log.error("worker %d: supervisor died; stopping", index)
                 conn_closed.set()
@@ -233,7 +237,13 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
                 if cid in workers:
                     continue
                 monitor = HealthMonitor(
-                    cid, health_for(cam), catalog=catalog, store=store, clock=SYSTEM_CLOCK, node_id=settings.node_id
+                    cid,
+                    health_for(cam),
+                    catalog=catalog,
+                    store=store,
+                    clock=SYSTEM_CLOCK,
+                    node_id=settings.node_id,
+                    writer=status_writer,
                 )
                 w = CameraWorker(
                     cam,

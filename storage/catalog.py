@@ -498,6 +498,23 @@ class Catalog:
             ev.id = int(c.execute(sa.insert(events).values(**row)).inserted_primary_key[0])
             return ev.id
 
+    def put_statuses_with_events(self, items: Sequence[tuple[FeedStatus, Event | None]]) -> None:
+        """Many cameras' statuses, each with its event if any, in one transaction, in the order given.
+
+        A worker process writes all its cameras' pending statuses this way every couple of seconds:
+        one commit (one fsync on SQLite) instead of one per camera. All or nothing, so a status is
+        never written without its event; events get their ids in list order.
+        """
+        if not items:
+            return
+        with self._begin() as c:
+            for st, ev in items:
+                self._put_status(c, asdict(st))
+                if ev is not None:
+                    row = asdict(ev)
+                    row.pop("id")
+                    ev.id = int(c.execute(sa.insert(events).values(**row)).inserted_primary_key[0])
+
     def get_status(self, camera_id: str) -> FeedStatus | None:
         with self.engine.connect() as c:
             r = c.execute(sa.select(feed_status).where(feed_status.c.camera_id == camera_id)).first()

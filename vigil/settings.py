@@ -92,7 +92,14 @@ class HealthConfig(_Strict):
     """Thresholds for feed states; docs/design/health.md gives the measurements behind each default."""
 
     enabled: bool = True  # False: no decoding, only packet-level states (starting/online/offline)
-    sample_interval_s: float = Field(default=0.0, ge=0, description="0 = every keyframe")
+    # Longest time between decoded samples while the compressed stream looks normal (packet sizes
+    # like the camera's recent GOPs); a suspicious GOP or a pending fault decodes every keyframe.
+    # 0 = decode every keyframe. Cost and latencies: docs/design/health.md, "Decode cadence".
+    sample_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="longest time between decoded samples while the compressed stream looks normal; 0 = every keyframe",
+    )
     freeze_after_s: float = Field(default=10.0, gt=0)
     stall_timeout_s: float = Field(default=5.0, gt=0)
     black_after_s: float = Field(default=5.0, gt=0)

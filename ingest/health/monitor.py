@@ -1,14 +1,18 @@
 """HealthMonitor: one per camera, the glue between a session's packets and the catalog.
 
 The session thread calls `on_packet` for every packet before muxing it; that must stay cheap, so
-non-keyframes only add to counters, and a sampled keyframe is decoded (keyframes only), measured
-(`metrics`) and judged (`rules`). The watchdog thread calls `tick` about twice a second, even while
+non-keyframes only add to counters, and at each keyframe `cadence` decides from the packet sizes
+whether to decode it (keyframes only), measure it (`metrics`) and judge it (`rules`). A keyframe not
+decoded is kept (its bytes) until the next decoded one: when a keyframe looks suspicious the kept
+ones are decoded first, in order, so the rules see the same pictures since the last decoded sample,
+and date a freeze from the same keyframe, as with every-keyframe sampling. The watchdog thread calls `tick` about twice a second, even while
 the session is blocked in a read: it notices a stall and refreshes fps/bitrate in the catalog.
 
 Writes (catalog status/events, snapshot JPEGs) never run on the session thread: they are handed
 to a small shared I/O pool, so a slow or dead catalog or object store delays a status line, never
 the recording. Each transition is written as one status + one event in one transaction; between
-transitions the status is refreshed at most every STATUS_REFRESH_S.
+transitions the status is refreshed at most every STATUS_REFRESH_S. A worker process shares one
+`StatusWriter` between its monitors, so all its cameras' statuses go in one transaction per flush.
 """
 
 from __future__ import annotations
@@ -17,36 +21,39 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from statistics import median
 from time import perf_counter
 from typing import Any
 
 import av
 import numpy as np
 
+from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
 from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
+from ingest.health.writer import StatusWriter, Write
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
 from vigil.clock import Clock
 from vigil.settings import HealthConfig, HealthOverrides
 
-__all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config"]
+__all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config", "shared_pool"]
 
 log = logging.getLogger("vigil.health")
 
 STATUS_REFRESH_S = 2.0  # status rewritten at most this often when nothing changes
 RATE_WINDOW_S = 2.0  # fps and bitrate are averaged over this window
-MAX_P_SIZES = 4096  # P-frame sizes kept between two samples (a 10 s interval at 60 fps is 600)
+MAX_P_SIZES = 4096  # frame sizes kept in one GOP (a 10 s GOP at 60 fps is 600)
 REFERENCES = 3  # earlier pictures a sample is compared with (rules.py: exact repeats)
+MAX_KEPT = 8  # skipped keyframes kept for a look-back (a 10 s interval at GOP 2 s keeps 4; ~90 kB each at 720p)
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
-def _shared_pool() -> ThreadPoolExecutor:
+def shared_pool() -> ThreadPoolExecutor:
     """One small pool per process for health I/O: writes are rare and short, cameras are many."""
     global _pool
     with _pool_lock:
@@ -75,6 +82,20 @@ def effective_config(base: HealthConfig, overrides: HealthOverrides | Mapping[st
     return HealthConfig(**{**base.model_dump(), **{k: v for k, v in ov.items() if v is not None}})
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """A keyframe not decoded, kept until the next one in case the pair must be looked at after all."""
+
+    data: bytes
+    stream: Any
+    gop: Gop
+
+    def packet(self) -> av.Packet:
+        pkt = av.Packet(self.data)
+        pkt.is_keyframe = True
+        return pkt
+
+
 class _Throttle:
     """Log the first few occurrences of a repeating problem, then one in `every`."""
 
@@ -99,6 +120,7 @@ class HealthMonitor:
         clock: Clock,
         node_id: str = "",
         executor: Executor | None = None,
+        writer: StatusWriter | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.cfg = cfg
@@ -106,9 +128,9 @@ class HealthMonitor:
         self.store = store
         self.clock = clock
         self.node_id = node_id
-        self._io = executor if executor is not None else _shared_pool()
+        self._io = executor if executor is not None else shared_pool()
+        self._writer = writer if writer is not None else StatusWriter(catalog, self._io)
         self._lock = threading.Lock()  # everything below except the session-thread-only block
-        self._io_lock = threading.Lock()  # one writer at a time keeps events in order
         now = clock.monotonic()
         self._rules = HealthRules(cfg, start_t=now)
         self._since_us = self._wall_us(now)
@@ -123,25 +145,29 @@ class HealthMonitor:
         self._lost = False
         self._note = ""
         self._p_sizes: list[int] = []
-        self._last_sample_t: float | None = None
         self._samples = 0
+        self._keyframes = 0
         self._figures: dict[str, Any] = {}
         self._jpeg: bytes | None = None
+        self._jpeg_t: float | None = None
         self._queue: list[tuple[FeedStatus, Event | None]] = []
         self._last_write_t: float | None = None
-        self._flush_scheduled = False
         self._snap_wanted = False
         self._snap_last_t: float | None = None
         self._snap_busy = False
         self._closed = False
-        self._db_errors = _Throttle()
         self._store_errors = _Throttle()
-        # Session thread only: the decoder and the previous sample's picture.
+        # Session thread only: the decode cadence, the decoder, the last pictures, the kept keyframe.
+        self._cadence = Cadence(cfg)
+        self._kept: deque[_Kept] = deque(maxlen=MAX_KEPT)  # skipped since the last decoded sample
+        # (keyframe time, why it was decoded), newest last: diagnostics for tests and benches.
+        self.decisions: deque[tuple[float, str]] = deque(maxlen=1024)
         self._decoder: Any = None  # av.VideoCodecContext; typed loosely, PyAV's stubs lack decode()
         self._decoder_stream: Any = None
         self._references: deque[np.ndarray] = deque(maxlen=REFERENCES)
         self._decode_errors = 0
         self._decode_log = _Throttle()
+        self._writer.register(self)
 
     # ---- what others read ------------------------------------------------------------------
     @property
@@ -157,9 +183,15 @@ class HealthMonitor:
 
     @property
     def samples(self) -> int:
-        """How many keyframes have been sampled (decoded or not) since this monitor started."""
+        """How many keyframes have been sampled (decode attempted, or packet figures judged) so far."""
         with self._lock:
             return self._samples
+
+    @property
+    def keyframes(self) -> int:
+        """How many keyframes have arrived (sampled or not) since this monitor started."""
+        with self._lock:
+            return self._keyframes
 
     def status(self) -> FeedStatus:
         """The status as it would be written now."""
@@ -215,25 +247,56 @@ class HealthMonitor:
                 if len(self._p_sizes) < MAX_P_SIZES:
                     self._p_sizes.append(size)
                 return
-            due = self._last_sample_t is None or arrival_mono - self._last_sample_t >= self.cfg.sample_interval_s - 1e-6
-            if not due:
-                return
-            self._last_sample_t = arrival_mono
-            self._samples += 1
             p_sizes, self._p_sizes = self._p_sizes, []
+            self._keyframes += 1
+            alert = self._rules.pending
+        gop = Cadence.gop(arrival_mono, size, p_sizes)
+        why = self._cadence.decide(gop, alert=alert) if self.cfg.enabled else "disabled"
+        if why is None:
+            try:
+                self._kept.append(_Kept(bytes(packet), packet.stream, gop))  # ~10 µs for a 100 kB keyframe
+            except Exception:  # noqa: BLE001 - without it a trigger decodes the current keyframe only
+                self._kept.clear()
+            return
+        kept = list(self._kept) if looks_back(why) else []
+        self._kept.clear()
+        for k in kept:
+            # The fault may have begun before this keyframe (the packets show a freeze one GOP
+            # late, a bitrate-mode encoder's only once its rate control settles): judge the skipped
+            # keyframes first, so the rules see the pairs every-keyframe sampling would have seen.
+            self.decisions.append((k.gop.t, "look-back"))
+            self._sample(k.packet(), k.stream, k.gop, arrival_mono)
+        self.decisions.append((gop.t, why))
+        self._sample(packet, packet.stream, gop, arrival_mono)
+
+    def _sample(self, packet: av.Packet, stream: Any, gop: Gop, now: float) -> None:
+        """Decode, measure and judge one keyframe (session thread)."""
+        with self._lock:
+            self._samples += 1
+        frame: av.VideoFrame | None = None
         try:
-            figures, jpeg = self._measure(packet, p_sizes)
+            figures, frame = self._measure(packet, stream, gop)
         except Exception:  # measuring must never end a recording
             log.exception("%s: health sample failed", self.camera_id)
-            figures, jpeg = Figures(keyframe_bytes=size), None
+            figures = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
         with self._lock:
-            verdict = self._rules.feed(Sample(arrival_mono, figures))
+            verdict = self._rules.feed(Sample(gop.t, figures))
             self._figures = figures.as_dict()
-            if jpeg is not None:
-                self._jpeg = jpeg
             if verdict is not None:
-                self._record(verdict, arrival_mono)
-            snap = jpeg is not None and self._snapshot_due(arrival_mono)
+                self._record(verdict, now)
+            picture_due = frame is not None and self._picture_due(now)
+        jpeg: bytes | None = None
+        if picture_due:
+            assert frame is not None
+            try:
+                jpeg = snapshot_jpeg(frame)
+            except Exception:  # a missing snapshot is not worth a sample
+                log.debug("%s: snapshot encoding failed", self.camera_id, exc_info=True)
+        snap = False
+        if jpeg is not None:
+            with self._lock:
+                self._jpeg, self._jpeg_t = jpeg, now
+                snap = self._snapshot_due(now)
         if verdict is not None:
             self._schedule_flush()
         if snap:
@@ -245,7 +308,9 @@ class HealthMonitor:
             self._lost = True
             self._note = reason
             self._p_sizes = []
-            self._last_sample_t = None
+        self._kept.clear()
+        self._cadence.restart()
+        self._references.clear()  # a picture from before the gap is no evidence of a freeze after it
         self._drop_decoder()
         log.info("%s: disconnected (%s)", self.camera_id, reason)
 
@@ -287,24 +352,22 @@ class HealthMonitor:
         with self._lock:
             self._closed = True
         self._drop_decoder()
-        self._flush()
+        self._writer.flush(only=self)
+        self._writer.unregister(self)
         deadline = perf_counter() + timeout_s
         while perf_counter() < deadline:
             with self._lock:
-                if not self._snap_busy and not self._flush_scheduled:
+                if not self._snap_busy:
                     break
             threading.Event().wait(0.01)
 
     # ---- measuring (session thread only) ----------------------------------------------------
-    def _measure(self, packet: av.Packet, p_sizes: list[int]) -> tuple[Figures, bytes | None]:
-        key_bytes = packet.size
-        p_med = float(median(p_sizes)) if p_sizes else None
-        p_ratio = p_med / key_bytes if p_med is not None and key_bytes > 0 else None
-        packet_figs = Figures(p_ratio=p_ratio, p_median_bytes=p_med, keyframe_bytes=key_bytes)
+    def _measure(self, packet: av.Packet, stream: Any, gop: Gop) -> tuple[Figures, av.VideoFrame | None]:
+        packet_figs = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
         if not self.cfg.enabled:
             return packet_figs, None
         t0 = perf_counter()
-        frame = self._decode(packet)
+        frame = self._decode(packet, stream)
         if frame is None:
             return packet_figs, None
         decode_ms = (perf_counter() - t0) * 1e3
@@ -317,11 +380,6 @@ class HealthMonitor:
         diff = diffs[-1] if diffs else None
         repeat = min(known) if known else None
         self._references.append(pic.reference)
-        jpeg: bytes | None = None
-        try:
-            jpeg = snapshot_jpeg(frame)
-        except Exception:  # a missing snapshot is not worth a sample
-            log.debug("%s: snapshot encoding failed", self.camera_id, exc_info=True)
         return (
             Figures(
                 diff=diff,
@@ -330,22 +388,22 @@ class HealthMonitor:
                 dark_fraction=pic.dark_fraction,
                 sharpness=pic.sharpness,
                 contrast=pic.contrast,
-                p_ratio=p_ratio,
-                p_median_bytes=p_med,
-                keyframe_bytes=key_bytes,
+                p_ratio=gop.p_ratio,
+                p_median_bytes=gop.p_median,
+                keyframe_bytes=gop.key_bytes,
                 decode_ms=decode_ms,
             ),
-            jpeg,
+            frame,
         )
 
-    def _decode(self, packet: av.Packet) -> av.VideoFrame | None:
+    def _decode(self, packet: av.Packet, stream: Any) -> av.VideoFrame | None:
         """Decode one keyframe on its own; None (and counted) when it gives no picture."""
         frames: list[Any] = []
         error: Exception | None = None
         try:
-            if self._decoder is None or self._decoder_stream is not packet.stream:
-                self._decoder = self._open_decoder(packet.stream)
-                self._decoder_stream = packet.stream
+            if self._decoder is None or self._decoder_stream is not stream:
+                self._decoder = self._open_decoder(stream)
+                self._decoder_stream = stream
             frames = list(self._decoder.decode(packet))
             if not frames:
                 # With B-frames the decoder holds a picture back for reordering: drain it, then
@@ -431,38 +489,31 @@ class HealthMonitor:
             self._queue.append((st, ev))
 
     # ---- I/O (pool threads) -----------------------------------------------------------------
+    def take_writes(self) -> list[Write]:
+        """Everything queued for the catalog, in order (StatusWriter)."""
+        with self._lock:
+            out, self._queue = self._queue, []
+            return out
+
+    def put_back(self, writes: list[Write]) -> None:
+        """A flush failed: keep its events for the next one; a status is kept only if nothing newer is queued."""
+        with self._lock:
+            keep = [w for i, w in enumerate(writes) if w[1] is not None or (i == len(writes) - 1 and not self._queue)]
+            self._queue = keep + self._queue
+
     def _schedule_flush(self) -> None:
         with self._lock:
-            if self._flush_scheduled or not self._queue:
+            if not self._queue:
                 return
-            self._flush_scheduled = True
-        try:
-            self._io.submit(self._flush_task)
-        except RuntimeError:  # the pool is shutting down (interpreter exit): write here
-            self._flush_task()
+        self._writer.request()
 
-    def _flush_task(self) -> None:
-        with self._lock:
-            self._flush_scheduled = False
-        self._flush()
-
-    def _flush(self) -> None:
-        """Write queued statuses/events in order; on failure keep them for the next tick."""
-        with self._io_lock:
-            while True:
-                with self._lock:
-                    if not self._queue:
-                        return
-                    st, ev = self._queue.pop(0)
-                try:
-                    self.catalog.put_status_with_event(st, ev)
-                except Exception as e:  # noqa: BLE001 - the catalog may be down; recording goes on
-                    with self._lock:
-                        if ev is not None or not self._queue:
-                            self._queue.insert(0, (st, ev))
-                    if self._db_errors():
-                        log.warning("%s: cannot write feed status (%s); will retry", self.camera_id, e)
-                    return
+    def _picture_due(self, now: float) -> bool:
+        """Encode a JPEG of this sample? The first, on a state change, and every snapshot_interval_s."""
+        return (
+            self._jpeg_t is None
+            or self._snap_wanted
+            or now - self._jpeg_t >= self.cfg.snapshot_interval_s - 1e-6
+        )
 
     def _snapshot_due(self, now: float) -> bool:
         if self.store is None:

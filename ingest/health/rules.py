@@ -141,6 +141,21 @@ class HealthRules:
             return None
         return float(median(self._baseline))
 
+    @property
+    def pending(self) -> bool:
+        """A picture fault is held but not yet confirmed, the feed is not `online`, or the sharpness
+        baseline is still being learnt.
+
+        The decode cadence (cadence.py) samples every keyframe while this is true, so a fault is
+        confirmed, a recovery seen, and tampering judged from a camera's start (after 5 clear
+        samples), as fast as with every-keyframe sampling.
+        """
+        return (
+            self.state != "online"
+            or len(self._baseline) < BASELINE_MIN_SAMPLES
+            or any(on is not None for on in self._onset.values())
+        )
+
     def holds(self, f: Figures, t: float) -> dict[str, bool]:
         """Which picture-fault conditions this sample meets (unmeasured figures never meet one)."""
         c = self.cfg

@@ -8,13 +8,17 @@ latencies and event times are checked against the moment each fault was put into
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
 import pytest
 
-from ingest.health.monitor import HealthMonitor, InlineExecutor, effective_config
+from ingest.health.cadence import BASELINE_GOPS
+from ingest.health.rules import BASELINE_MIN_SAMPLES
+from ingest.health.monitor import STATUS_REFRESH_S, HealthMonitor, InlineExecutor, effective_config
+from ingest.health.writer import StatusWriter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import LocalStore, ObjectStoreError
@@ -51,6 +55,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ),
         "moving": make_health_clip(d / "moving.mp4", [Part("moving", 8)], SPEC),
         "freeze": make_health_clip(d / "freeze.mp4", [Part("moving", 6), Part("frozen", 16)], SPEC),
+        "freeze-late": make_health_clip(d / "freeze-late.mp4", [Part("moving", 35), Part("frozen", 16)], SPEC),
+        "black-late": make_health_clip(d / "black-late.mp4", [Part("moving", 30), Part("black", 10)], SPEC),
+        "long": make_health_clip(d / "long.mp4", [Part("moving", 80), Part("static-noise", 80)], SPEC),
+        "long-cbr": make_health_clip(
+            d / "long-cbr.mp4", [Part("moving", 80), Part("static-noise", 80)], replace(SPEC, bitrate_kbps=400)
+        ),
     }
 
 
@@ -61,11 +71,11 @@ class FailingCatalog(Catalog):
         super().__init__(url)
         self.failures = failures
 
-    def put_status_with_event(self, st: FeedStatus, ev: Event | None) -> int | None:
+    def put_statuses_with_events(self, items: Sequence[tuple[FeedStatus, Event | None]]) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise OSError("database is locked")
-        return super().put_status_with_event(st, ev)
+        super().put_statuses_with_events(items)
 
 
 class BrokenStore(LocalStore):
@@ -185,7 +195,7 @@ def test_a_day_of_faults_each_detected_once_and_recovered(tmp_path: Path, clips:
     assert st.fps == pytest.approx(FPS, rel=0.05) and st.bitrate_kbps and st.bitrate_kbps > 10
     assert st.last_packet_us is not None and r.us(129.8) <= st.last_packet_us <= r.us(130)
     assert {"diff", "luma", "dark_fraction", "sharpness", "p_ratio", "keyframe_bytes", "decode_ms"} <= set(st.figures)
-    assert r.mon.samples == 130 / GOP_S
+    assert r.mon.keyframes == 130 / GOP_S and r.mon.samples < r.mon.keyframes  # the cadence skipped some
 
     jpeg = r.store.get_range(snapshot_key("cam-1"))
     assert jpeg[:2] == b"\xff\xd8" and r.mon.latest_jpeg is not None and r.mon.latest_jpeg[:2] == b"\xff\xd8"
@@ -271,13 +281,13 @@ def test_catalog_and_store_failures_are_retried_and_events_written_once(tmp_path
 def test_status_is_written_every_two_seconds_not_per_packet(tmp_path: Path, clips: dict[str, Path]) -> None:
     r = Replay(tmp_path)
     writes: list[int] = []
-    real = r.catalog.put_status_with_event
+    real = r.catalog.put_statuses_with_events
 
-    def counting(st: FeedStatus, ev: Event | None) -> int | None:
-        writes.append(st.updated_us)
-        return real(st, ev)
+    def counting(items: Sequence[tuple[FeedStatus, Event | None]]) -> None:
+        writes.extend(st.updated_us for st, _ in items)
+        real(items)
 
-    r.catalog.put_status_with_event = counting  # type: ignore[method-assign]
+    r.catalog.put_statuses_with_events = counting  # type: ignore[method-assign]
     r.play(clips["moving"])  # 80 packets over 8 s, one transition
     assert 4 <= len(writes) <= 6
 
@@ -315,10 +325,72 @@ def test_health_disabled_keeps_packet_level_states_only(tmp_path: Path, clips: d
     assert st is not None and "luma" not in st.figures and "p_ratio" in st.figures
 
 
-def test_sample_interval(tmp_path: Path, clips: dict[str, Path]) -> None:
-    r = Replay(tmp_path, HealthConfig(sample_interval_s=6))
+def test_sample_interval_zero_decodes_every_keyframe(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path, HealthConfig(sample_interval_s=0))
     r.play(clips["freeze"])  # 22 s, keyframes every 2 s
-    assert r.mon.samples == 4  # 0, 6, 12, 18 s
+    assert r.mon.samples == r.mon.keyframes == 11
+    assert r.path() == [("starting", "online"), ("online", "frozen")]
+    _check(r.events()[1], r, 6, CFG.freeze_after_s)
+
+
+@pytest.mark.parametrize("clip", ["long", "long-cbr"])  # quality mode (CRF) and bitrate mode
+def test_steady_scene_decodes_one_keyframe_per_sample_interval(tmp_path: Path, clips: dict[str, Path], clip: str) -> None:
+    """The cost target: while the packets look like the camera's recent GOPs, decode every 10 s only."""
+    r = Replay(tmp_path)
+    r.play(clips[clip])  # 80 s moving, then 80 s quiet noisy scene
+    assert r.path() == [("starting", "online")]
+    first_periodic = min(t for t, why in r.mon.decisions if why == "periodic")
+    warm = [t for t, _ in r.mon.decisions if t < first_periodic]  # until online with a sharpness baseline
+    assert len(warm) <= BASELINE_MIN_SAMPLES + 1
+    steady = [(t, why) for t, why in r.mon.decisions if t > max(warm) + 1e-6]
+    # per sample_interval_s at most one decoded keyframe; where the scene changed at 80 s the packets
+    # trigger a look (and a look back) until the baselines have taken in the new scene
+    before = [why for t, why in steady if t < 80 - 1e-6 and why != "look-back"]
+    after = [why for t, why in steady if t >= 80 + BASELINE_GOPS * GOP_S]
+    assert set(before) == set(after) == {"periodic"}
+    assert len(before) <= (80 - first_periodic) / CFG.sample_interval_s + 1
+    assert len(after) <= (80 - BASELINE_GOPS * GOP_S) / CFG.sample_interval_s + 1
+    assert r.mon.samples <= 0.35 * r.mon.keyframes
+
+
+def test_freeze_decodes_every_keyframe_and_is_dated_from_the_previous_one(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["freeze-late"])  # 35 s moving (sparse samples from 10 s: 20, 30 s), then frozen from 35 s
+    assert r.path() == [("starting", "online"), ("online", "frozen")]
+    ev = r.events()[1]
+    _check(ev, r, 35, CFG.freeze_after_s)
+    # the trigger came from the packets within two GOPs of the freeze, and looked back one keyframe
+    first = min(t for t, why in r.mon.decisions if t >= 30 + 1e-6 and why not in ("periodic", "look-back"))
+    assert first <= 35 + 2 * GOP_S + 1e-6
+    assert any(why == "look-back" and abs(t - (first - GOP_S)) < 1e-6 for t, why in r.mon.decisions)
+    # from then on every keyframe was decoded until the freeze was confirmed
+    after = sorted(t for t, _ in r.mon.decisions if t >= first - GOP_S - 1e-6)
+    assert all(abs(b - a - GOP_S) < 1e-6 for a, b in zip(after, after[1:], strict=False))
+    assert ev.figures["detected_us"] <= r.us(after[-1]) + 1000
+
+
+def test_black_picture_triggers_a_decode_at_the_next_keyframe(tmp_path: Path, clips: dict[str, Path]) -> None:
+    r = Replay(tmp_path)
+    r.play(clips["black-late"])  # 30 s moving, then a covered lens
+    assert r.path() == [("starting", "online"), ("online", "black")]
+    _check(r.events()[1], r, 30, CFG.black_after_s)
+    first_black_key = min(t for t, _ in r.mon.decisions if t >= 30 - 1e-6)
+    assert first_black_key <= 30 + GOP_S + 1e-6
+
+
+def test_look_back_decodes_a_kept_hevc_keyframe(tmp_path: Path) -> None:
+    """The kept keyframe is decoded from its bytes alone: parameter sets from extradata (HEVC in MP4)."""
+    clip = make_health_clip(
+        tmp_path / "h.mp4",
+        [Part("moving", 35), Part("frozen-noisy", 16)],
+        ClipSpec(320, 240, fps=FPS, gop=GOP, codec="hevc", crf=28),
+    )
+    r = Replay(tmp_path)
+    r.play(clip)
+    assert r.path() == [("starting", "online"), ("online", "frozen")]
+    _check(r.events()[1], r, 35, CFG.freeze_after_s)
+    assert any(why == "look-back" for _, why in r.mon.decisions)
+    assert "decode_errors" not in r.mon.status().figures
 
 
 def test_b_frames_sample_each_keyframe_itself(tmp_path: Path) -> None:
@@ -338,3 +410,48 @@ def test_effective_config_applies_camera_overrides() -> None:
     assert effective_config(CFG, None) is CFG
     with pytest.raises(ValueError):
         effective_config(CFG, {"tamper_ratio": 2})
+
+
+def test_one_transaction_per_flush_for_all_cameras_of_a_worker(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """A worker's StatusWriter writes every camera's pending statuses (and events, in order) at once."""
+    cat = FailingCatalog(f"sqlite:///{tmp_path / 'catalog.db'}", failures=4)  # down for the first 4 flushes
+    calls: list[list[str]] = []
+    real = cat.put_statuses_with_events
+
+    def counting(items: Sequence[tuple[FeedStatus, Event | None]]) -> None:
+        calls.append([st.camera_id for st, _ in items])
+        real(items)
+
+    cat.put_statuses_with_events = counting  # type: ignore[method-assign]
+    clock = FakeClock()
+    writer = StatusWriter(cat, InlineExecutor())
+    ids = ["cam-a", "cam-b", "cam-c"]
+    mons = [HealthMonitor(c, CFG, catalog=cat, store=None, clock=clock, executor=InlineExecutor(), writer=writer) for c in ids]
+    with av.open(str(clips["freeze"])) as c:
+        vs = c.streams.video[0]
+        next_tick = clock.monotonic() + 0.5
+        for i, pkt in enumerate(c.demux(vs)):
+            if not pkt.size:
+                continue
+            for m in mons:
+                m.on_packet(pkt, clock.monotonic())
+                if i == 0:
+                    m.on_connected("run-1", vs)
+            clock.advance(1 / FPS)
+            if clock.monotonic() >= next_tick:
+                with writer.batch():  # the worker's watchdog pass
+                    for m in mons:
+                        m.tick()
+                next_tick += 0.5
+    for m in mons:
+        m.close()
+    assert cat.failures == 0
+    ok = calls[4:]
+    # the watchdog's refreshes carry all three cameras at once; a transition is flushed at once, alone
+    assert sum(sorted(set(cams)) == ids for cams in ok) >= 22 / STATUS_REFRESH_S - 2
+    assert len(calls) <= 22 / STATUS_REFRESH_S + 2 * len(ids) + 4 + 1  # not one transaction per camera
+    for cid in ids:  # the events written while the catalog was down arrived once, in order
+        evs = cat.events_since(0, camera_id=cid)
+        assert [(e.from_state, e.to_state) for e in evs] == [("starting", "online"), ("online", "frozen")]
+        st = cat.get_status(cid)
+        assert st is not None and st.state == "frozen"
