@@ -152,3 +152,20 @@ def test_clip_from_s3(rec: Rec, s3: SeaweedS3, tmp_path: Path) -> None:
     assert res.frames == 4 * FPS == r.frames_between(T0 + us(1.5), T0 + us(4.5))
     assert probe(out, decode=True).decoded_frames == res.frames
     assert res.repr_digest == repr_digest(sha256_file(out))
+
+
+def test_a_short_or_missing_object_fails_the_export_loudly(rec: Rec) -> None:
+    """The prefetching reader hands the store's failures to the exporting thread."""
+    r = make_recording(rec.store, rec.catalog, "cam4", rec.tmp / "m4", [RunSpec(T0, 6, 2)])
+    keys = sorted({s.object_key for s in r.segments})
+    victim = rec.store.root / keys[1]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ClipError, match="shorter than the catalog says"):
+        export_clip(rec.catalog, rec.store, "cam4", T0, T0 + us(6), rec.tmp / "short.mp4")
+    victim.unlink()
+    with pytest.raises(KeyError):
+        export_clip(rec.catalog, rec.store, "cam4", T0, T0 + us(6), rec.tmp / "gone.mp4")
+    victim.write_bytes(data)  # whole again: the same export succeeds
+    ok = export_clip(rec.catalog, rec.store, "cam4", T0, T0 + us(6), rec.tmp / "ok.mp4")
+    assert ok.frames == 6 * FPS
