@@ -180,8 +180,9 @@ class StatusBoard:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self.refreshes = 0
-        self.refresh_s_max = 0.0  # the longest refresh (wall), for benchmarks and debugging
+        self.refreshes = 0  # refreshes done, their total and longest wall time: for benchmarks, debugging
+        self.refresh_s_total = 0.0
+        self.refresh_s_max = 0.0
 
     @property
     def max_age_s(self) -> float:  # the name the on-demand mode had
@@ -282,8 +283,10 @@ class StatusBoard:
     def _refresh_locked(self) -> StatusDocument:
         t0 = time.perf_counter()
         doc = self._build()
+        dt = time.perf_counter() - t0
         self.refreshes += 1
-        self.refresh_s_max = max(self.refresh_s_max, time.perf_counter() - t0)
+        self.refresh_s_total += dt
+        self.refresh_s_max = max(self.refresh_s_max, dt)
         return doc
 
     def _build(self) -> StatusDocument:
@@ -291,8 +294,12 @@ class StatusBoard:
         now_us = int(self.clock.now() * 1_000_000)
         version = self.catalog.cameras_version()
         if version != self._version or mono - self._full_mono >= self.full_every_s:
-            self._rows, self._json, self._newest_us = {}, {}, 0
-            self._take(feed_rows(self.catalog))
+            rows = feed_rows(self.catalog)
+            ids = {r["id"] for r in rows}  # cameras removed go; unchanged rows keep their JSON
+            self._rows = {k: v for k, v in self._rows.items() if k in ids}
+            self._json = {k: v for k, v in self._json.items() if k in ids}
+            self._newest_us = 0
+            self._take(rows)
             self._version, self._full_mono = version, mono
         else:
             self._rows, self._json = dict(self._rows), dict(self._json)  # documents already out stay as they were

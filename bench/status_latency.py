@@ -165,7 +165,8 @@ def _server_stats(path: Path, app: object) -> None:
     while True:
         time.sleep(1.0)
         path.write_text(json.dumps({"gc_pauses": pauses[-2000:], "refreshes": getattr(board, "refreshes", 0),
-                                    "refresh_s_max": getattr(board, "refresh_s_max", 0.0)}))
+                                    "refresh_s_max": getattr(board, "refresh_s_max", 0.0),
+                                    "refresh_s_total": getattr(board, "refresh_s_total", 0.0)}))
 
 
 def run_wrk(url: str, lua: str, seconds: float, conns: int, threads: int) -> dict[str, float]:
@@ -411,19 +412,24 @@ def main(argv: list[str] | None = None) -> int:
             measure(case)
     best = None
     if not only or "sweep" in only:
+        # Every step is run until the server is saturated (p50 over the target, errors, or the rate
+        # not reached), since on a shared machine one noisy step may fail below a passing one.
         for rate in SWEEP:
             r = measure(OPEN[1], rate)
-            if r["p99_us"] > 20_000 or r["errors"] or r["non2xx"]:
+            if r["p99_us"] <= 20_000 and not (r["errors"] or r["non2xx"]):
+                best = rate
+            if r["p50_us"] > 20_000 or r["errors"] or r["non2xx"] or r["rps"] < 0.9 * rate:
                 break
-            best = rate
         print(f"highest open-loop rate meeting p99 ≤ 20 ms (of {SWEEP}): {best or 'none'} req/s", flush=True)
     stop_writer.set()
     if args.writes_per_s:
         wproc.join(10)
-    refresh_max_ms = json.loads((Path(work) / "server-stats.json").read_text())["refresh_s_max"] * 1e3
+    st = json.loads((Path(work) / "server-stats.json").read_text())
     proc.terminate()
     proc.join(10)
-    print(f"longest status board refresh during the run: {refresh_max_ms:.0f} ms")
+    if st["refreshes"]:
+        print(f"status board: {st['refreshes']} refreshes, mean {st['refresh_s_total'] / st['refreshes'] * 1e3:.0f} ms, "
+              f"longest {st['refresh_s_max'] * 1e3:.0f} ms (wall, the first one at startup included)")
     print()
     print(md_table(head, rows))
     print(f"\nclosed loop: wrk, {args.connections} connections, {args.threads} threads, {args.seconds:.0f} s per row; "
