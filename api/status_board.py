@@ -184,10 +184,6 @@ class StatusBoard:
         self.refresh_s_total = 0.0
         self.refresh_s_max = 0.0
 
-    @property
-    def max_age_s(self) -> float:  # the name the on-demand mode had
-        return self.interval_s
-
     # ---- the refresher -------------------------------------------------------------------------
 
     @property
