@@ -10,7 +10,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -304,6 +304,15 @@ def _segment_from_row(r: Any) -> Segment:
 # CPU than SQLite's work.
 _SEGMENT_BY_KEY = sa.select(segments.c.id).where(segments.c.object_key == sa.bindparam("key"))
 _SEGMENT_INSERT = segments.insert()
+# …and for every camera's status every couple of seconds
+_STATUS_UPDATE = feed_status.update().where(feed_status.c.camera_id == sa.bindparam("_cid"))
+_STATUS_INSERT = feed_status.insert()
+_EVENT_INSERT = events.insert()
+
+
+def _shallow(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, without `asdict`'s deep copies."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 _SEGMENT_STORED = (
     sa.update(segments)
     .where(segments.c.id == sa.bindparam("sid"))
@@ -488,11 +497,9 @@ class Catalog:
 
     @staticmethod
     def _put_status(c: Connection, row: dict[str, Any]) -> None:
-        done = c.execute(
-            sa.update(feed_status).where(feed_status.c.camera_id == row["camera_id"]).values(**row)
-        ).rowcount
+        done = c.execute(_STATUS_UPDATE, {**row, "_cid": row["camera_id"]}).rowcount
         if not done:
-            c.execute(sa.insert(feed_status).values(**row))
+            c.execute(_STATUS_INSERT, row)
 
     def put_status_with_event(self, st: FeedStatus, ev: Event | None) -> int | None:
         """Status and its state-change event in one transaction: never one without the other."""
@@ -516,11 +523,11 @@ class Catalog:
             return
         with self._begin() as c:
             for st, ev in items:
-                self._put_status(c, asdict(st))
+                self._put_status(c, _shallow(st))
                 if ev is not None:
-                    row = asdict(ev)
+                    row = _shallow(ev)
                     row.pop("id")
-                    ev.id = int(c.execute(sa.insert(events).values(**row)).inserted_primary_key[0])
+                    ev.id = int(c.execute(_EVENT_INSERT, row).inserted_primary_key[0])
 
     def get_status(self, camera_id: str) -> FeedStatus | None:
         with self.engine.connect() as c:
