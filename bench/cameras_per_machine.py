@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, RunResult, clip_720p, fmt, machine, md_table, measure_vigil, save_result, serve_files  # noqa: E402
+from bench.common import BENCH_CLIP_S, RESULTS, RunResult, clip_720p, fmt, machine, md_table, measure_vigil, save_result, serve_files  # noqa: E402
 
 MB = 1e6
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.estimate_n, args.confirm, args.window = 10, [10, 20], 20.0
 
-    clip = clip_720p()
+    clip = clip_720p(BENCH_CLIP_S)
     print(f"# Cameras per machine — {machine()}", flush=True)
     est_on = est_off = None
     if args.from_results and (RESULTS / "recording_cost.json").exists():

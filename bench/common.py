@@ -39,6 +39,8 @@ from tests.servers import RtspServer, SeaweedS3  # noqa: E402
 CACHE = Path(os.environ.get("VIGIL_BENCH_CACHE", "/tmp/vigil-bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
 CLIP_SECONDS = 60
+# the live benches' clip: long enough for connect + settle + a 40 s window at N = 100+
+BENCH_CLIP_S = 90
 CLIP_FPS = 25
 CLIP_GOP = 50
 FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
@@ -500,7 +502,10 @@ def measure_vigil(
         spread = time.monotonic() - t0
         if live < n:
             notes.append(f"only {live}/{n} cameras live before the window")
-        time.sleep(3.0)  # settle: decoders opened, first segments cut
+        # settle: decoders opened, first segments cut; with health on, also the sampler's start-up
+        # (every keyframe decoded until the camera's sharpness baseline is learnt, ~10 s once per
+        # connection), so the window measures the steady state a long-connected camera costs
+        time.sleep(15.0 if health else 3.0)
         subject = TreeMeter(lambda: [vp.proc.pid] if vp.proc else [])
         server = TreeMeter(mounts.pids)
         s3m = TreeMeter(lambda: [s3.pid] if s3.pid else [])

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
+    BENCH_CLIP_S,
     FFMPEG_FREEZEDETECT,
     RESULTS,
     clip_720p,
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.cameras, args.reference, args.window = 5, 2, 20.0
 
-    clip = clip_720p()
+    clip = clip_720p(BENCH_CLIP_S)
     print(f"# Health sampler cost — {machine()}")
     print(f"clip: {clip.width}×{clip.height}, {clip.frames} frames, GOP 50 (a keyframe every 2 s), {clip.kbps:.0f} kbit/s\n", flush=True)
     bd = breakdown(clip.path)

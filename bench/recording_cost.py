@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
+    BENCH_CLIP_S,
     FFMPEG_SEGMENT,
     RESULTS,
     RunResult,
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.cameras, args.window = [5], 20.0
 
-    clip = clip_720p()
+    clip = clip_720p(BENCH_CLIP_S)
     print(f"# Recording cost per camera — {machine()}")
     print(f"clip: {clip.width}×{clip.height} {clip.frames} frames, {clip.seconds:.0f} s, {clip.kbps:.0f} kbit/s\n", flush=True)
     results: list[RunResult] = []
