@@ -34,6 +34,7 @@ __all__ = [
     "Services",
     "TimeRange",
     "authenticate",
+    "bearer_principal",
     "get_camera",
     "get_services",
     "now_us",
@@ -163,6 +164,9 @@ class Principal:
         return self.key.name if self.key else "anonymous"
 
 
+_OPEN = Principal("admin", None, "open")
+
+
 def route_path(request: Request) -> str:
     """The request path without the mount prefix (what signatures cover)."""
     path: str = request.scope["path"]
@@ -186,6 +190,30 @@ class _NeedsCatalog(Exception):
     """The decision needs a catalog query: retry from a worker thread."""
 
 
+def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: bool = True) -> Principal:
+    """The caller named by an `Authorization` header (None: there is none), if their key admits
+    `role`; else 401/403. Without `lookup`, a key missing from the cache raises `_NeedsCatalog`.
+    Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
+    if not svc.ctx.settings.api.auth:
+        return _OPEN
+    if not header:
+        raise _unauthorized("an API key is required: 'Authorization: Bearer KEY'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("send the API key as 'Authorization: Bearer KEY'")
+    token = token.strip()
+    info = svc.keys.cached(token)
+    if info is None:
+        if not lookup:
+            raise _NeedsCatalog
+        info = svc.keys.verify(token)
+    if info is None:
+        raise _unauthorized("unknown or revoked API key")
+    if not role_allows(info.role, role):
+        raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
+    return Principal(info.role, info, "bearer")
+
+
 def authenticate(
     request: Request, svc: Services, role: Role, *, signed: bool = False, lookup: bool = True
 ) -> Principal:
@@ -193,36 +221,21 @@ def authenticate(
     (blocking: a worker thread or a sync handler) a key missing from the cache is looked up in the
     catalog; without, `_NeedsCatalog` is raised instead."""
     if not svc.ctx.settings.api.auth:
-        return Principal("admin", None, "open")
+        return _OPEN
     header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthorized("send the API key as 'Authorization: Bearer KEY'")
-        token = token.strip()
-        info = svc.keys.cached(token)
-        if info is None:
-            if not lookup:
-                raise _NeedsCatalog
-            info = svc.keys.verify(token)
-        if info is None:
-            raise _unauthorized("unknown or revoked API key")
-        if not role_allows(info.role, role):
-            raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
-        return Principal(info.role, info, "bearer")
-    if signed and "sig" in request.query_params:
-        kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
-        if kid is None:
-            raise _unauthorized("the signed URL is invalid or has expired")
-        hit, info = svc.keys.cached_id(kid)
-        if not hit:
-            if not lookup:
-                raise _NeedsCatalog
-            info = svc.keys.by_id(kid)
-        if info is None:
-            raise _unauthorized("the key that signed this URL was revoked")
-        return Principal(info.role, info, "signature")
-    raise _unauthorized("an API key is required: 'Authorization: Bearer KEY'")
+    if header or not (signed and "sig" in request.query_params):
+        return bearer_principal(svc, header, role, lookup=lookup)
+    kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
+    if kid is None:
+        raise _unauthorized("the signed URL is invalid or has expired")
+    hit, info = svc.keys.cached_id(kid)
+    if not hit:
+        if not lookup:
+            raise _NeedsCatalog
+        info = svc.keys.by_id(kid)
+    if info is None:
+        raise _unauthorized("the key that signed this URL was revoked")
+    return Principal(info.role, info, "signature")
 
 
 def require(role: Role, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:

@@ -7,12 +7,14 @@ request queued behind it. So:
 - a refresher thread (`start()`/`stop()`, run by the app's lifespan) rebuilds the document every
   `interval_s`; a poll only picks ready bytes (`Encoded`: JSON, its gzip, a weak ETag) and never
   touches the catalog or encodes anything;
-- a refresh reads only the statuses written since the last one (`feed_rows(updated_since_us=…)`)
-  and re-serializes only those cameras; each camera's JSON is kept as bytes and the document is a
-  join of them. When nothing changed, the previous bytes (and `generated_us`) are kept;
-- a full reload happens when cameras change (`cameras_version()`, or `invalidate()` after an API
-  write: rebuilt at once, so the next poll sees it), and every `full_every_s` to catch a row
-  written with a lagging clock on another node;
+- a refresh reads only the status rows written since the last one (`status_rows(updated_since_us=…)`:
+  `feed_status` alone, no join, no JSON), compares each (a tuple) with the last read of its camera
+  and re-serializes only those that differ; each camera's JSON is kept as bytes and the document is
+  a join of them. When nothing changed, the previous bytes (and `generated_us`) are kept;
+- camera metadata (name, enabled, tags) is kept here and read again (`camera_meta()`) only on a
+  full reload: when cameras change (`cameras_version()`, or `invalidate()` after an API write:
+  rebuilt at once, so the next poll sees it), and every `full_every_s` (every status and camera
+  again) to catch a row written with a lagging clock on another node;
 - filtered variants (`state=`, `tag=`) are built on their first request, then rebuilt by the
   refresher while they keep being asked for (at most `_HOT_FILTERS`), so a dashboard's filter is
   also ready bytes from its second poll on.
@@ -29,15 +31,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from storage.catalog import Catalog
-from storage.feeds import feed_rows
+from storage.feeds import CameraMeta, StatusRow, camera_meta, feed_row, status_rows
 from vigil.clock import Clock
 
-__all__ = ["FEED_STATES", "Encoded", "StatusBoard", "StatusDocument", "accepts_gzip"]
+__all__ = ["FEED_STATES", "Encoded", "StatusBoard", "StatusDocument", "accepts_gzip", "etag_matches"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,16 @@ def accepts_gzip(header: str | None) -> bool:
         if coding == "*":
             star = q > 0
     return star
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match uses."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +185,9 @@ class StatusBoard:
         self._build_lock = threading.Lock()
         self._rows: dict[str, dict[str, Any]] = {}
         self._json: dict[str, bytes] = {}
+        self._meta: dict[str, CameraMeta] = {}  # camera id → (name, enabled, tags): reloaded with the version
+        self._status: dict[str, StatusRow] = {}  # camera id → its status row as last read
+        self._order: list[str] = []  # camera ids, sorted
         self._version: tuple[int, int] | None = None
         self._newest_us = 0
         self._full_mono = float("-inf")
@@ -180,6 +195,7 @@ class StatusBoard:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._refreshed = threading.Condition()  # notified after each refresh (see `wait_for`)
         self.refreshes = 0  # refreshes done, their total and longest wall time: for benchmarks, debugging
         self.refresh_s_total = 0.0
         self.refresh_s_max = 0.0
@@ -262,18 +278,49 @@ class StatusBoard:
 
     # ---- building -------------------------------------------------------------------------------
 
-    def _take(self, rows: list[dict[str, Any]]) -> None:
-        for r in rows:
-            if r["updated_us"] is not None and r["updated_us"] > self._newest_us:
-                self._newest_us = r["updated_us"]
-            if self._rows.get(r["id"]) == r:
+    def _take(self, rows: list[StatusRow]) -> None:
+        """Status rows read from `feed_status`; only those that differ from the last read of the
+        same camera are turned into a dict and re-encoded (a tuple compare for the rest)."""
+        meta, status = self._meta, self._status
+        for st in rows:
+            cid = st[0]
+            if st[8] is not None and st[8] > self._newest_us:
+                self._newest_us = st[8]
+            if status.get(cid) == st:
                 continue  # re-read (the slack) but unchanged: keep the row and its JSON as they are
-            self._rows[r["id"]] = r
-            self._json[r["id"]] = _dumps(r)
+            m = meta.get(cid)
+            if m is None:
+                continue  # a status left by a removed camera (or one added since the metadata was read)
+            status[cid] = st
+            row = feed_row(cid, m, st)
+            self._rows[cid] = row
+            self._json[cid] = _dumps(row)
+
+    def _reload(self) -> None:
+        """Everything again: camera metadata (names, tags, enabled) and every status row. Rows and
+        their JSON that come out the same are kept (so are the variants built from them)."""
+        meta = camera_meta(self.catalog)
+        status = {st[0]: st for st in status_rows(self.catalog)}
+        rows: dict[str, dict[str, Any]] = {}
+        jsons: dict[str, bytes] = {}
+        newest = 0
+        for cid in sorted(meta):
+            st = status.get(cid)
+            if st is not None and st[8] is not None and st[8] > newest:
+                newest = st[8]
+            row = feed_row(cid, meta[cid], st)
+            old = self._rows.get(cid)
+            if old == row:
+                rows[cid], jsons[cid] = old, self._json[cid]
+            else:
+                rows[cid], jsons[cid] = row, _dumps(row)
+        self._meta, self._rows, self._json, self._newest_us = meta, rows, jsons, newest
+        self._status = {k: v for k, v in status.items() if k in meta}
+        self._order = list(rows)  # sorted above: the document's camera order
 
     def _hot_keys(self, mono: float) -> list[FilterKey]:
         hot = sorted(((t, k) for k, t in list(self._hot.items()) if mono - t < _HOT_TTL_S), reverse=True)
-        self._hot = dict((k, t) for t, k in hot[:_HOT_FILTERS])
+        self._hot = {k: t for t, k in hot[:_HOT_FILTERS]}
         return [k for _, k in hot[:_HOT_FILTERS]]
 
     def _refresh_locked(self) -> StatusDocument:
@@ -283,24 +330,29 @@ class StatusBoard:
         self.refreshes += 1
         self.refresh_s_total += dt
         self.refresh_s_max = max(self.refresh_s_max, dt)
+        with self._refreshed:
+            self._refreshed.notify_all()
         return doc
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until `predicate()` holds, checking it now and after each refresh (tests, tools:
+        waiting on the refresher without polling); False after `timeout_s`."""
+        with self._refreshed:
+            return self._refreshed.wait_for(predicate, timeout_s)
 
     def _build(self) -> StatusDocument:
         mono = self.clock.monotonic()
         now_us = int(self.clock.now() * 1_000_000)
         version = self.catalog.cameras_version()
         if version != self._version or mono - self._full_mono >= self.full_every_s:
-            rows = feed_rows(self.catalog)
-            ids = {r["id"] for r in rows}  # cameras removed go; unchanged rows keep their JSON
-            self._rows = {k: v for k, v in self._rows.items() if k in ids}
-            self._json = {k: v for k, v in self._json.items() if k in ids}
-            self._newest_us = 0
-            self._take(rows)
+            self._reload()
             self._version, self._full_mono = version, mono
         else:
-            self._rows, self._json = dict(self._rows), dict(self._json)  # documents already out stay as they were
-            self._take(feed_rows(self.catalog, updated_since_us=self._newest_us - _SLACK_US))
-        cams = [self._rows[k] for k in sorted(self._rows)]
+            # Documents already out keep their dicts; these copies take the changes.
+            self._rows, self._json = dict(self._rows), dict(self._json)
+            self._take(status_rows(self.catalog, updated_since_us=self._newest_us - _SLACK_US))
+        rows = self._rows
+        cams = [rows[k] for k in self._order]
         prev = self._doc
         doc = StatusDocument(generated_us=now_us, cameras=cams, json_rows=self._json, built_mono=mono)
         # The full document always, and the filters pollers use; unchanged ones keep their bytes.

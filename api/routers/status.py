@@ -8,20 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
 from api.schemas import CameraStatusDetail, StatusOut
-from api.status_board import accepts_gzip
+from api.status_board import accepts_gzip, etag_matches
 
 router = APIRouter(tags=["status"])
 Viewer = Annotated[Principal, Depends(require("viewer"))]
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match uses."""
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    bare = etag.removeprefix("W/")
-    return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
 
 
 @router.get(
@@ -39,10 +29,12 @@ async def status(
     state: Annotated[list[str] | None, Query(description="only feeds in these states")] = None,
     tag: Annotated[list[str] | None, Query(description="`key:value`, or `key` for any value")] = None,
 ) -> Response:
-    # Ready bytes from the board's refresher: no catalog access and no encoding here.
+    # Ready bytes from the board's refresher: no catalog access and no encoding here. Most polls
+    # never get here: api/fast_status.py answers them in front of FastAPI, byte for byte as below
+    # (keep the two in step; tests/api/test_api_status.py compares them).
     enc = svc.board.variant(state or (), tag or ())
     headers = {"ETag": enc.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if _etag_matches(request.headers.get("if-none-match"), enc.etag):
+    if etag_matches(request.headers.get("if-none-match"), enc.etag):
         return Response(status_code=304, headers=headers)
     if accepts_gzip(request.headers.get("accept-encoding")):
         headers["Content-Encoding"] = "gzip"

@@ -8,6 +8,7 @@ playback/live tests can point the same helpers at a `vigil run` subprocess inste
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,7 +56,8 @@ BODIES_SEEN = [0]
 
 
 class LeakWatch:
-    """ASGI wrapper: records any response (headers or body) that contains the cameras' password."""
+    """ASGI wrapper: records any response (headers or body) that contains the cameras' password.
+    Bodies sent with `Content-Encoding: gzip` are decoded first (the compressed bytes would hide it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,17 +73,35 @@ class LeakWatch:
             await self.app(scope, receive, send)
             return
 
+        gzipped = False
+        chunks: list[bytes] = []
+
+        def check(body: bytes) -> None:
+            if secret in body:
+                i = body.index(secret)
+                LEAKS.append(Leak(scope["path"], body[max(0, i - 60) : i + 20].decode(errors="replace")))
+
         async def watch(message: Message) -> None:
+            nonlocal gzipped
             if message["type"] == "http.response.start":
                 for k, v in message.get("headers", []):
                     if secret in v:
                         LEAKS.append(Leak(scope["path"], f"header {k!r}"))
+                    if k.lower() == b"content-encoding" and b"gzip" in v.lower():
+                        gzipped = True
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 BODIES_SEEN[0] += 1
-                if secret in body:
-                    i = body.index(secret)
-                    LEAKS.append(Leak(scope["path"], body[max(0, i - 60) : i + 20].decode(errors="replace")))
+                if not gzipped:
+                    check(body)
+                else:  # a gzip body is checked as the client reads it: decoded, when complete
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        raw = b"".join(chunks)
+                        try:
+                            check(gzip.decompress(raw))
+                        except (OSError, EOFError):  # not gzip after all: check it as it is
+                            check(raw)
             await send(message)
 
         await self.app(scope, receive, watch)

@@ -10,11 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+import api.status_board
+import storage.feeds
 from api.status_board import accepts_gzip
-from storage.catalog import FeedStatus
+from storage.catalog import Camera, FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
 from tests.api.conftest import T0, ApiEnv, camera_url, make_env
@@ -265,3 +268,185 @@ def test_refresh_is_incremental_and_complete(tmp_path: Path) -> None:
     env.catalog.put_status(FeedStatus("a", "black", T0, T0 - 60_000_000))
     clock.advance(1.0)
     assert [x["state"] for x in board.current().cameras] == ["black", "frozen", "offline", "unknown"]
+
+
+# ---- the raw ASGI fast path (api/fast_status.py) ------------------------------------------------
+
+
+def _both(env: ApiEnv, c: TestClient, method: str, path: str, headers: dict[str, str]) -> tuple[tuple, tuple, bool]:
+    """The same request through the fast path and through the FastAPI route: (status, raw headers,
+    raw body) of each, and whether the fast path answered the first itself."""
+    switch = env.app.state.fast_status
+    out = []
+    served = switch.served
+    for enabled in (True, False):
+        switch.enabled = enabled
+        try:
+            with c.stream(method, path, headers=headers) as r:
+                out.append((r.status_code, list(r.headers.raw), b"".join(r.iter_raw())))
+        finally:
+            switch.enabled = True
+    return out[0], out[1], switch.served > served
+
+
+def test_fast_path_answers_as_the_route_does(tmp_path: Path) -> None:
+    """Byte-identical responses (status, every header in order, body) from the fast path and the
+    FastAPI route, for what pollers send and for the refusals."""
+    from storage.auth import revoke_key
+
+    clock = FakeClock(T0 / 1e6)
+    env = make_env(tmp_path, clock=clock)
+    for i in range(12):
+        env.add_camera(f"cam{i:02d}", name=f"Cam {i}", tags={"zone": str(i % 3)})
+        put(env, f"cam{i:02d}", "online" if i % 4 else "offline", fps=25.0)
+    viewer, admin = env.auth("viewer"), env.auth("admin")
+    with env.client() as c:
+        assert c.get("/api/status", headers=viewer).status_code == 200  # a key-cache miss: verified, cached
+        assert c.get("/api/status", headers=admin).status_code == 200
+        etag = c.get("/api/status", headers=viewer).headers["etag"]
+        fetag = c.get("/api/status?state=offline&tag=zone:0", headers=viewer).headers["etag"]
+        cases: list[tuple[str, dict[str, str], int, bool]] = [
+            ("/api/status", {**viewer, "Accept-Encoding": "identity"}, 200, True),
+            ("/api/status", {**viewer, "Accept-Encoding": "gzip, deflate"}, 200, True),
+            ("/api/status", {**admin, "Accept-Encoding": "gzip"}, 200, True),  # any role ≥ viewer
+            ("/api/status", {**viewer, "Accept-Encoding": "gzip", "If-None-Match": etag}, 304, True),
+            ("/api/status", {**viewer, "If-None-Match": f'"x", {etag.removeprefix("W/")}'}, 304, True),
+            ("/api/status", {**viewer, "If-None-Match": '"other"'}, 200, True),
+            ("/api/status?state=offline&tag=zone:0", {**viewer, "Accept-Encoding": "gzip"}, 200, True),
+            ("/api/status?state=offline&tag=zone:0", {**viewer, "If-None-Match": fetag}, 304, True),
+            ("/api/status?tag=zone&state=online&state=frozen", viewer, 200, True),
+            ("/api/status?state=", viewer, 200, True),
+            ("/api/status", {}, 401, True),  # no key
+            ("/api/status", {"Authorization": "Basic dXNlcjpwYXNz"}, 401, True),  # not a Bearer key
+            ("/api/status", {"Authorization": "Bearer "}, 401, True),
+            # an unknown key is never cached: both go to the catalog (the fast path passes it on)
+            ("/api/status", {"Authorization": "Bearer vgl_000000000000_nope"}, 401, False),
+        ]
+        for path, headers, code, fast in cases:
+            a, b, served = _both(env, c, "GET", path, headers)
+            assert a == b, (path, headers)
+            assert a[0] == code and served is fast, (path, headers, a[0])
+        r401 = _both(env, c, "GET", "/api/status", {})[0]
+        assert json.loads(r401[2]) == {"detail": "an API key is required: 'Authorization: Bearer KEY'"}
+        assert (b"www-authenticate", b"Bearer") in r401[1]
+        # a revoked key: served from the cache for at most KEY_TTL_S (both paths), then refused
+        key_id = env.keys["viewer"].split("_")[1]
+        assert revoke_key(env.catalog, key_id)
+        a, b, served = _both(env, c, "GET", "/api/status", viewer)
+        assert a == b and a[0] == 200 and served
+        clock.advance(3.0)
+        a, b, served = _both(env, c, "GET", "/api/status", viewer)
+        assert a == b and a[0] == 401 and not served
+        assert json.loads(a[2]) == {"detail": "unknown or revoked API key"}
+        # polls answered by the fast path are counted under the route, as before
+        metrics = c.get("/metrics", headers=admin).text
+        assert 'vigil_api_requests_total{method="GET",route="/api/status",status="304"}' in metrics
+
+
+def test_fast_path_with_auth_off(tmp_path: Path) -> None:
+    env = make_env(tmp_path, auth=False)
+    env.add_camera("a")
+    with env.client() as c:
+        a, b, served = _both(env, c, "GET", "/api/status", {"Accept-Encoding": "gzip"})
+        assert a == b and a[0] == 200 and served
+
+
+def test_what_the_fast_path_does_not_handle_falls_through(tmp_path: Path) -> None:
+    """Unknown parameters, HEAD, other paths: FastAPI answers (as it did before the fast path)."""
+    env = make_env(tmp_path)
+    env.add_camera("a", tags={"zone": "1"})
+    env.add_camera("b")
+    put(env, "a", "offline")
+    h = env.auth("viewer")
+    switch = env.app.state.fast_status
+    with env.client() as c:
+        assert c.get("/api/status", headers=h).status_code == 200
+        before = switch.served
+        r = c.get("/api/status?state=offline&verbose=1", headers=h)  # FastAPI ignores unknown params
+        assert r.status_code == 200 and [x["id"] for x in r.json()["cameras"]] == ["a"]
+        assert c.head("/api/status", headers=h).status_code == 405  # the route is GET only
+        assert c.get("/api/status/", headers=h, follow_redirects=False).status_code in (307, 404)
+        assert c.get("/api/cameras/a/status", headers=h).json()["state"] == "offline"
+        assert switch.served == before
+        assert c.get("/api/status?tag=zone:1", headers=h).json()["cameras_total"] == 1
+        assert switch.served == before + 1
+        # the route stays documented
+        assert "/api/status" in c.get("/openapi.json").json()["paths"]
+
+
+def test_leak_watch_decodes_gzip_bodies() -> None:
+    """conftest's password watch sees through Content-Encoding: gzip (split over two messages)."""
+    import asyncio
+
+    from tests.api.conftest import CAMERA_PASSWORD, LEAKS, LeakWatch
+
+    body = gzip.compress(b'{"url":"rtsp://operator:' + CAMERA_PASSWORD.encode() + b'@10.1.2.3/x"}')
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-encoding", b"gzip")]})
+        await send({"type": "http.response.body", "body": body[:10], "more_body": True})
+        await send({"type": "http.response.body", "body": body[10:]})
+
+    async def send(_: dict) -> None:
+        return None
+
+    n = len(LEAKS)
+    scope = {"type": "http", "path": "/leaky", "query_string": b""}
+    asyncio.run(LeakWatch(app)(scope, None, send))  # type: ignore[arg-type]
+    try:
+        assert len(LEAKS) == n + 1 and LEAKS[-1].path == "/leaky"
+    finally:
+        del LEAKS[n:]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'c.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str) -> None:
+    """A status written through another Catalog (its own engine: a real second connection, as a
+    worker process has) is in the document within the refresh bound; no camera re-read for it."""
+    from storage.catalog import Catalog
+
+    env = make_env(tmp_path / "env", catalog=Catalog(catalog_url))
+    env.add_camera("a", name="Gate", tags={"zone": "1"})
+    env.add_camera("b")
+    now_us = int(time.time() * 1e6)
+    for cam in ("a", "b"):
+        env.catalog.put_status(FeedStatus(cam, "online", now_us, now_us))
+    board = env.app.state.services.board
+    board.interval_s = 0.2
+    other = Catalog(catalog_url, create=False)
+    metas: list[int] = []
+    real_meta = storage.feeds.camera_meta
+    try:
+        with env.client() as c:
+            h = env.auth("viewer")
+            assert c.get("/api/status?state=frozen", headers=h).json()["cameras"] == []
+            board.full_every_s = 3600.0  # only incremental refreshes from here on
+            api.status_board.camera_meta = lambda cat: metas.append(1) or real_meta(cat)  # type: ignore[assignment]
+            t_write = time.monotonic()
+            other.put_status(FeedStatus("b", "frozen", now_us + 1, int(time.time() * 1e6), reason="still"))
+
+            def seen() -> bool:
+                return [x["id"] for x in board.current().cameras if x["state"] == "frozen"] == ["b"]
+
+            bound = board.interval_s + 5.0  # one interval + the refresh itself (generous: a loaded machine)
+            assert board.wait_for(seen, bound), f"not within {bound} s"
+            took = time.monotonic() - t_write
+            doc = c.get("/api/status?state=frozen", headers=h).json()
+            assert [(x["id"], x["reason"]) for x in doc["cameras"]] == [("b", "still")]
+            a = c.get("/api/status", headers=h).json()["cameras"][0]
+            assert (a["name"], a["tags"], a["state"]) == ("Gate", {"zone": "1"}, "online")
+            assert metas == []  # the cameras were not re-read for a status change
+            # a camera change (another connection too) reloads the metadata at the next refresh
+            other.upsert_camera(Camera(id="a", url=camera_url(), name="Gate 2"), now_us + 10)
+            assert board.wait_for(lambda: board.current().cameras[0]["name"] == "Gate 2", bound)
+            assert metas
+    finally:
+        api.status_board.camera_meta = real_meta  # type: ignore[assignment]
+        other.close()
+    print(f"change served after {took * 1e3:.0f} ms (interval {board.interval_s} s)")
