@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,49 @@ def test_budget_drops_the_oldest_with_an_event(tmp_path: Path, catalog: Catalog)
     drops = [e for e in catalog.events_since(0) if e.kind == "spool_drop"]
     assert [e.figures["start_us"] for e in drops] == [T0, T0 + 2_000_000]
     assert up.stats.dropped == 2
+
+
+class SlowStore(LocalStore):
+    """A store whose PUTs take a while (a busy S3): counts how many run at once."""
+
+    def __init__(self, root: Path, fail_after: int | None = None) -> None:
+        super().__init__(root)
+        self.lock = threading.Lock()
+        self.in_flight = self.most = self.puts = 0
+        self.fail_after = fail_after
+
+    def put_file(self, key: str, path: Path, content_type: str = "video/mp4") -> None:
+        with self.lock:
+            self.puts += 1
+            if self.fail_after is not None and self.puts > self.fail_after:
+                raise ObjectStoreError("s3 put: ConnectionRefusedError")
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.05)  # the store's latency: what concurrent PUTs overlap
+            super().put_file(key, path, content_type)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_puts_overlap_and_a_failure_stops_the_pass(tmp_path: Path, catalog: Catalog) -> None:
+    spool, store = Spool(tmp_path / "spool"), SlowStore(tmp_path / "obj")
+    for i in range(12):
+        spool_segment(spool, f"cam{i % 3}", T0 + i * 2_000_000)
+    up = Uploader(spool, store, catalog, max_spool_bytes=10**9, clock=FakeClock(), concurrency=4)
+    assert up.pass_once()
+    assert store.most == 4 and up.stats.uploaded == 12
+    assert {s.state for c in ("cam0", "cam1", "cam2") for s in catalog.segments_for(c)} == {"stored"}
+    assert spool.closed_segments() == []
+
+    store.fail_after, store.puts = 5, 0  # the store dies during the second window
+    for i in range(12, 24):
+        spool_segment(spool, "cam0", T0 + i * 2_000_000)
+    assert not up.pass_once()
+    assert store.puts == 8  # two windows tried, none after the failing one
+    left = spool.closed_segments()
+    assert up.stats.uploaded == 12 + 5 and len(left) == 7 and not up.stats.store_ok  # 4 + 1 went through
+    store.fail_after = None
+    assert up.pass_once() and spool.closed_segments() == []
+    assert [s.state for s in catalog.segments_for("cam0")].count("stored") == 4 + 12
