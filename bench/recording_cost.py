@@ -96,7 +96,9 @@ def slope(points: list[tuple[int, float]]) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--cameras", type=int, nargs="+", default=[20, 50, 100])
-    ap.add_argument("--window", type=float, default=40.0, help="measured seconds (inside the 60 s clip)")
+    ap.add_argument("--window", type=float, default=40.0, help="measured seconds (inside the clip)")
+    ap.add_argument("--segment-seconds", type=float, default=10.0,
+                    help="vigil's segment length (10 = the ffmpeg reference's; vigil's default is 60)")
     ap.add_argument("--quick", action="store_true", help="5 cameras, 20 s windows")
     ap.add_argument("--no-ffmpeg", action="store_true")
     ap.add_argument("--no-health", action="store_true", help="skip the sampler-on run")
@@ -115,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     prof_dir = RESULTS / "profiles"
     for n in args.cameras:
         with serve_files(clip.path, n, args.per_server) as mounts:
-            off = measure_vigil("vigil (sampler off)", mounts, clip, health=False, window_s=args.window, max_load=args.max_load)
+            seg = args.segment_seconds
+            tag = "" if seg == 10 else f", {seg:g} s segments"
+            off = measure_vigil(f"vigil (sampler off{tag})", mounts, clip, health=False, window_s=args.window,
+                                max_load=args.max_load, segment_s=seg)
             print("  " + " | ".join(row(off, None)), flush=True)
             results.append(off)
             if not args.no_health:
                 on = measure_vigil(
-                    "vigil (sampler on)", mounts, clip, health=True, window_s=args.window, max_load=args.max_load,
+                    f"vigil (sampler on{tag})", mounts, clip, health=True, window_s=args.window, max_load=args.max_load,
+                    segment_s=seg,
                     profile_dir=prof_dir / f"recording-n{n}" if args.profile else None,
                 )
                 print("  " + " | ".join(row(on, None)), flush=True)
@@ -171,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\npy-spy, sampler on, N={n}, workers (self %, inclusive %):")
                 for f, s, i in top_frames(files, 12):
                     print(f"  {s:5.1f} {i:5.1f}  {f}")
-    save_result("recording_cost" + ("-quick" if args.quick else ""), {"args": vars(args), "clip": clip, "runs": results})
+    name = "recording_cost" + ("" if args.segment_seconds == 10 else f"-seg{args.segment_seconds:g}") + ("-quick" if args.quick else "")
+    save_result(name, {"args": vars(args), "clip": clip, "runs": results})
     return 0
 
 
