@@ -1,4 +1,5 @@
-"""The uploader against a real local store and SQLite catalog; the S3 outage itself is in e2e."""
+"""The uploader against a real local store or the real S3 server, and a SQLite catalog; the S3
+outage itself is in e2e."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from storage.catalog import Catalog
-from storage.object_store import LocalStore, ObjectStoreError
+from storage.object_store import LocalStore, ObjectStoreError, S3Store
 from storage.spool import SegmentMeta, Spool
 from storage.uploader import Uploader
+from tests.servers import SeaweedS3
 from vigil.clock import FakeClock
 
 T0 = 1_764_000_000_000_000
@@ -81,11 +83,12 @@ def test_budget_drops_the_oldest_with_an_event(tmp_path: Path, catalog: Catalog)
     assert up.stats.dropped == 2
 
 
-class SlowStore(LocalStore):
-    """A store whose PUTs take a while (a busy S3): counts how many run at once."""
+class SlowStore(S3Store):
+    """The real S3 server (SeaweedFS) behind PUTs held a little longer, as a busy store answers
+    them: counts how many run at once; `fail_after` refuses later PUTs, as a store going down."""
 
-    def __init__(self, root: Path, fail_after: int | None = None) -> None:
-        super().__init__(root)
+    def __init__(self, s3: SeaweedS3, fail_after: int | None = None) -> None:
+        super().__init__(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket)
         self.lock = threading.Lock()
         self.in_flight = self.most = self.puts = 0
         self.fail_after = fail_after
@@ -98,15 +101,15 @@ class SlowStore(LocalStore):
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
         try:
-            time.sleep(0.05)  # the store's latency: what concurrent PUTs overlap
+            time.sleep(0.05)  # the busy store's latency: what concurrent PUTs overlap
             super().put_file(key, path, content_type)
         finally:
             with self.lock:
                 self.in_flight -= 1
 
 
-def test_puts_overlap_and_a_failure_stops_the_pass(tmp_path: Path, catalog: Catalog) -> None:
-    spool, store = Spool(tmp_path / "spool"), SlowStore(tmp_path / "obj")
+def test_puts_overlap_and_a_failure_stops_the_pass(tmp_path: Path, catalog: Catalog, s3: SeaweedS3) -> None:
+    spool, store = Spool(tmp_path / "spool"), SlowStore(s3)
     for i in range(12):
         spool_segment(spool, f"cam{i % 3}", T0 + i * 2_000_000)
     up = Uploader(spool, store, catalog, max_spool_bytes=10**9, clock=FakeClock(), concurrency=4)
