@@ -78,6 +78,15 @@ class _Sink:
         return len(data)
 
 
+def _settle_duration(held: av.Packet, next_dts: int, last: int) -> int:
+    """A held packet's duration, if the demuxer gave none: up to the next packet of its stream (or
+    the last known one when the next does not advance). Returns it, the new "last known"."""
+    if not held.duration:
+        d = next_dts - held.dts
+        held.duration = d if d > 0 else last
+    return held.duration
+
+
 class RunWriter:
     """Muxes one run's packets (timestamps already repaired) into spool segments."""
 
@@ -166,10 +175,7 @@ class RunWriter:
             held = self._held_v
             self._held_v = pkt
             if held is not None:
-                if not held.duration:
-                    d = pkt.dts - held.dts
-                    held.duration = d if d > 0 else self._last_dur_v
-                self._last_dur_v = held.duration
+                self._last_dur_v = _settle_duration(held, pkt.dts, self._last_dur_v)
                 self._mux_video(held)
             return
         t0 = self._video_t0_us
@@ -178,10 +184,7 @@ class RunWriter:
         held = self._held_a
         self._held_a = pkt
         if held is not None:
-            if not held.duration:
-                d = pkt.dts - held.dts
-                held.duration = d if d > 0 else self._last_dur_a
-            self._last_dur_a = held.duration
+            self._last_dur_a = _settle_duration(held, pkt.dts, self._last_dur_a)
             held.stream = self._aout
             self._out.mux(held)
 
