@@ -43,6 +43,7 @@ DIFF_MAX_WIDTH = 1920  # half of 4K; bounds the reference picture kept per camer
 DIFF_TRIM = 0.01  # share of the most-changed pixels left out of the difference: an OSD clock is ~0.1 %
 FLAT_CONTRAST = 2.0  # grey-level standard deviation below which a picture has no detail at all
 SNAPSHOT_WIDTH = 320
+_LEVELS = np.arange(256, dtype=np.float64)
 _TILES = (8, 6)  # sharpness is the median over these tiles, so a sharp OSD cannot hide a blur
 
 # Formats whose first plane is 8-bit luma at full resolution: that plane is the grey picture.
@@ -52,6 +53,9 @@ _Y_FIRST = frozenset(
         "yuv440p", "yuvj440p", "yuv411p", "yuvj411p", "nv12", "nv21", "nv16", "gray",
     }
 )  # fmt: skip
+
+
+_I420 = frozenset({"yuv420p", "yuvj420p"})  # planar 4:2:0: the snapshot is made by OpenCV
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +91,20 @@ def diff_width(source_width: int) -> int:
 
 
 def shrink(grey: np.ndarray, target_w: int) -> np.ndarray:
-    """Area-average `grey` down to `target_w` pixels wide, aspect kept (never enlarges)."""
+    """Area-average `grey` down to `target_w` pixels wide, aspect kept (never enlarges).
+
+    When the target divides the picture by an even factor both ways, halves first: OpenCV's 2×2
+    path and a 2× step cost ~17 µs from 640×360 to 160×90 against ~100 µs for one 4× step. Each
+    pixel is still the mean of the same block (rounded at each step: +0.2 grey levels at most).
+    """
     h, w = grey.shape[:2]
     tw = min(target_w, w)
     size = (tw, max(1, round(h * tw / w)))
     if size == (w, h):
         return np.ascontiguousarray(grey)
+    while w % (2 * size[0]) == 0 and h % (2 * size[1]) == 0 and (w // 2, h // 2) != size:
+        w, h = w // 2, h // 2
+        grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
@@ -108,7 +120,7 @@ def trimmed_diff(a: np.ndarray, b: np.ndarray, trim: float = DIFF_TRIM) -> float
     keep = d.size * (1.0 - trim)
     counts = np.minimum(np.cumsum(hist), keep)  # pixels kept, smallest differences first
     kept = np.diff(counts, prepend=0.0)
-    return float(np.dot(kept, np.arange(256)) / keep) if keep > 0 else 0.0
+    return float((kept * _LEVELS).sum() / keep) if keep > 0 else 0.0
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
@@ -124,17 +136,21 @@ def sharpness(small: np.ndarray) -> tuple[float, float]:
     lens; the division makes it blind to brightness and contrast, so a scene that turns dark is not
     read as a blur. A flat picture (contrast below FLAT_CONTRAST) has no detail: sharpness 0.
     """
-    g = small.astype(np.float32)
-    contrast = float(g.std())
+    _, std = cv2.meanStdDev(small)
+    contrast = float(std[0, 0])
     if contrast < FLAT_CONTRAST:
         return 0.0, contrast
-    lap = cv2.Laplacian(g, cv2.CV_32F)
+    lap = cv2.Laplacian(small, cv2.CV_64F)  # integer kernel on uint8: exact
     nx, ny = _TILES
     h, w = lap.shape
     th, tw = h // ny, w // nx
     if th < 3 or tw < 3:
         return float(lap.var()) / (contrast * contrast), contrast
-    tiles = lap[: th * ny, : tw * nx].reshape(ny, th, nx, tw).var(axis=(1, 3))
+    # Each tile's variance as E[x²] − E[x]²; area-averaging to one pixel per tile gives the means.
+    crop = lap[: th * ny, : tw * nx]
+    mean = cv2.resize(crop, _TILES, interpolation=cv2.INTER_AREA)
+    mean_sq = cv2.resize(crop * crop, _TILES, interpolation=cv2.INTER_AREA)
+    tiles = mean_sq - mean * mean
     return float(np.median(tiles)) / (contrast * contrast), contrast
 
 
@@ -154,12 +170,26 @@ def measure_picture(frame: av.VideoFrame, dark_level: float) -> Picture:
 
 
 def snapshot_jpeg(frame: av.VideoFrame, width: int = SNAPSHOT_WIDTH, quality: int = 75) -> bytes:
-    """A small colour JPEG of the frame for the camera wall (~1.4 ms from 720p, swscale + OpenCV)."""
+    """A small colour JPEG of the frame for the camera wall (~0.3 ms from 720p 4:2:0, ~0.6 ms otherwise)."""
     w = min(width, frame.width)
     w -= w % 2
     h = max(2, round(frame.height * w / frame.width))
     h -= h % 2
-    bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+    fmt = frame.format.name
+    if fmt in _I420:
+        # The planes shrunk by OpenCV and converted by it: a third of swscale's time to 320 px.
+        y, u, v = (shrink(_plane(frame, i), s) for i, s in ((0, w), (1, w // 2), (2, w // 2)))
+        if y.shape != (h, w) or u.shape != (h // 2, w // 2) or v.shape != u.shape:
+            bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
+        else:
+            if fmt == "yuvj420p":  # full range: squeeze to the limited range OpenCV's conversion expects
+                y = cv2.convertScaleAbs(y, alpha=219 / 255, beta=16)
+                u = cv2.convertScaleAbs(u, alpha=224 / 255, beta=128 - 128 * 224 / 255)
+                v = cv2.convertScaleAbs(v, alpha=224 / 255, beta=128 - 128 * 224 / 255)
+            i420 = np.concatenate((y.reshape(-1), u.reshape(-1), v.reshape(-1))).reshape(h * 3 // 2, w)
+            bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    else:
+        bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")

@@ -30,6 +30,7 @@ import av
 import numpy as np
 
 from ingest.health.cadence import Cadence, Gop, looks_back
+from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
 from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
 from ingest.health.writer import StatusWriter, Write
@@ -398,39 +399,23 @@ class HealthMonitor:
 
     def _decode(self, packet: av.Packet, stream: Any) -> av.VideoFrame | None:
         """Decode one keyframe on its own; None (and counted) when it gives no picture."""
-        frames: list[Any] = []
+        frame: av.VideoFrame | None = None
         error: Exception | None = None
         try:
             if self._decoder is None or self._decoder_stream is not stream:
-                self._decoder = self._open_decoder(stream)
+                self._decoder = open_keyframe_decoder(stream.codec_context)
                 self._decoder_stream = stream
-            frames = list(self._decoder.decode(packet))
-            if not frames:
-                # With B-frames the decoder holds a picture back for reordering: drain it, then
-                # reset, so each sample shows its own keyframe rather than one two GOPs old.
-                frames = list(self._decoder.decode(None))
-                self._decoder.flush_buffers()
+            frame = decode_keyframe(self._decoder, packet)
         except Exception as e:  # noqa: BLE001 - garbage in a packet must never end the session
             error = e
             self._drop_decoder()
-        frame = frames[-1] if frames else None
-        if isinstance(frame, av.VideoFrame):
+        if frame is not None:
             return frame
         self._decode_errors += 1
         if self._decode_log():
             why = str(error) if error is not None else "no picture"
             log.warning("%s: keyframe not decodable (%d so far): %s", self.camera_id, self._decode_errors, why)
         return None
-
-    @staticmethod
-    def _open_decoder(stream: Any) -> Any:
-        src = stream.codec_context
-        ctx = av.CodecContext.create(src.name, "r")
-        if src.extradata:
-            ctx.extradata = src.extradata
-        ctx.thread_count = 1  # FIELD-NOTES: decoder threads make keyframe-only decoding slower
-        ctx.skip_frame = "NONKEY"
-        return ctx
 
     def _drop_decoder(self) -> None:
         self._decoder = None
