@@ -5,20 +5,25 @@ freezedetect -f null -` per camera (the tool that does this job by decoding ever
 Same streams as benchmark 1 (N `file:` mounts of the 60 s 720p25 GOP-50 ~2 Mbit/s clip). The
 reference is measured on a few cameras (default 5): each costs ~5 % of a core. Then a breakdown of
 the sampler's per-keyframe work, in this process on the clip's keyframes, one thread: decode
-(keyframes only), figures (ingest/health/metrics.measure_picture + trimmed_diff), snapshot JPEG.
+(keyframes only), figures (ingest/health/metrics.measure_picture + trimmed_diff), snapshot JPEG,
+and the monitor replayed on the clip in steady state (CPU time: process_time, never wall time).
+`--against REV` replays the sampler of git REV too, alternating with this tree in the same run, so a
+change is measured before/after under the same load.
 
-    /tmp/venv/bin/python bench/health_cost.py --cameras 50 --reference 5     # ~5 min
-    /tmp/venv/bin/python bench/health_cost.py --quick                        # 5 cameras, 2 reference, 20 s
-    /tmp/venv/bin/python bench/health_cost.py --breakdown-only               # the per-keyframe table only
+    .venv/bin/python bench/health_cost.py --cameras 50 --reference 5        # ~5 min
+    .venv/bin/python bench/health_cost.py --quick                           # 5 cameras, 2 reference, 20 s
+    .venv/bin/python bench/health_cost.py --breakdown-only --against HEAD~1 # in-process tables only, ~2 min
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,47 +43,46 @@ from bench.common import (  # noqa: E402
 
 
 def breakdown(clip_path: Path) -> dict[str, float]:
-    """Median ms per sampled keyframe of each step the sampler runs (ingest/health/monitor._measure)."""
+    """Median ms of CPU per sampled keyframe of each step the sampler runs (ingest/health/monitor._measure)."""
     import av
 
+    from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
     from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
 
     out: dict[str, list[float]] = {"decode": [], "figures": [], "jpeg": []}
     refs: list = []
     with av.open(str(clip_path)) as c:
         vs = c.streams.video[0]
-        dec = av.CodecContext.create(vs.codec_context.name, "r")
-        dec.extradata = vs.codec_context.extradata
-        dec.thread_count = 1
-        dec.skip_frame = "NONKEY"
+        dec = open_keyframe_decoder(vs.codec_context)
         for pkt in c.demux(vs):
             if not pkt.is_keyframe or pkt.size == 0:
                 continue
-            t0 = time.perf_counter()
-            frames = dec.decode(pkt)
-            t1 = time.perf_counter()
-            if not frames:
+            t0 = time.process_time()
+            frame = decode_keyframe(dec, pkt)
+            t1 = time.process_time()
+            if frame is None:
                 continue
-            pic = measure_picture(frames[-1], 32.0)
+            pic = measure_picture(frame, 32.0)
             for r in refs[-3:]:
                 trimmed_diff(pic.reference, r)
             refs.append(pic.reference)
-            t2 = time.perf_counter()
-            snapshot_jpeg(frames[-1])
-            t3 = time.perf_counter()
+            t2 = time.process_time()
+            snapshot_jpeg(frame)
+            t3 = time.process_time()
             out["decode"].append((t1 - t0) * 1e3)
             out["figures"].append((t2 - t1) * 1e3)
             out["jpeg"].append((t3 - t2) * 1e3)
     return {k: statistics.median(v[1:]) for k, v in out.items()}
 
 
-def replay_cost(clip_path: Path, interval_s: float, skip_s: float = 20.0) -> tuple[float, int, int]:
+def replay_cost(clip_path: Path, overrides: dict[str, Any], skip_s: float = 20.0) -> tuple[float, int, int, float]:
     """CPU of HealthMonitor.on_packet + tick per second of video, in this process on a fake clock.
 
     The clip's packets are fed as a session would (every packet, the watchdog every 0.5 s, status
     writes to a real SQLite catalog); only the part after `skip_s` is timed, so the start-up (every
     keyframe until the sharpness baseline holds 5 samples) is left out: the steady state of a
-    camera that has been running. Returns (% of a core, keyframes decoded in the timed part, keyframes).
+    camera that has been running. Returns (% of a core, keyframes sampled in the timed part,
+    keyframes, seconds of video timed).
     """
     import tempfile
 
@@ -95,7 +99,7 @@ def replay_cost(clip_path: Path, interval_s: float, skip_s: float = 20.0) -> tup
         tb = float(vs.time_base)
         with tempfile.TemporaryDirectory() as tmp:
             clock = FakeClock()
-            mon = HealthMonitor("bench", HealthConfig(sample_interval_s=interval_s), catalog=Catalog(f"sqlite:///{tmp}/c.db"),
+            mon = HealthMonitor("bench", HealthConfig(**overrides), catalog=Catalog(f"sqlite:///{tmp}/c.db"),
                                 store=None, clock=clock, executor=InlineExecutor())
             t0 = clock.monotonic()
             next_tick, cpu, timed_s, dec0, key0 = t0 + 0.5, 0.0, 0.0, 0, 0
@@ -116,7 +120,63 @@ def replay_cost(clip_path: Path, interval_s: float, skip_s: float = 20.0) -> tup
                     cpu += time.process_time() - c0
                     timed_s += dur
             mon.close()
-    return cpu / timed_s * 100, mon.samples - dec0, mon.keyframes - key0
+    return cpu / timed_s * 100, mon.samples - dec0, mon.keyframes - key0, timed_s
+
+
+REPLAYS = {  # label → health settings; "packets only" is the floor every camera pays (no decoding)
+    "default (sample_interval_s 10)": {},
+    "every keyframe (sample_interval_s 0)": {"sample_interval_s": 0},
+    "packets only (enabled: false)": {"enabled": False},
+}
+
+
+def replay_table(clip_path: Path, repeats: int) -> dict[str, Any]:
+    """Each replay `repeats` times (the least CPU kept: the others were slowed by the machine's load)
+    and the CPU per decoded sample: (every keyframe − packets only) ÷ keyframes decoded."""
+    out: dict[str, Any] = {}
+    for label, ov in REPLAYS.items():
+        runs = [replay_cost(clip_path, ov) for _ in range(repeats)]
+        pct, dec, keys, secs = min(runs)
+        out[label] = {"pct": pct, "decoded": dec, "keyframes": keys, "seconds": secs}
+    every, floor = out["every keyframe (sample_interval_s 0)"], out["packets only (enabled: false)"]
+    out["ms_per_sample"] = (every["pct"] - floor["pct"]) / 100 * every["seconds"] / max(1, every["decoded"]) * 1e3
+    return out
+
+
+def replay_against(clip_path: Path, rev: str, repeats: int) -> list[tuple[str, dict[str, Any]]]:
+    """The replay table for this tree and for the sampler at git `rev`, alternating, in this one run."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    out: list[tuple[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+        try:
+            for _ in range(2):
+                for label, code in ((rev, tree), ("this tree", root)):
+                    res = subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--replay-json", "--code", str(code), "--repeats", str(repeats)],
+                        check=True, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+                    )
+                    out.append((label, json.loads(res.stdout.splitlines()[-1])))
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+    return out
+
+
+def print_replay(rows: list[tuple[str, dict[str, Any]]]) -> None:
+    labels = list(REPLAYS)
+    print("Monitor replayed in this process after a 20 s start-up (steady state, catalog writes included), CPU time:")
+    print(md_table(
+        ["code", *[f"{lab}: % of a core (keyframes sampled)" for lab in labels], "ms CPU per decoded sample"],
+        [[code, *[f"{r[lab]['pct']:.3f} ({r[lab]['decoded']}/{r[lab]['keyframes']})" for lab in labels], f"{r['ms_per_sample']:.2f}"]
+         for code, r in rows],
+    ))
+    print(flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,27 +188,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="py-spy the workers during the sampler-on run")
     ap.add_argument("--breakdown-only", action="store_true")
     ap.add_argument("--max-load", type=float, default=0.6)
+    ap.add_argument("--against", metavar="REV", help="also replay the sampler at git REV (a worktree), alternating with this tree")
+    ap.add_argument("--repeats", type=int, default=3, help="replays per setting; the least CPU is kept")
+    ap.add_argument("--replay-json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1], help=argparse.SUPPRESS)
     ap.add_argument("--sample-interval", type=float, default=None, help="health.sample_interval_s for the on run (0 = every keyframe, the previous behaviour)")
     args = ap.parse_args(argv)
     if args.quick:
         args.cameras, args.reference, args.window = 5, 2, 20.0
 
     clip = clip_720p(BENCH_CLIP_S)
-    print(f"# Health sampler cost — {machine()}")
+    if args.replay_json:  # one row of --against, for the code at --code
+        import json
+
+        sys.path.insert(0, str(args.code))
+        print(json.dumps(replay_table(clip.path, args.repeats)))
+        return 0
+    print(f"# Health sampler cost — {machine()}; load {os.getloadavg()[0]:.2f}")
     print(f"clip: {clip.width}×{clip.height}, {clip.frames} frames, GOP 50 (a keyframe every 2 s), {clip.kbps:.0f} kbit/s\n", flush=True)
     bd = breakdown(clip.path)
     per_kf = sum(bd.values())
-    print("Per sampled keyframe, one thread, median ms (a sample every 2 s at GOP 50):")
+    print("Per sampled keyframe, one thread, median ms of CPU (a sample every 2 s at GOP 50):")
     print(md_table(["decode keyframe", "figures (measure + 3 diffs)", "snapshot JPEG", "total", "→ % of a core per camera"],
                    [[f"{bd['decode']:.2f}", f"{bd['figures']:.2f}", f"{bd['jpeg']:.2f}", f"{per_kf:.2f}", f"{per_kf / 2000 * 100:.3f}"]]))
     print(flush=True)
-    rows = []
-    for interval in (0.0, 10.0):
-        pct, dec, keys = replay_cost(clip.path, interval)
-        rows.append([f"{interval:g}" + (" (every keyframe)" if interval == 0 else " (default)"), f"{dec}/{keys}", f"{pct:.3f}"])
-    print("Monitor replayed in this process after a 20 s start-up (steady state, catalog writes included):")
-    print(md_table(["sample_interval_s", "keyframes decoded", "% of a core per camera"], rows))
-    print(flush=True)
+    if args.against:
+        rows = replay_against(clip.path, args.against, args.repeats)
+    else:
+        rows = [("this tree", replay_table(clip.path, args.repeats))]
+    print_replay(rows)
+    print(f"load after the replays: {os.getloadavg()[0]:.2f}\n", flush=True)
     if args.breakdown_only:
         return 0
 
@@ -189,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             for f, s, i in top_frames(files, 15):
                 print(f"  {s:5.1f} {i:5.1f}  {f}")
     save_result("health_cost" + ("-quick" if args.quick else ""),
-                {"args": vars(args), "breakdown_ms": bd, "off": off, "on": on, "freezedetect": fd, "sampler_pct": sampler})
+                {"args": {k: str(v) for k, v in vars(args).items()}, "breakdown_ms": bd, "replay": rows, "off": off, "on": on, "freezedetect": fd, "sampler_pct": sampler})
     return 0
 
 
