@@ -3,6 +3,7 @@ camera never blocks a thread forever."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +27,10 @@ class SourceOptions:
     transport: str = "tcp"
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
+    # After a packet that arrived fresh (the socket is drained), sleep this long so the next reads
+    # find whole frames waiting instead of waking once per RTP packet: ~180 wake-ups/s per 2 Mbps
+    # camera become ~5 (bench/README.md, "Read coalescing"). TCP only; 0 turns it off.
+    coalesce_s: float = 0.2
 
 
 class PacketSource(Protocol):
@@ -47,6 +52,9 @@ class AvSource:
         self.url = url
         self.safe_url = redact_url(url)
         self.network = _is_network(url)
+        # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
+        tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
+        self.coalesce_s = opts.coalesce_s if tcp else 0.0
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (FIELD-NOTES 5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
@@ -88,25 +96,75 @@ class AvSource:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
 
     def packets(self) -> Iterator[av.Packet]:
-        t0 = time.monotonic()
-        first_ts: float | None = None
         try:
-            for pkt in self.container.demux(self._streams):
-                if pkt.size == 0 and pkt.dts is None:
-                    continue  # the demuxer's flush packet at the end of the stream
-                if not self.network and pkt.stream is self.video and pkt.dts is not None and pkt.time_base:
-                    # files play at their own pace, like a camera (the demo and some tests use them)
-                    ts = float(pkt.dts * pkt.time_base)
-                    if first_ts is None:
-                        first_ts = ts
-                    ahead = (ts - first_ts) - (time.monotonic() - t0)
-                    if ahead > 0:
-                        time.sleep(ahead)
-                yield pkt
+            if not self.network:
+                yield from self._paced_packets()
+            elif self.coalesce_s > 0:
+                yield from self._coalesced_packets()
+            else:
+                for pkt in self.container.demux(self._streams):
+                    if pkt.size or pkt.dts is not None:  # not the demuxer's flush packet at the end
+                        yield pkt
         except av.error.FFmpegError as e:
             raise SourceError(f"reading {self.safe_url}: {scrub(_describe(e))}") from None
         except OSError as e:
             raise SourceError(f"reading {self.safe_url}: {scrub(str(e))}") from None
+
+    def _coalesced_packets(self) -> Iterator[av.Packet]:
+        """Network packets, read in bursts: after a video packet at the live edge, pause.
+
+        The live edge is the smallest (arrival − media time) seen on this connection; a packet
+        within half a pause of it was waiting for the network, so the socket is drained. Packets
+        read from a backlog sit further from the edge, so a reader that falls behind (a busy
+        machine, a receive window smaller than a pause's worth of stream) stops pausing until it
+        has caught up. A stream whose clock steps back looks behind for good: after 30 s of that
+        the edge is re-based, costing at most one pause.
+        """
+        pause = self.coalesce_s
+        near = pause / 2
+        video = self.video.index
+        tb = float(self.video.time_base or 0) or 1 / 90000
+        mono = time.monotonic
+        sleep = time.sleep
+        edge = math.inf
+        behind_since = 0.0
+        for pkt in self.container.demux(self._streams):
+            dts = pkt.dts
+            if dts is None:
+                if pkt.size:
+                    yield pkt  # the first IDR of an RTSP session comes without timestamps
+                continue
+            if pkt.stream_index != video:
+                yield pkt
+                continue
+            now = mono()
+            lag = now - dts * tb
+            if lag < edge:
+                edge = lag
+            yield pkt  # the consumer sees a fresh packet before any pause
+            if lag - edge < near:
+                behind_since = 0.0
+                sleep(pause)
+            elif not behind_since:
+                behind_since = now
+            elif now - behind_since > 30.0:
+                edge, behind_since = lag, 0.0
+
+    def _paced_packets(self) -> Iterator[av.Packet]:
+        """Files play at their own pace, like a camera (the demo and some tests use them)."""
+        t0 = time.monotonic()
+        first_ts: float | None = None
+        for pkt in self.container.demux(self._streams):
+            if pkt.size == 0 and pkt.dts is None:
+                continue  # the demuxer's flush packet at the end of the stream
+            if pkt.stream is self.video and pkt.dts is not None and pkt.time_base:
+                ts = float(pkt.dts * pkt.time_base)
+                if first_ts is None:
+                    first_ts = ts
+                ahead = (ts - first_ts) - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+            yield pkt
 
     def close(self) -> None:
         try:

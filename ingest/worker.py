@@ -45,6 +45,7 @@ class WorkerOptions:
     backoff_max_s: float = 30.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
+    read_coalesce_s: float = 0.2
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
     node_id: str | None = None
 
@@ -95,7 +96,9 @@ class CameraWorker:
 
     def run(self) -> None:
         cam = self.camera
-        src_opts = SourceOptions(cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s)
+        src_opts = SourceOptions(
+            cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s, self.opts.read_coalesce_s
+        )
         observer: FeedObserver = self.monitor
         if cam.health_url:
             observer = CountOnly(self.monitor)  # type: ignore[arg-type]
@@ -182,6 +185,7 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
         backoff_max_s=settings.workers.backoff_max_s,
         connect_timeout_s=settings.workers.connect_timeout_s,
         read_timeout_s=settings.workers.read_timeout_s,
+        read_coalesce_s=settings.workers.read_coalesce_s,
         node_id=settings.node_id or None,
     )
     workers: dict[str, CameraWorker] = {}

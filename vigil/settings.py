@@ -86,6 +86,9 @@ class WorkersConfig(_Strict):
     backoff_max_s: float = Field(default=30.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0)
+    # Pause after reading a fresh video packet, so a thread wakes a few times a second instead of
+    # once per RTP packet (ingest/source.py). Adds up to this much to live latency; 0 = off.
+    read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
 
 
 class HealthConfig(_Strict):
