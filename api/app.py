@@ -56,7 +56,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    board = StatusBoard(ctx.catalog, ctx.clock)
+    # built in a child process while the app runs: its GIL time stays out of the event loop
+    board = StatusBoard(ctx.catalog, ctx.clock, child=True)
     watcher = EventWatcher(ctx.catalog)
     services = Services(
         ctx=ctx,

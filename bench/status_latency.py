@@ -148,7 +148,8 @@ def server(workdir: str, q: "mp.Queue[tuple[int, str, str]]") -> None:
 
 def _server_stats(path: Path, app: object) -> None:
     """In the server: garbage-collector pauses ≥ 2 ms (wall time, generation) and the board's
-    longest refresh, written every second for the rows to report."""
+    refreshes (wall time, and CPU time in the serving process: the refresher's share of the GIL),
+    written every second for the rows to report."""
     import gc
 
     pauses: list[tuple[float, int, float]] = []
@@ -166,7 +167,9 @@ def _server_stats(path: Path, app: object) -> None:
         time.sleep(1.0)
         path.write_text(json.dumps({"gc_pauses": pauses[-2000:], "refreshes": getattr(board, "refreshes", 0),
                                     "refresh_s_max": getattr(board, "refresh_s_max", 0.0),
-                                    "refresh_s_total": getattr(board, "refresh_s_total", 0.0)}))
+                                    "refresh_s_total": getattr(board, "refresh_s_total", 0.0),
+                                    "refresh_cpu_s_total": getattr(board, "refresh_cpu_s_total", 0.0),
+                                    "builder_pid": getattr(board, "builder_pid", None)}))
 
 
 def run_wrk(url: str, lua: str, seconds: float, conns: int, threads: int) -> dict[str, float]:
@@ -428,8 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     proc.terminate()
     proc.join(10)
     if st["refreshes"]:
-        print(f"status board: {st['refreshes']} refreshes, mean {st['refresh_s_total'] / st['refreshes'] * 1e3:.0f} ms, "
-              f"longest {st['refresh_s_max'] * 1e3:.0f} ms (wall, the first one at startup included)")
+        where = (f"in a child process (pid {st['builder_pid']})" if st.get("builder_pid") else
+                 "in the serving process")
+        print(f"status board: built {where}; {st['refreshes']} refreshes, mean "
+              f"{st['refresh_s_total'] / st['refreshes'] * 1e3:.0f} ms, longest {st['refresh_s_max'] * 1e3:.0f} ms "
+              f"(wall, the first one at startup included); CPU in the serving process "
+              f"{st.get('refresh_cpu_s_total', float('nan')) / st['refreshes'] * 1e3:.1f} ms per refresh")
     print()
     print(md_table(head, rows))
     print(f"\nclosed loop: wrk, {args.connections} connections, {args.threads} threads, {args.seconds:.0f} s per row; "

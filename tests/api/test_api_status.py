@@ -14,9 +14,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-import api.status_board
-import storage.feeds
-from api.status_board import accepts_gzip
+from api.status_board import StatusBoard, accepts_gzip
+from api.status_child import can_open_elsewhere
 from storage.catalog import Camera, FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
@@ -420,14 +419,14 @@ def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str
     board = env.app.state.services.board
     board.interval_s = 0.2
     other = Catalog(catalog_url, create=False)
-    metas: list[int] = []
-    real_meta = storage.feeds.camera_meta
     try:
         with env.client() as c:
             h = env.auth("viewer")
             assert c.get("/api/status?state=frozen", headers=h).json()["cameras"] == []
             board.full_every_s = 3600.0  # only incremental refreshes from here on
-            api.status_board.camera_meta = lambda cat: metas.append(1) or real_meta(cat)  # type: ignore[assignment]
+            # the child process builds from the refresher's first tick on (its first build reads everything)
+            assert board.wait_for(lambda: board.builder_pid is not None and board.refreshes >= 3, 10)
+            reloads = board.reloads
             t_write = time.monotonic()
             other.put_status(FeedStatus("b", "frozen", now_us + 1, int(time.time() * 1e6), reason="still"))
 
@@ -441,12 +440,76 @@ def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str
             assert [(x["id"], x["reason"]) for x in doc["cameras"]] == [("b", "still")]
             a = c.get("/api/status", headers=h).json()["cameras"][0]
             assert (a["name"], a["tags"], a["state"]) == ("Gate", {"zone": "1"}, "online")
-            assert metas == []  # the cameras were not re-read for a status change
+            assert board.reloads == reloads  # the cameras were not re-read for a status change
             # a camera change (another connection too) reloads the metadata at the next refresh
             other.upsert_camera(Camera(id="a", url=camera_url(), name="Gate 2"), now_us + 10)
             assert board.wait_for(lambda: board.current().cameras[0]["name"] == "Gate 2", bound)
-            assert metas
+            assert board.reloads > reloads
     finally:
-        api.status_board.camera_meta = real_meta  # type: ignore[assignment]
         other.close()
     print(f"change served after {took * 1e3:.0f} ms (interval {board.interval_s} s)")
+
+
+# ---- the child process that builds the document while the app runs (api/status_child.py) --------
+
+
+def _started_with_child(env: ApiEnv, interval_s: float = 0.1) -> StatusBoard:
+    board = StatusBoard(env.catalog, env.ctx.clock, interval_s=interval_s, child=True)
+    board.start()
+    # the first document is built here; the child builds from the refresher's first tick on
+    assert board.wait_for(lambda: board.builder_pid is not None and board.refreshes >= 3, 20)
+    return board
+
+
+def test_the_child_builds_the_same_document(tmp_path: Path) -> None:
+    """Byte for byte what a build in this process makes: the whole document, a hot filter and a
+    filter asked for the first time (built by the child on request), cameras and counts."""
+    clock = FakeClock(T0 / 1e6)  # both boards build at the same generated_us
+    env = make_env(tmp_path, clock=clock)
+    for i in range(30):
+        env.add_camera(f"c{i:02d}", name=f"Gate ✓ {i}", tags={"zone": str(i % 3)})
+        put(env, f"c{i:02d}", "online" if i % 5 else "offline", fps=25.0, bitrate_kbps=1999.5, reason="ok \"q\"")
+    board = _started_with_child(env)
+    try:
+        board.variant(["offline"])  # hot from now on
+        env.catalog.put_status(FeedStatus("c07", "frozen", T0 + 1, T0 + 1, reason="no change"))
+        assert board.wait_for(lambda: board.current().cameras[7]["state"] == "frozen", 20)
+        n = board.refreshes
+        assert board.wait_for(lambda: board.refreshes >= n + 2, 20)  # the filter built by the refresher
+        here = StatusBoard(env.catalog, clock)
+        for states, tags in [((), ()), (("offline",), ()), (("frozen", "online"), ("zone:1",)), ((), ("zone",))]:
+            a, b = board.variant(states, tags), here.variant(states, tags)
+            assert (a.plain, a.etag, gzip.decompress(a.gzip)) == (b.plain, b.etag, b.plain), (states, tags)
+        assert board.current().cameras == here.current().cameras
+        assert board.current().counts() == here.current().counts()
+        assert board.builder_pid is not None  # still the child's documents
+    finally:
+        board.stop()
+    assert board.builder_pid is None
+
+
+def test_a_dead_child_is_replaced_by_builds_here(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    env = make_env(tmp_path)
+    env.add_camera("a")
+    env.catalog.put_status(FeedStatus("a", "online", T0, int(time.time() * 1e6)))
+    board = _started_with_child(env)
+    try:
+        pid = board.builder_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the child this test's board started
+        env.catalog.put_status(FeedStatus("a", "frozen", T0 + 1, int(time.time() * 1e6)))
+        assert board.wait_for(lambda: board.current().cameras[0]["state"] == "frozen", 20)
+        assert board.builder_pid is None  # built here for a minute, then a new child
+        assert json.loads(board.variant(["frozen"]).plain)["cameras_total"] == 1
+    finally:
+        board.stop()
+
+
+def test_only_a_catalog_another_process_can_open_gets_a_child() -> None:
+    assert can_open_elsewhere("sqlite:////var/lib/vigil/catalog.db")
+    assert can_open_elsewhere("postgresql+psycopg://vigil@db/vigil")
+    assert not can_open_elsewhere("sqlite://")
+    assert not can_open_elsewhere("sqlite:///:memory:")
