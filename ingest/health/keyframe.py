@@ -3,10 +3,10 @@
 - `thread_count=1`: FIELD-NOTES, decoder threads make keyframe-only decoding slower (and every
   thread's work is CPU a camera pays for; the cameras are the parallelism).
 - `skip_frame=NONKEY`: only keyframes are ever fed; anything else is dropped unread.
-- `skip_loop_filter=all`: no deblocking. A sample is shrunk by area averaging to half width and
-  smaller before anything is measured, which smooths block edges away; deblocking is ~11 % of a
-  720p keyframe's decode (9.1 → 8.1 ms CPU). The thresholds were re-measured with it
-  (docs/design/health-measurements.md).
+- deblocking stays on. Skipping it (`skip_loop_filter=all`) saves ~11 % of a 720p keyframe's
+  decode (9.1 → 8.1 ms of CPU), but block edges then read as detail: at CRF 35 a blurred lens
+  measured 0.143 of the moving street's sharpness instead of 0.086, and the full threshold replay
+  missed that tamper (docs/design/health.md, "Alternatives rejected").
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import av
 
 __all__ = ["DECODER_OPTIONS", "decode_keyframe", "open_keyframe_decoder"]
 
-DECODER_OPTIONS = {"skip_loop_filter": "all"}
+DECODER_OPTIONS: dict[str, str] = {}  # AVCodecContext options, for trying others (see above)
 
 
 def open_keyframe_decoder(src: Any) -> Any:
