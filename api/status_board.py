@@ -57,6 +57,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The child builds only for a document this big: below it a refresh costs ~1 ms here (at 100
+# cameras), less than the child's ~35 MB of memory is worth (benchmark 1 counts memory per camera).
+CHILD_MIN_CAMERAS = 1000
 # After the child process failed: builds here, and a new child no sooner than this.
 _CHILD_RETRY_S = 60.0
 # Filters rebuilt by the refresher: those asked for during the last `_HOT_TTL_S`, at most this many.
@@ -134,13 +137,14 @@ Document = StatusDocument | ServedDocument
 class StatusBoard:
     def __init__(
         self, catalog: Catalog, clock: Clock, interval_s: float = 1.0, full_every_s: float = 30.0,
-        *, child: bool = False,
+        *, child: bool = False, child_min_cameras: int = CHILD_MIN_CAMERAS,
     ) -> None:
         self.catalog = catalog
         self.clock = clock
         self.interval_s = interval_s
         self.full_every_s = full_every_s
-        self.child = child and can_open_elsewhere(catalog.url)  # build in a child process while running
+        self.child = child and can_open_elsewhere(catalog.url)  # build in a child process while running…
+        self.child_min_cameras = child_min_cameras  # …once the document has this many cameras
         self._doc: Document | None = None
         self._build_lock = threading.Lock()
         self._builder: StatusBuilder | None = StatusBuilder(catalog)  # None while the child builds
@@ -275,9 +279,14 @@ class StatusBoard:
         mono = self.clock.monotonic()
         now_us = int(self.clock.now() * 1_000_000)
         hot = self._hot_keys(mono)
-        if self._proc is None and self.child and self._thread is not None and time.monotonic() >= self._child_after:
+        if (
+            self._proc is None and self.child and self._thread is not None
+            and len(self._doc.cameras if self._doc is not None else ()) >= self.child_min_cameras
+            and time.monotonic() >= self._child_after
+        ):
             # The refresher's first tick (the first document was built here, ready for the first
-            # poll), or a minute after a failed child: from now on the child builds.
+            # poll), the first with enough cameras, or a minute after a failed child: from now on
+            # the child builds.
             self._proc = BuilderProcess(self.catalog.url)
             self._builder = None
         if self._proc is not None:

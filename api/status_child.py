@@ -21,6 +21,7 @@ not an argument: it may hold a password):
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -146,4 +147,5 @@ def _serve(conn: Connection) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches the whole group: the parent stops it
     _serve(Connection(int(sys.argv[1])))

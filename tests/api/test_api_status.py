@@ -418,6 +418,7 @@ def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str
         env.catalog.put_status(FeedStatus(cam, "online", now_us, now_us))
     board = env.app.state.services.board
     board.interval_s = 0.2
+    board.child_min_cameras = 1  # as at city scale: built in the child process
     other = Catalog(catalog_url, create=False)
     try:
         with env.client() as c:
@@ -454,7 +455,7 @@ def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str
 
 
 def _started_with_child(env: ApiEnv, interval_s: float = 0.1) -> StatusBoard:
-    board = StatusBoard(env.catalog, env.ctx.clock, interval_s=interval_s, child=True)
+    board = StatusBoard(env.catalog, env.ctx.clock, interval_s=interval_s, child=True, child_min_cameras=1)
     board.start()
     # the first document is built here; the child builds from the refresher's first tick on
     assert board.wait_for(lambda: board.builder_pid is not None and board.refreshes >= 3, 20)
@@ -513,3 +514,14 @@ def test_only_a_catalog_another_process_can_open_gets_a_child() -> None:
     assert can_open_elsewhere("postgresql+psycopg://vigil@db/vigil")
     assert not can_open_elsewhere("sqlite://")
     assert not can_open_elsewhere("sqlite:///:memory:")
+
+
+def test_a_small_document_is_built_here(tmp_path: Path) -> None:
+    """Below `child_min_cameras` the child is not worth its memory: the app's board builds here."""
+    env = make_env(tmp_path)
+    env.add_camera("a")
+    board = env.app.state.services.board
+    board.interval_s = 0.05
+    with env.client():
+        assert board.wait_for(lambda: board.refreshes >= 4, 20)
+        assert board.builder_pid is None
