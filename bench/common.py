@@ -462,6 +462,7 @@ def measure_vigil(
     max_load: float = 0.6,
     profile_dir: Path | None = None,
     health_overrides: dict[str, Any] | None = None,
+    workers: dict[str, Any] | None = None,
 ) -> RunResult:
     """`vigil run` recording every mount to SeaweedFS; CPU/memory over a window inside the clip.
 
@@ -482,7 +483,7 @@ def measure_vigil(
         s3=s3,
         recording={"segment_seconds": segment_s},
         # a file mount ends after the clip: no reconnect (and second run) before we are done
-        workers={"processes": processes, "backoff_initial_s": 120.0, "backoff_max_s": 120.0},
+        workers={"processes": processes, "backoff_initial_s": 120.0, "backoff_max_s": 120.0, **(workers or {})},
         spool={"path": str(work / "vigil" / "spool"), "max_bytes": "20GB"},
         health=hcfg,
     )

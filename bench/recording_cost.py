@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ffmpeg", action="store_true")
     ap.add_argument("--no-health", action="store_true", help="skip the sampler-on run")
     ap.add_argument("--no-floor", action="store_true", help="skip the bare PyAV remuxer row")
+    ap.add_argument("--uncoalesced", action="store_true",
+                    help="also vigil with read coalescing off (workers.read_coalesce_s 0): the before row")
     ap.add_argument("--profile", action="store_true", help="py-spy the workers during the sampler-on runs")
     ap.add_argument("--max-load", type=float, default=0.6, help="wait for the 1-min load below this")
     ap.add_argument("--per-server", type=int, default=60, help="mounts per camserver process")
@@ -123,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
                                 max_load=args.max_load, segment_s=seg)
             print("  " + " | ".join(row(off, None)), flush=True)
             results.append(off)
+            if args.uncoalesced:
+                unc = measure_vigil(f"vigil (sampler off{tag}, reads uncoalesced)", mounts, clip, health=False,
+                                    window_s=args.window, max_load=args.max_load, segment_s=seg,
+                                    workers={"read_coalesce_s": 0})
+                print("  " + " | ".join(row(unc, None)), flush=True)
+                results.append(unc)
             if not args.no_health:
                 on = measure_vigil(
                     f"vigil (sampler on{tag})", mounts, clip, health=True, window_s=args.window, max_load=args.max_load,
