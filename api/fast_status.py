@@ -11,7 +11,8 @@ It hands the request to FastAPI, unchanged, whenever it would not answer identic
 - a query parameter other than `state` and `tag`;
 - a key that is not in the key cache (unknown, revoked, or not verified in the last `KEY_TTL_S`):
   the route's dependency looks it up in a worker thread and fills the cache for the next poll.
-Refusals it can decide from the header and the cache (no key, a malformed header, a cached key
+A filter's first poll (its bytes not built yet) waits for the board in a worker thread, so the
+event loop never waits on a build. Refusals it can decide from the header and the cache (no key, a malformed header, a cached key
 whose role is too low) are built by the same code (`bearer_principal`) and the same response class
 as FastAPI's HTTPException handler.
 
@@ -24,6 +25,7 @@ audited (reads are not; see docs/design/api.md).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -102,7 +104,9 @@ class FastStatus:
             return
         self._routed(scope)
         self.switch.served += 1
-        enc = self.svc.board.variant(states, tags)
+        enc = self.svc.board.ready(states, tags)
+        if enc is None:  # a filter's first poll: built (by the child, or here) off the event loop
+            enc = await asyncio.to_thread(self.svc.board.variant, states, tags)
         # Headers in the order Starlette's Response writes them for the route (its own, then
         # content-length, then content-type), so the two paths give the same bytes.
         headers = [(b"etag", enc.etag.encode("latin-1")), _CACHE, _VARY]

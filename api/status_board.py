@@ -228,12 +228,24 @@ class StatusBoard:
         return self._doc or doc  # type: ignore[return-value]
 
     def variant(self, states: Sequence[str] = (), tags: Sequence[str] = ()) -> Encoded:
-        """The ready bytes for a filter (the whole document without one)."""
+        """The ready bytes for a filter (the whole document without one); a filter's first
+        request builds it (in the child while it builds, which may mean waiting for a refresh)."""
+        doc, key = self._asked(states, tags)
+        return doc.variant(*key)
+
+    def ready(self, states: Sequence[str] = (), tags: Sequence[str] = ()) -> Encoded | None:
+        """`variant()` when its bytes are already built, else None: nothing blocks (the event loop
+        calls this and hands a None to a worker thread's `variant()`)."""
+        doc, key = self._asked(states, tags)
+        return doc.variants.get(key)
+
+    def _asked(self, states: Sequence[str], tags: Sequence[str]) -> tuple[Document, FilterKey]:
+        """The current document and the filter's key, the filter kept hot (rebuilt each refresh)."""
         doc = self.current()
         key = filter_key(states, tags)
         if key != ((), ()):
             self._hot[key] = self.clock.monotonic()
-        return doc.variant(*key)
+        return doc, key
 
     def invalidate(self) -> None:
         """Cameras changed through the API: reload everything now, so the next poll shows it."""
