@@ -50,9 +50,10 @@ STATES = ("starting", "online", "frozen", "black", "tampered", "offline")
 FAULTS = ("black", "tampered", "frozen")  # picture faults, most specific first
 BASELINE_SAMPLES = 60  # sharpness baseline: median of the last 60 clear online samples (~2 min at GOP 2 s)
 BASELINE_MIN_SAMPLES = 5  # no tamper verdict before the camera has shown this many clear samples
-# Keyframes arrive with network jitter: a fault held for 9.98 s of a 10 s duration, sampled once a
-# GOP, would otherwise wait a whole GOP more to be confirmed.
-JITTER_S = 0.1
+# Keyframes arrive with jitter — the network's, and reads in bursts (ingest/source.py: a keyframe
+# can wait out a 0.2 s pause plus 0.1 s at the live edge): a fault held for 9.7 s of arrival time
+# of a 10 s duration, sampled once a GOP, would otherwise wait a whole GOP more to be confirmed.
+JITTER_S = 0.35
 EXACT_REPEAT = 0.25  # × freeze_diff: a picture repeated this closely did not change at all (codec noise only)
 CLOSER = 0.7  # × diff: a picture this much closer to an older sample than to the last one has come back
 REPEAT_BAND = 2.5  # × freeze_diff: tolerated while such repeats keep turning up (bitrate-mode encoders)

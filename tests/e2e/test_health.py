@@ -12,10 +12,12 @@ from storage.catalog import Catalog, Event
 from storage.report import availability
 from tests.servers import RtspServer
 from tests.vigilproc import VigilProcess, wait_until
+from vigil.settings import WorkersConfig
 
 GOP_S = 1.0  # gop=25 at 25 fps
 STALL_S = 5.0
 FREEZE_S = 10.0
+READ_PAUSE_S = WorkersConfig().read_coalesce_s  # what a keyframe may wait in the socket (the default)
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
 
 
@@ -151,10 +153,11 @@ def test_feed_states_events_and_report(tmp_path: Path) -> None:
             t_end = time.time()
 
             # 3: frozen within freeze_after + one GOP: the detector's own time (`detected_us`), plus
-            # 0.5 s for encoding and delivery; what the test saw through the catalog, within 3 s more
+            # 0.5 s for encoding and delivery and one read pause (reads in bursts, ingest/source.py);
+            # what the test saw through the catalog, within 3 s more
             fz = scripts["freeze"].marks
             detected = transitions(cat, "freeze")[1].figures["detected_us"] / 1e6
-            assert detected - fz["fault"] <= FREEZE_S + GOP_S + 0.5, (detected - fz["fault"])
+            assert detected - fz["fault"] <= FREEZE_S + GOP_S + 0.5 + READ_PAUSE_S, (detected - fz["fault"])
             assert fz["detected"] - fz["fault"] <= FREEZE_S + GOP_S + 3.0, fz
             # 5: offline within stall_timeout + 1 s of the last packet. A hung (SIGSTOPped) server's
             # kernel still drains the seconds of video already in its socket buffer, so the last
@@ -235,7 +238,7 @@ def test_health_substream_and_per_camera_thresholds(tmp_path: Path) -> None:
             t_fault = time.time()
             wait_until(lambda: state(cat, "cam") == "frozen", 3 + 2 * GOP_S + 5, 0.1, "frozen from the substream")
             detected = transitions(cat, "cam")[-1].figures["detected_us"] / 1e6
-            assert detected - t_fault <= 3 + GOP_S + 0.5
+            assert detected - t_fault <= 3 + GOP_S + 0.5 + READ_PAUSE_S
             st = cat.get_status("cam")
             assert st is not None and st.fps and st.fps > 20, "fps is the recorded stream's"
             srv.set_mode("/sub", "normal")
