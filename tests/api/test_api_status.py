@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from typing import Any
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,17 +123,23 @@ def _wait_for(cond: Callable[[], bool], timeout_s: float) -> float:
     return time.monotonic() - t0
 
 
-def test_a_change_is_served_within_the_refresh_bound(tmp_path: Path) -> None:
-    """Real clock and the app's own refresher: a status written by a worker shows in the document
-    (full and filtered) within one refresh interval plus the refresh itself."""
-    env = make_env(tmp_path)
-    env.add_camera("a")
+def _two_online_cameras(env: ApiEnv, **camera_a: Any) -> tuple[int, StatusBoard]:
+    """Cameras "a" (with `camera_a`'s fields) and "b", both online now; the app's board refreshing every 0.2 s."""
+    env.add_camera("a", **camera_a)
     env.add_camera("b")
     now_us = int(time.time() * 1e6)
     for cam in ("a", "b"):
         env.catalog.put_status(FeedStatus(cam, "online", now_us, now_us))
     board = env.app.state.services.board
     board.interval_s = 0.2
+    return now_us, board
+
+
+def test_a_change_is_served_within_the_refresh_bound(tmp_path: Path) -> None:
+    """Real clock and the app's own refresher: a status written by a worker shows in the document
+    (full and filtered) within one refresh interval plus the refresh itself."""
+    env = make_env(tmp_path)
+    now_us, board = _two_online_cameras(env)
     h = env.auth("viewer")
     with env.client() as c:
         assert board.running
@@ -411,13 +418,7 @@ def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str
     from storage.catalog import Catalog
 
     env = make_env(tmp_path / "env", catalog=Catalog(catalog_url))
-    env.add_camera("a", name="Gate", tags={"zone": "1"})
-    env.add_camera("b")
-    now_us = int(time.time() * 1e6)
-    for cam in ("a", "b"):
-        env.catalog.put_status(FeedStatus(cam, "online", now_us, now_us))
-    board = env.app.state.services.board
-    board.interval_s = 0.2
+    now_us, board = _two_online_cameras(env, name="Gate", tags={"zone": "1"})
     board.child_min_cameras = 1  # as at city scale: built in the child process
     other = Catalog(catalog_url, create=False)
     try:
