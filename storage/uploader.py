@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from storage.catalog import Catalog, Event
+from storage.catalog import Catalog, Event, Segment
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.spool import Spool, SpooledSegment
 from vigil.clock import SYSTEM_CLOCK, Clock
@@ -114,7 +114,7 @@ class Uploader:
         # Register every closed segment first: the catalog knows what is recorded (as `spooled`)
         # even while the store is down.
         for sp in pending:
-            self._register(sp)
+            self._register(sp.to_segment())
         # A few PUTs in flight: one at a time, a busy store's latency (not our CPU) capped the
         # uploads per second below what 100 cameras with 10 s segments close. In windows, so a
         # dead store costs one window of timeouts, not one per waiting segment.
@@ -143,8 +143,7 @@ class Uploader:
             self.stats.spool_bytes = self.spool.usage_bytes()
         return True
 
-    def _register(self, sp: SpooledSegment) -> int:
-        seg = sp.to_segment()
+    def _register(self, seg: Segment) -> int:
         sid = self._ids.get(seg.object_key)
         if sid is None:
             sid = self._ids[seg.object_key] = self.catalog.add_segment(seg)
@@ -159,7 +158,7 @@ class Uploader:
 
     def upload(self, sp: SpooledSegment) -> None:
         seg = sp.to_segment()
-        seg.id = self._register(sp)
+        seg.id = self._register(seg)
         size = sp.data_path.stat().st_size
         if size != seg.bytes:  # the journal's index must describe the file that goes to the store
             raise ObjectStoreError(f"spool: {seg.object_key} holds {size} bytes, its journal {seg.bytes}")
