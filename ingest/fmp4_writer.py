@@ -39,32 +39,40 @@ class GopInfo:
 
 
 class _BoxSplitter:
-    """Cuts a byte stream into complete top-level ISO-BMFF boxes."""
+    """Cuts a byte stream into complete top-level ISO-BMFF boxes.
+
+    Boxes are handed out as views of the buffer, valid only during the callback: a GOP's fragment
+    reaches the spool file after one copy in Python, not four (slice, bytes, join).
+    """
 
     def __init__(self) -> None:
         self.buf = bytearray()
 
-    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
-        self.buf += data
-        out = []
+    def feed(self, data: bytes, on_box: Callable[[bytes, memoryview], None]) -> None:
         buf = self.buf
+        buf += data
+        n = len(buf)
         pos = 0
-        while len(buf) - pos >= 8:
-            size = int.from_bytes(buf[pos : pos + 4], "big")
-            kind = bytes(buf[pos + 4 : pos + 8])
-            if size == 1:
-                if len(buf) - pos < 16:
+        with memoryview(buf) as view:
+            while n - pos >= 8:
+                size = int.from_bytes(view[pos : pos + 4], "big")
+                kind = bytes(view[pos + 4 : pos + 8])
+                if size == 1:
+                    if n - pos < 16:
+                        break
+                    size = int.from_bytes(view[pos + 8 : pos + 16], "big")
+                if size < 8:
+                    raise ValueError(f"muxer wrote a malformed box {kind!r} of size {size}")
+                if n - pos < size:
                     break
-                size = int.from_bytes(buf[pos + 8 : pos + 16], "big")
-            if size < 8:
-                raise ValueError(f"muxer wrote a malformed box {kind!r} of size {size}")
-            if len(buf) - pos < size:
-                break
-            out.append((kind, bytes(buf[pos : pos + size])))
-            pos += size
+                box = view[pos : pos + size]
+                try:
+                    on_box(kind, box)
+                finally:
+                    box.release()  # the buffer is cut below; a view kept past here would pin it
+                pos += size
         if pos:
             del buf[:pos]
-        return out
 
 
 class _Sink:
@@ -216,27 +224,28 @@ class RunWriter:
 
     # ---- muxer output ----------------------------------------------------------------------
     def _on_bytes(self, data: bytes) -> None:
-        for kind, box in self._splitter.feed(data):
-            if not self._header_done:
-                if kind == b"moof":
-                    self._header_done = True
-                    self._frag = [box]
-                else:
-                    self._header += box
-                continue
-            if kind == b"moof":
-                self._frag = [box]
-            elif kind == b"mdat" and self._frag:
-                self._frag.append(box)
-                self._fragment_done(b"".join(self._frag))
-                self._frag = []
-            elif self._frag:
-                self._frag.append(box)
-            # anything else between fragments (mfra, …) is not media
+        self._splitter.feed(data, self._on_box)
 
-    def _fragment_done(self, data: bytes) -> None:
+    def _on_box(self, kind: bytes, box: memoryview) -> None:
+        if not self._header_done:
+            if kind != b"moof":
+                self._header += box
+                return
+            self._header_done = True
+        if kind == b"moof":
+            self._frag = [bytes(box)]
+        elif kind == b"mdat" and self._frag:
+            self._frag.append(box)  # a view: written before the splitter cuts its buffer
+            self._fragment_done(self._frag)
+            self._frag = []
+        elif self._frag:
+            self._frag.append(bytes(box))
+        # anything else between fragments (mfra, …) is not media
+
+    def _fragment_done(self, parts: list[bytes | memoryview]) -> None:
         if not self._gops:
-            log.error("%s: fragment with no GOP to pair it with; dropped (%d bytes)", self.camera_id, len(data))
+            size = sum(len(p) for p in parts)
+            log.error("%s: fragment with no GOP to pair it with; dropped (%d bytes)", self.camera_id, size)
             return
         gop = self._gops.popleft()
         if gop.segment != self._open_index:
@@ -244,7 +253,7 @@ class RunWriter:
             self._open_segment(gop)
         assert self._open is not None
         duration = gop.duration_us if gop.duration_us is not None else max(0, self.last_media_us - gop.start_us)
-        self._open.add_fragment(data, gop.start_us - self._open.meta.media_start_us, duration, gop.frames)
+        self._open.add_fragment(parts, gop.start_us - self._open.meta.media_start_us, duration, gop.frames)
         self._open_drift = gop.drift_us
 
     def _open_segment(self, gop: GopInfo) -> None:

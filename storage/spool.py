@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from storage.keys import segment_key
 __all__ = ["OpenSegment", "Spool", "SpooledSegment", "SegmentMeta", "read_journal"]
 
 log = logging.getLogger("vigil.spool")
+
+Buffer = bytes | bytearray | memoryview  # what `os.writev` takes
 
 
 @dataclass(slots=True)
@@ -121,11 +123,15 @@ class OpenSegment:
     def _record(self, rec: dict[str, Any]) -> None:
         self._journal.write((json.dumps(rec, separators=(",", ":")) + "\n").encode())
 
-    def add_fragment(self, data: bytes, start_off_us: int, duration_us: int, frames: int) -> Fragment:
-        """Append one fragment; its journal line follows its bytes so the index never lies."""
-        frag = Fragment(self.size, len(data), start_off_us, duration_us)
-        self._data.write(data)
-        self.size += len(data)
+    def add_fragment(
+        self, data: Buffer | Sequence[Buffer], start_off_us: int, duration_us: int, frames: int
+    ) -> Fragment:
+        """Append one fragment, given whole or as its boxes (written with one `writev`, so the
+        writer need not join them); its journal line follows its bytes so the index never lies."""
+        parts = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        size = _write_all(self._data.fileno(), parts)
+        frag = Fragment(self.size, size, start_off_us, duration_us)
+        self.size += size
         self.fragments.append(frag)
         self.frames += frames
         self._record({"type": "fragment", "f": [frag.offset, frag.size, start_off_us, duration_us, frames]})
@@ -154,6 +160,14 @@ class OpenSegment:
         self.data_path.unlink(missing_ok=True)
         self.journal_path.unlink(missing_ok=True)
         self.closed = True
+
+
+def _write_all(fd: int, parts: Sequence[Buffer]) -> int:
+    total = sum(memoryview(p).nbytes for p in parts)
+    done = os.writev(fd, parts)
+    while done < total:  # a short write (rare on a local file): the rest one copy at a time
+        done += os.write(fd, b"".join(parts)[done:])
+    return total
 
 
 def _meta_dict(m: SegmentMeta) -> dict[str, Any]:

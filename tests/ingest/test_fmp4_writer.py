@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from ingest.fmp4_writer import RunWriter
+from ingest.fmp4_writer import RunWriter, _BoxSplitter
 from ingest.session import Session
 from ingest.source import SourceOptions, open_source
 from storage.spool import Spool, read_journal
@@ -116,3 +116,34 @@ def test_session_over_a_file_source_keeps_every_frame(tmp_path: Path) -> None:
     assert res.ended_by == "stream ended" and res.runs == 1
     assert res.frames == clip.frames
     assert sum(s.frames for s in spool.closed_segments()) == clip.frames
+
+
+def _box(kind: bytes, payload: bytes, *, large: bool = False) -> bytes:
+    if large:  # size 1: the real size follows as 64 bits
+        return (1).to_bytes(4, "big") + kind + (16 + len(payload)).to_bytes(8, "big") + payload
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
+def test_box_splitter_finds_every_box_whatever_the_muxer_chunking(chunk: int) -> None:
+    boxes = [_box(b"moof", b"m" * 40), _box(b"mdat", os.urandom(3000), large=True), _box(b"moof", b""), _box(b"mdat", b"d" * 9)]
+    stream = b"".join(boxes)
+    got: list[tuple[bytes, bytes]] = []
+    kept: list[memoryview] = []
+
+    def on_box(kind: bytes, box: memoryview) -> None:
+        got.append((kind, bytes(box)))
+        kept.append(box)
+
+    sp = _BoxSplitter()
+    for i in range(0, len(stream), chunk):
+        sp.feed(stream[i : i + chunk], on_box)
+    assert got == [(b[4:8], b) for b in boxes]
+    assert sp.buf == b""
+    with pytest.raises(ValueError):  # a view does not outlive its callback (the buffer moves on)
+        bytes(kept[0])
+
+
+def test_box_splitter_rejects_a_malformed_box() -> None:
+    with pytest.raises(ValueError, match="malformed"):
+        _BoxSplitter().feed((4).to_bytes(4, "big") + b"moof", lambda k, b: None)

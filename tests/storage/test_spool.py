@@ -45,3 +45,17 @@ def test_usage_counts_every_file(tmp_path: Path) -> None:
     _segment(spool, "b", 20, 1, close=False)
     expected = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
     assert spool.usage_bytes() == expected > 300
+
+
+def test_a_fragment_given_as_its_boxes_is_written_whole_and_indexed_once(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    seg = spool.open_segment(SegmentMeta("cam", "run1", 0, 0, 0, "h264"), b"HEAD")
+    moof, mdat = b"M" * 50, bytearray(b"D" * 5000)
+    f1 = seg.add_fragment([moof, memoryview(mdat)], 0, 2_000_000, 50)
+    f2 = seg.add_fragment(b"whole", 2_000_000, 2_000_000, 50)
+    seg.close(4_000_000, 0)
+    (closed,) = spool.closed_segments()
+    data = closed.data_path.read_bytes()
+    assert data == b"HEAD" + moof + mdat + b"whole"
+    assert (f1.offset, f1.size, f2.offset, f2.size) == (4, 5050, 5054, 5)
+    assert [(f.offset, f.size) for f in closed.fragments] == [(4, 5050), (5054, 5)]
