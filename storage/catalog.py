@@ -408,7 +408,7 @@ class Catalog:
     # ---- segments ------------------------------------------------------------------------
     def add_segment(self, seg: Segment) -> int:
         """Insert (or, for a retried upload, find) the row of a segment; returns its id."""
-        row = asdict(seg)
+        row = _shallow(seg)  # `asdict` deep-copied every Fragment only to turn it into JSON
         row.pop("id")
         row["fragments"] = _fragments_to_json(seg.fragments)
         with self._begin() as c:
