@@ -186,13 +186,13 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-class _NeedsCatalog(Exception):
+class NeedsCatalog(Exception):
     """The decision needs a catalog query: retry from a worker thread."""
 
 
 def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: bool = True) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
-    `role`; else 401/403. Without `lookup`, a key missing from the cache raises `_NeedsCatalog`.
+    `role`; else 401/403. Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
     Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
@@ -205,7 +205,7 @@ def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: b
     info = svc.keys.cached(token)
     if info is None:
         if not lookup:
-            raise _NeedsCatalog
+            raise NeedsCatalog
         info = svc.keys.verify(token)
     if info is None:
         raise _unauthorized("unknown or revoked API key")
@@ -219,7 +219,7 @@ def authenticate(
 ) -> Principal:
     """The caller, if their key (or signed URL) admits `role`; else 401/403. With `lookup`
     (blocking: a worker thread or a sync handler) a key missing from the cache is looked up in the
-    catalog; without, `_NeedsCatalog` is raised instead."""
+    catalog; without, `NeedsCatalog` is raised instead."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
     header = request.headers.get("authorization")
@@ -231,7 +231,7 @@ def authenticate(
     hit, info = svc.keys.cached_id(kid)
     if not hit:
         if not lookup:
-            raise _NeedsCatalog
+            raise NeedsCatalog
         info = svc.keys.by_id(kid)
     if info is None:
         raise _unauthorized("the key that signed this URL was revoked")
@@ -249,7 +249,7 @@ def require(role: Role, *, signed: bool = False) -> Callable[..., Awaitable[Prin
     async def dependency(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Principal:
         try:
             return authenticate(request, svc, role, signed=signed, lookup=False)
-        except _NeedsCatalog:
+        except NeedsCatalog:
             return await asyncio.to_thread(authenticate, request, svc, role, signed=signed)
 
     dependency.__name__ = f"require_{role}{'_or_signed' if signed else ''}"

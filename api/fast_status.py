@@ -33,7 +33,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.dependencies import Services, _NeedsCatalog, bearer_principal
+from api.dependencies import NeedsCatalog, Services, bearer_principal
 from api.status_board import accepts_gzip, etag_matches
 
 __all__ = ["PATH", "FastStatus", "FastStatusSwitch"]
@@ -93,7 +93,7 @@ class FastStatus:
                 ae = value.decode("latin-1")
         try:
             bearer_principal(self.svc, auth, "viewer", lookup=False)
-        except _NeedsCatalog:
+        except NeedsCatalog:
             await self.app(scope, receive, send)  # the route's dependency asks the catalog
             return
         except HTTPException as e:
