@@ -16,7 +16,7 @@ import av.container
 from storage.catalog import redact_url
 from vigil.logs import scrub_text as scrub  # PyAV errors quote the URL they opened
 
-__all__ = ["PacketSource", "AvSource", "SourceOptions", "open_source", "scrub", "SourceError"]
+__all__ = ["PacketSource", "AvSource", "LiveEdge", "SourceOptions", "open_source", "scrub", "SourceError"]
 
 class SourceError(Exception):
     """The camera could not be opened or read; the message is free of credentials."""
@@ -43,6 +43,41 @@ class PacketSource(Protocol):
 
 def _is_network(url: str) -> bool:
     return bool(re.match(r"^(rtsps?|rtmps?|https?|srt|udp|tcp)://", url, re.IGNORECASE))
+
+
+class LiveEdge:
+    """Whether a packet arrived at the live edge of its connection or was read from a backlog.
+
+    The edge is the smallest (arrival − media time) seen. It may rise by `RISE` seconds per second,
+    far more than any camera's clock drifts against ours (crystals: ≤ 100 ppm), so a camera whose
+    clock runs slow stays at the edge instead of looking ever further behind — and a reader that
+    really is behind is still seconds behind. A clock that steps back makes every packet look
+    behind: after `rebase_after_s` of that, the edge is re-based.
+    """
+
+    RISE = 1e-3  # s per s (1,000 ppm)
+
+    def __init__(self, near_s: float, rebase_after_s: float = 30.0) -> None:
+        self.near_s = near_s
+        self.rebase_after_s = rebase_after_s
+        self.edge = math.inf
+        self._t = 0.0
+        self._behind_since = 0.0
+
+    def at_edge(self, now: float, media_s: float) -> bool:
+        lag = now - media_s
+        edge = self.edge + (now - self._t) * self.RISE if self.edge != math.inf else lag
+        if lag < edge:
+            edge = lag
+        self.edge, self._t = edge, now
+        if lag - edge < self.near_s:
+            self._behind_since = 0.0
+            return True
+        if not self._behind_since:
+            self._behind_since = now
+        elif now - self._behind_since > self.rebase_after_s:
+            self.edge, self._behind_since = lag, 0.0
+        return False
 
 
 class AvSource:
@@ -113,21 +148,17 @@ class AvSource:
     def _coalesced_packets(self) -> Iterator[av.Packet]:
         """Network packets, read in bursts: after a video packet at the live edge, pause.
 
-        The live edge is the smallest (arrival − media time) seen on this connection; a packet
-        within half a pause of it was waiting for the network, so the socket is drained. Packets
-        read from a backlog sit further from the edge, so a reader that falls behind (a busy
-        machine, a receive window smaller than a pause's worth of stream) stops pausing until it
-        has caught up. A stream whose clock steps back looks behind for good: after 30 s of that
-        the edge is re-based, costing at most one pause.
+        A packet at the live edge (`LiveEdge`) was waiting for the network, so the socket is
+        drained. Packets read from a backlog sit further from the edge, so a reader that falls
+        behind (a busy machine, a receive window smaller than a pause's worth of stream) stops
+        pausing until it has caught up.
         """
         pause = self.coalesce_s
-        near = pause / 2
         video = self.video.index
         tb = float(self.video.time_base or 0) or 1 / 90000
+        at_edge = LiveEdge(near_s=pause / 2).at_edge
         mono = time.monotonic
         sleep = time.sleep
-        edge = math.inf
-        behind_since = 0.0
         for pkt in self.container.demux(self._streams):
             dts = pkt.dts
             if dts is None:
@@ -137,18 +168,10 @@ class AvSource:
             if pkt.stream_index != video:
                 yield pkt
                 continue
-            now = mono()
-            lag = now - dts * tb
-            if lag < edge:
-                edge = lag
+            fresh = at_edge(mono(), dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if lag - edge < near:
-                behind_since = 0.0
+            if fresh:
                 sleep(pause)
-            elif not behind_since:
-                behind_since = now
-            elif now - behind_since > 30.0:
-                edge, behind_since = lag, 0.0
 
     def _paced_packets(self) -> Iterator[av.Packet]:
         """Files play at their own pace, like a camera (the demo and some tests use them)."""

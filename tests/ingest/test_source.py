@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingest.source import AvSource, SourceOptions, open_source
+from ingest.source import AvSource, LiveEdge, SourceOptions, open_source
 from tests.servers import RtspServer
 
 FPS = 25
@@ -79,3 +79,44 @@ def test_udp_transport_is_never_paused(rtsp: RtspServer) -> None:
         assert src.coalesce_s == 0.0
     finally:
         src.close()
+
+
+# ---- the live-edge rule alone, on synthetic timelines (no network) -------------------------------
+
+def _arrivals(seconds: float, *, clock_rate: float = 1.0, late_s: float = 0.0, fps: int = FPS) -> list[tuple[float, float]]:
+    """(arrival on our clock, camera media time) of each frame of a camera whose clock runs at
+    `clock_rate` of ours, each frame arriving `late_s` after it was due."""
+    return [(i / fps / clock_rate + late_s, i / fps) for i in range(int(seconds * fps))]
+
+
+def test_a_camera_whose_clock_runs_slow_stays_at_the_live_edge() -> None:
+    # 100 ppm slow: after ~17 min every packet sat more than half a pause from the edge seen at
+    # the start, and the reader stopped pausing until a re-base 30 s later
+    edge = LiveEdge(near_s=0.1)
+    verdicts = [edge.at_edge(t, m) for t, m in _arrivals(3600, clock_rate=1 - 100e-6)]
+    assert all(verdicts)
+
+
+def test_a_reader_behind_the_edge_does_not_pause_until_it_has_caught_up() -> None:
+    edge = LiveEdge(near_s=0.1)
+    live = _arrivals(60)
+    for t, m in live:
+        assert edge.at_edge(t, m)
+    # the machine stalls 2 s; the backlog is then read fast (10 frames per 10 ms)
+    t0, m0 = live[-1][0] + 2.0, live[-1][1]
+    backlog = [(t0 + i * 0.001, m0 + (i + 1) / FPS) for i in range(50)]
+    verdicts = [edge.at_edge(t, m) for t, m in backlog]
+    assert not any(verdicts[:45])  # ≥ 0.2 s behind: read on without pausing
+    assert verdicts[-1]  # caught up: the last frame of the backlog is fresh
+
+
+def test_a_clock_that_steps_back_is_re_based_after_30_s() -> None:
+    edge = LiveEdge(near_s=0.1)
+    for t, m in _arrivals(10):
+        edge.at_edge(t, m)
+    # the camera's clock steps 5 s back (NTP, a restart of its encoder): every packet looks behind
+    after = [(10 + t, m - 5 + 10) for t, m in _arrivals(40)]
+    verdicts = [edge.at_edge(t, m) for t, m in after]
+    first_fresh = next(i for i, v in enumerate(verdicts) if v)
+    assert 29.5 <= after[first_fresh][0] - 10 <= 31.0
+    assert all(verdicts[first_fresh:])
