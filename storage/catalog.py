@@ -307,6 +307,12 @@ _SEGMENT_INSERT = segments.insert()
 # …and for every camera's status every couple of seconds
 _STATUS_UPDATE = feed_status.update().where(feed_status.c.camera_id == sa.bindparam("_cid"))
 _STATUS_INSERT = feed_status.insert()
+# PostgreSQL hands out an event's id when the row is inserted, not when it commits: two writers can
+# commit ids 11 then 10, and a reader paging by `id > cursor` (the SSE stream, /api/events) that
+# saw 11 would never see 10. A transaction-scoped advisory lock, taken before a transaction's first
+# event, makes ids commit in order: the lock goes only after the commit is visible. SQLite has one
+# writer at a time already.
+_EVENT_ORDER_LOCK = sa.text("SELECT pg_advisory_xact_lock(7391002)")
 _EVENT_INSERT = events.insert()
 
 
@@ -504,6 +510,8 @@ class Catalog:
     def put_status_with_event(self, st: FeedStatus, ev: Event | None) -> int | None:
         """Status and its state-change event in one transaction: never one without the other."""
         with self._begin() as c:
+            if ev is not None:
+                self._order_events(c)
             self._put_status(c, asdict(st))
             if ev is None:
                 return None
@@ -522,6 +530,8 @@ class Catalog:
         if not items:
             return
         with self._begin() as c:
+            if any(ev is not None for _st, ev in items):
+                self._order_events(c)  # before any row lock: a writer waiting here holds none
             for st, ev in items:
                 self._put_status(c, _shallow(st))
                 if ev is not None:
@@ -542,8 +552,14 @@ class Catalog:
         row = asdict(ev)
         row.pop("id")
         with self._begin() as c:
+            self._order_events(c)
             ev.id = int(c.execute(sa.insert(events).values(**row)).inserted_primary_key[0])
         return ev.id
+
+    def _order_events(self, c: Connection) -> None:
+        """Call first in a transaction that inserts events (see `_EVENT_ORDER_LOCK`)."""
+        if not self.is_sqlite:
+            c.execute(_EVENT_ORDER_LOCK)
 
     def events_since(
         self,
