@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("  " + " | ".join(row(bare, None)), flush=True)
                 results.append(bare)
             if not args.no_ffmpeg:
-                ff = measure_ffmpeg("ffmpeg -c copy -f segment", mounts.urls, mounts, clip, FFMPEG_SEGMENT,
+                ff_args = list(FFMPEG_SEGMENT)
+                ff_args[ff_args.index("-segment_time") + 1] = f"{seg:g}"  # vigil's segment length
+                ff = measure_ffmpeg("ffmpeg -c copy -f segment", mounts.urls, mounts, clip, ff_args,
                                     window_s=args.window, max_load=args.max_load)
                 print("  " + " | ".join(row(ff, None)), flush=True)
                 results.append(ff)
