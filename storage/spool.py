@@ -186,17 +186,25 @@ def _meta_dict(m: SegmentMeta) -> dict[str, Any]:
     }
 
 
-def _ends_closed(journal_path: Path) -> bool:
-    """Whether a journal's last record closes it, read from its tail alone."""
+def _ends_closed(journal_path: str | Path) -> bool:
+    """Whether a journal's last record closes it, read from its tail alone.
+
+    The uploader asks this of every journal in the spool each pass, so: one `pread`, and an open
+    segment's last record (a fragment) is rejected without parsing it.
+    """
     try:
-        with open(journal_path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - 512))
-            tail = f.read()
+        fd = os.open(journal_path, os.O_RDONLY)
     except FileNotFoundError:
         return False
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, 512, max(0, size - 512))
+    finally:
+        os.close(fd)
     for line in reversed(tail.split(b"\n")):
         if line.strip():
+            if b'"closed"' not in line:
+                return False
             try:
                 rec = json.loads(line)
             except ValueError:  # torn, or cut by the tail window: not a closing record
@@ -310,14 +318,27 @@ class Spool:
         journals whose last record closes them are parsed.
         """
         out = []
-        for j in self._journals():
+        for j in self._all_journal_paths():
             if not _ends_closed(j):
                 continue
-            seg = read_journal(j)
+            seg = read_journal(Path(j))
             if seg is not None and seg.closed:
                 out.append(seg)
         out.sort(key=lambda s: s.meta.start_us)
         return out
+
+    def _all_journal_paths(self) -> Iterator[str]:
+        """Every journal in the spool, in no order, as plain strings (no `Path` per file: asked every
+        pass of the uploader, with one open segment per camera)."""
+        with os.scandir(self.root) as it:
+            dirs = [e.path for e in it if e.is_dir()]
+        for d in dirs:
+            try:
+                with os.scandir(d) as it:
+                    found = [e.path for e in it if e.name.endswith(".jsonl")]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            yield from found
 
     def open_segments(self, camera_id: str) -> list[SpooledSegment]:
         """Segments of a camera still being written (for the live view)."""

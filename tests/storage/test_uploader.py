@@ -83,6 +83,37 @@ def test_budget_drops_the_oldest_with_an_event(tmp_path: Path, catalog: Catalog)
     assert up.stats.dropped == 2
 
 
+class CountingSpool(Spool):
+    """The real spool, counting its usage scans (a stat of every file)."""
+
+    scans = 0
+
+    def usage_bytes(self) -> int:
+        self.scans += 1
+        return super().usage_bytes()
+
+
+def test_usage_is_measured_every_few_seconds_while_the_store_drains_the_spool(tmp_path: Path, catalog: Catalog) -> None:
+    clock = FakeClock()
+    spool, store = CountingSpool(tmp_path / "spool"), BrokenStore(tmp_path / "obj")
+    store.down = False
+    up = Uploader(spool, store, catalog, max_spool_bytes=10**9, clock=clock)
+    for i in range(10):  # a pass a second, one segment each
+        spool_segment(spool, "cam", T0 + i * 2_000_000, size=10_000)
+        assert up.pass_once()
+        clock.advance(1.0)
+    assert spool.scans == 2  # at 0 s and 5 s (USAGE_SCAN_S), not once or twice a pass
+    assert up.stats.spool_bytes == 0 == spool.usage_bytes()  # uploads are taken off in between
+    # the store down: every pass measures, since the spool now grows toward its budget
+    store.down = True
+    spool.scans = 0
+    for i in range(3):
+        spool_segment(spool, "cam", T0 + (10 + i) * 2_000_000, size=10_000)
+        assert not up.pass_once()
+        clock.advance(1.0)
+    assert spool.scans == 3 and up.stats.spool_bytes == spool.usage_bytes() > 30_000
+
+
 class SlowStore(S3Store):
     """The real S3 server (SeaweedFS) behind PUTs held a little longer, as a busy store answers
     them: counts how many run at once; `fail_after` refuses later PUTs, as a store going down."""
