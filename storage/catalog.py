@@ -414,20 +414,31 @@ class Catalog:
     # ---- segments ------------------------------------------------------------------------
     def add_segment(self, seg: Segment) -> int:
         """Insert (or, for a retried upload, find) the row of a segment; returns its id."""
-        row = _shallow(seg)  # `asdict` deep-copied every Fragment only to turn it into JSON
-        row.pop("id")
-        row["fragments"] = _fragments_to_json(seg.fragments)
+        return self.add_segments([seg])[0]
+
+    def add_segments(self, segs: Sequence[Segment]) -> list[int]:
+        """`add_segment` for many, in one transaction (the uploader registers a pass's worth)."""
+        ids: list[int] = []
         with self._begin() as c:
-            existing = c.execute(_SEGMENT_BY_KEY, {"key": seg.object_key}).scalar_one_or_none()
-            if existing is not None:
+            for seg in segs:
+                existing = c.execute(_SEGMENT_BY_KEY, {"key": seg.object_key}).scalar_one_or_none()
+                if existing is None:
+                    row = _shallow(seg)  # `asdict` deep-copied every Fragment only to make JSON of it
+                    row.pop("id")
+                    row["fragments"] = _fragments_to_json(seg.fragments)
+                    existing = c.execute(_SEGMENT_INSERT, row).inserted_primary_key[0]
                 seg.id = int(existing)
-                return seg.id
-            seg.id = int(c.execute(_SEGMENT_INSERT, row).inserted_primary_key[0])
-        return seg.id
+                ids.append(seg.id)
+        return ids
 
     def mark_stored(self, segment_id: int, now_us: int) -> None:
+        self.mark_stored_many([segment_id], now_us)
+
+    def mark_stored_many(self, segment_ids: Sequence[int], now_us: int) -> None:
+        if not segment_ids:
+            return
         with self._begin() as c:
-            c.execute(_SEGMENT_STORED, {"sid": segment_id, "now": now_us})
+            c.execute(_SEGMENT_STORED, [{"sid": sid, "now": now_us} for sid in segment_ids])
 
     def get_segment_by_key(self, key: str) -> Segment | None:
         with self.engine.connect() as c:

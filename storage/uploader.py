@@ -65,7 +65,6 @@ class Uploader:
         self.poll_s = poll_s
         self.concurrency = max(1, concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="upload")
-        self._stats_lock = threading.Lock()
         self.stats = UploadStats()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -116,10 +115,12 @@ class Uploader:
         self.stats.pending = len(pending)
         now_us = int(self.clock.now() * 1e6)
         self.stats.lag_s = max(0.0, (now_us - pending[0].end_us) / 1e6) if pending and pending[0].end_us else 0.0
-        # Register every closed segment first: the catalog knows what is recorded (as `spooled`)
-        # even while the store is down.
-        for sp in pending:
-            self._register(sp.to_segment())
+        # Register every closed segment first, in one transaction: the catalog knows what is
+        # recorded (as `spooled`) even while the store is down.
+        segs = [sp.to_segment() for sp in pending]
+        new = [seg for seg in segs if seg.object_key not in self._ids]
+        for seg, sid in zip(new, self.catalog.add_segments(new) if new else []):
+            self._ids[seg.object_key] = sid
         # A few PUTs in flight: one at a time, a busy store's latency (not our CPU) capped the
         # uploads per second below what 100 cameras with 10 s segments close. In windows, so a
         # dead store costs one window of timeouts, not one per waiting segment.
@@ -127,8 +128,11 @@ class Uploader:
         for i in range(0, len(pending), k):
             if self._stop.is_set():
                 return True
-            window = pending[i : i + k]
-            results = list(self._pool.map(self._try_upload, window)) if len(window) > 1 else [self._try_upload(window[0])]
+            window = list(zip(pending[i : i + k], segs[i : i + k]))
+            results = list(self._pool.map(self._try_put, window)) if len(window) > 1 else [self._try_put(window[0])]
+            # what the store holds is marked stored (one transaction) and leaves the spool, even
+            # when another PUT of the window failed
+            self._stored([w for w, e in zip(window, results) if e is None])
             failed = [e for e in results if e is not None]
             if failed:
                 e = failed[0]
@@ -146,31 +150,27 @@ class Uploader:
         self.stats.lag_s = 0.0
         return True
 
-    def _register(self, seg: Segment) -> int:
-        sid = self._ids.get(seg.object_key)
-        if sid is None:
-            sid = self._ids[seg.object_key] = self.catalog.add_segment(seg)
-        return sid
-
-    def _try_upload(self, sp: SpooledSegment) -> ObjectStoreError | None:
+    def _try_put(self, item: tuple[SpooledSegment, Segment]) -> ObjectStoreError | None:
+        sp, seg = item
         try:
-            self.upload(sp)
+            size = sp.data_path.stat().st_size
+            if size != seg.bytes:  # the journal's index must describe the file that goes to the store
+                raise ObjectStoreError(f"spool: {seg.object_key} holds {size} bytes, its journal {seg.bytes}")
+            # A PUT answered 200 after a Content-Length body is the store's word that it holds
+            # these bytes; a HEAD to re-check cost as much CPU as the PUT itself.
+            self.store.put_file(seg.object_key, sp.data_path)
         except ObjectStoreError as e:
             return e
         return None
 
-    def upload(self, sp: SpooledSegment) -> None:
-        seg = sp.to_segment()
-        seg.id = self._register(seg)
-        size = sp.data_path.stat().st_size
-        if size != seg.bytes:  # the journal's index must describe the file that goes to the store
-            raise ObjectStoreError(f"spool: {seg.object_key} holds {size} bytes, its journal {seg.bytes}")
-        # A PUT answered 200 after a Content-Length body is the store's word that it holds these
-        # bytes; a HEAD to re-check cost as much CPU as the PUT itself.
-        self.store.put_file(seg.object_key, sp.data_path)
-        self.catalog.mark_stored(seg.id, int(self.clock.now() * 1e6))
-        self.spool.remove(sp)
-        with self._stats_lock:
+    def _stored(self, done: list[tuple[SpooledSegment, Segment]]) -> None:
+        """Segments the store now holds: rows `stored`, then spool files removed (a crash between
+        the two uploads them again, to the same key)."""
+        if not done:
+            return
+        self.catalog.mark_stored_many([self._ids[seg.object_key] for _sp, seg in done], int(self.clock.now() * 1e6))
+        for sp, seg in done:
+            self.spool.remove(sp)
             self._ids.pop(seg.object_key, None)
             self.stats.uploaded += 1
             self.stats.uploaded_bytes += seg.bytes
