@@ -1,0 +1,44 @@
+"""Benchmark 1, interleaved: vigil (sampler off) and the ffmpeg reference measured alternately on
+the same mounts, K rounds, so a drift in the machine's speed (10 % within an hour on this VM) falls
+on both sides of each ratio. Prints each round's ratio; writes results/recording_rounds.json.
+
+    .venv/bin/python bench/recording_rounds.py --cameras 50 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import FFMPEG_SEGMENT, clip_720p, machine, measure_ffmpeg, measure_vigil, median, save_result, serve_files  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cameras", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--max-load", type=float, default=1.2, help="wait for the 1-min load below this")
+    args = ap.parse_args(argv)
+    n = args.cameras
+    clip = clip_720p(90)
+    print(f"# Recording cost, interleaved rounds — {machine()}", flush=True)
+    rounds: list[dict[str, float]] = []
+    with serve_files(clip.path, n) as mounts:
+        for r in range(args.rounds):
+            v = measure_vigil("vigil (sampler off)", mounts, clip, health=False, max_load=args.max_load)
+            f = measure_ffmpeg("ffmpeg -c copy -f segment", mounts.urls, mounts, clip, FFMPEG_SEGMENT, max_load=args.max_load)
+            lost = v.frames_expected * n - v.frames_total
+            rounds.append({"vigil": v.core_pct / n, "vigil_main": v.main_core_pct / n, "ffmpeg": f.core_pct / n,
+                           "ratio": v.core_pct / f.core_pct, "vigil_frames_lost": lost})
+            print(f"round {r} N={n} vigil {v.core_pct / n:.4f} (main {v.main_core_pct / n:.4f}, lost {lost}) "
+                  f"ffmpeg {f.core_pct / n:.4f} ratio {v.core_pct / f.core_pct:.3f}", flush=True)
+    print(f"median ratio vigil ÷ ffmpeg at N = {n}: {median([x['ratio'] for x in rounds]):.3f}")
+    save_result("recording_rounds", {"cameras": n, "rounds": rounds})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
