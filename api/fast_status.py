@@ -12,9 +12,9 @@ It hands the request to FastAPI, unchanged, whenever it would not answer identic
 - a key that is not in the key cache (unknown, revoked, or not verified in the last `KEY_TTL_S`):
   the route's dependency looks it up in a worker thread and fills the cache for the next poll.
 A filter's first poll (its bytes not built yet) waits for the board in a worker thread, so the
-event loop never waits on a build. Refusals it can decide from the header and the cache (no key, a malformed header, a cached key
-whose role is too low) are built by the same code (`bearer_principal`) and the same response class
-as FastAPI's HTTPException handler.
+event loop never waits on a build. Refusals it can decide from the header and the cache (no key, a
+malformed header, a cached key whose role is too low) are built by the same code
+(`bearer_principal`) and the same response class as FastAPI's HTTPException handler.
 
 Middleware: the app has only `MetricsMiddleware`, which stays outside this layer (the request is
 counted under the route's template, `scope["route"]` being set as the router would). There is no

@@ -296,20 +296,26 @@ class Spool:
     def open_segment(self, meta: SegmentMeta, header: bytes) -> OpenSegment:
         return OpenSegment(self.camera_dir(meta.camera_id), meta, header)
 
-    def _journals(self, camera_id: str | None = None) -> Iterator[Path]:
+    def _journal_paths(self, camera_id: str | None = None) -> Iterator[str]:
+        """Every journal (of one camera, or of all), in no order, as plain strings: the uploader
+        asks for all of them every pass, with one open segment per camera, so no `Path` per file."""
         if camera_id:
-            dirs = [self.camera_dir(camera_id)]
+            dirs = [str(self.camera_dir(camera_id))]
         else:
             with os.scandir(self.root) as it:
-                dirs = sorted(Path(e.path) for e in it if e.is_dir())
+                dirs = [e.path for e in it if e.is_dir()]
         for d in dirs:
             try:
                 with os.scandir(d) as it:
-                    names = sorted(e.name for e in it if e.name.endswith(".jsonl"))
+                    found = [e.path for e in it if e.name.endswith(".jsonl")]
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            for n in names:
-                yield d / n
+            yield from found
+
+    def _journals(self, camera_id: str | None = None) -> Iterator[Path]:
+        """`_journal_paths` as `Path`s, by camera directory, then name."""
+        for j in sorted(self._journal_paths(camera_id), key=os.path.split):
+            yield Path(j)
 
     def closed_segments(self) -> list[SpooledSegment]:
         """Closed segments, oldest start first (across cameras).
@@ -318,7 +324,7 @@ class Spool:
         journals whose last record closes them are parsed.
         """
         out = []
-        for j in self._all_journal_paths():
+        for j in self._journal_paths():
             if not _ends_closed(j):
                 continue
             seg = read_journal(Path(j))
@@ -326,19 +332,6 @@ class Spool:
                 out.append(seg)
         out.sort(key=lambda s: s.meta.start_us)
         return out
-
-    def _all_journal_paths(self) -> Iterator[str]:
-        """Every journal in the spool, in no order, as plain strings (no `Path` per file: asked every
-        pass of the uploader, with one open segment per camera)."""
-        with os.scandir(self.root) as it:
-            dirs = [e.path for e in it if e.is_dir()]
-        for d in dirs:
-            try:
-                with os.scandir(d) as it:
-                    found = [e.path for e in it if e.name.endswith(".jsonl")]
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            yield from found
 
     def open_segments(self, camera_id: str) -> list[SpooledSegment]:
         """Segments of a camera still being written (for the live view)."""
