@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-import vigil
+import core
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.fast_status import FastStatus, FastStatusSwitch
@@ -25,8 +25,8 @@ from api.routers import audit, cameras, clips, events, health, holds, keys, live
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
-from storage.auth import server_secret
-from storage.live import LiveIndex
+from storage.server_secrets import server_secret
+from playback.live import LiveIndex
 
 __all__ = ["create_app"]
 
@@ -84,7 +84,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             await watcher.stop()
             await asyncio.to_thread(board.stop)
 
-    app = FastAPI(title="vigil", version=vigil.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.metrics = api_metrics
 

@@ -19,13 +19,14 @@ from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
 from api.timeparse import parse_time_us
-from storage.auth import KeyInfo, Role, get_key, role_allows, verify_key
+from core.roles import Role, role_allows
+from storage.api_keys import KeyInfo, get_key, verify_key
 from storage.catalog import Camera, Catalog
-from storage.live import LiveIndex
+from playback.live import LiveIndex
 from storage.object_store import ObjectStore
 from storage.spool import Spool
-from vigil.clock import SYSTEM_CLOCK, Clock
-from vigil.settings import CAMERA_ID, Settings
+from core.clock import SYSTEM_CLOCK, Clock
+from core.settings import CAMERA_ID, Settings
 
 __all__ = [
     "ApiContext",

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.status_board import StatusBoard
 from storage.catalog import Catalog
-from vigil.clock import Clock
+from core.clock import Clock
 
 __all__ = ["ApiMetrics", "MetricsMiddleware"]
 

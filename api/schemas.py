@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from storage.auth import Role
-from vigil.settings import CAMERA_ID, HealthOverrides
+from core.roles import Role
+from core.settings import CAMERA_ID, HealthOverrides
 
 __all__ = [
     "AuditEntryOut",

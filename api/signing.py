@@ -2,7 +2,7 @@
 
 A signature grants exactly one URL (path + query) until `exp`, on behalf of key `kid`; the server
 signs only after checking the caller's role for what the URL shows. The secret is shared by all
-API nodes through the catalog (`storage.auth.server_secret`). See docs/design/api.md.
+API nodes through the catalog (`storage.server_secrets.server_secret`). See docs/design/api.md.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from api.status_builder import (
 )
 from api.status_child import BuilderGone, BuilderProcess, can_open_elsewhere
 from storage.catalog import Catalog
-from vigil.clock import Clock
+from core.clock import Clock
 
 __all__ = [
     "FEED_STATES",

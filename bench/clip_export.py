@@ -1,5 +1,5 @@
 """Benchmark 5 — clip export: one hour of 720p25 recording (60 one-minute fMP4 segments of one run,
-as the recorder writes them) in S3 (SeaweedFS), exported as one MP4 with storage.clips.export_clip
+as the recorder writes them) in S3 (SeaweedFS), exported as one MP4 with playback.clips.export_clip
 (byte ranges from the store → PyAV remux → `+faststart` → SHA-256). Reference, same segments:
 `ffmpeg -f concat -safe 0 -i list.txt -c copy -movflags +faststart out.mp4` over the 60 segment
 files downloaded to local disk (the download is timed apart, and added in a second ratio).
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes, args.attempts = 10, 1
 
     from storage.catalog import Catalog
-    from storage.clips import export_clip
+    from playback.clips import export_clip
     from storage.object_store import S3Store
     from tests.api.recorded import record_run
     from tests.servers import SeaweedS3

@@ -2,7 +2,7 @@
 20 injected faults of each kind, with the default health settings (vigil/settings.HealthConfig:
 freeze_after_s 10, black_after_s 5, stall_timeout_s 5, every keyframe sampled).
 
-Cameras: live synthetic cameras (vigil/camserver.py `synthetic:` — moving scene, on-screen clock,
+Cameras: live synthetic cameras (camserver/server.py `synthetic:` — moving scene, on-screen clock,
 x264 constant QP, GOP 50 at 25 fps, so a keyframe every 2 s), one camserver process per camera so a
 drop of one does not touch the others; by default 4 cameras at 640×360 (a 720p synthetic camera
 costs ~14 % of a core to encode; `--size 1280x720` uses 720p), each taking 5 rounds of
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import md_table, machine, median, pct, save_result, wait_quiet  # noqa: E402
 from tests.servers import RtspServer  # noqa: E402
-from vigil.settings import HealthConfig  # noqa: E402
+from core.settings import HealthConfig  # noqa: E402
 
 KINDS = {"freeze": "frozen", "black": "black", "drop": "offline", "hang": "offline"}
 

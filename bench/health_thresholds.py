@@ -54,7 +54,7 @@ from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.monitor import MAX_KEPT
 from ingest.health.rules import Figures, HealthRules, Sample, Verdict
 from tests.ingest.health_clips import SCENES, ClipSpec, Part, make_health_clip
-from vigil.settings import HealthConfig
+from core.settings import HealthConfig
 
 LEAD_S = 2.0  # moving picture before the scene, so `frozen` has something to freeze
 SCENE_S = 24.0

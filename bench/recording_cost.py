@@ -3,7 +3,7 @@
 same streams, in the same run.
 
 Streams: N `file:` mounts of one 60 s 1280×720 25 fps H.264 clip (GOP 50, ~2 Mbit/s) on
-GStreamer RTSP servers (vigil/camserver.py; ≤ 60 mounts per server process). vigil records to a
+GStreamer RTSP servers (camserver/server.py; ≤ 60 mounts per server process). vigil records to a
 real S3 server (SeaweedFS) with 10 s segments (as the reference's -segment_time 10) and 2 worker
 processes. CPU is psutil's user+system time of every process of the tree over a 40 s window
 inside the clip; memory is the largest of a few samples in the window (RSS, USS, PSS summed over

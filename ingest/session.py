@@ -20,7 +20,7 @@ from ingest.parameter_sets import parameter_sets
 from ingest.segmenter import TimestampRepair, Verdict
 from ingest.source import PacketSource
 from storage.spool import OpenSegment, Spool
-from vigil.clock import Clock
+from core.clock import Clock
 
 __all__ = ["FeedObserver", "NullObserver", "Session", "SessionResult"]
 

@@ -13,8 +13,8 @@ from typing import Protocol
 import av
 import av.container
 
-from storage.catalog import redact_url
-from vigil.logs import scrub_text as scrub  # PyAV errors quote the URL they opened
+from core.redact import redact_url
+from core.redact import scrub_text as scrub  # PyAV errors quote the URL they opened
 
 __all__ = ["PacketSource", "AvSource", "LiveEdge", "SourceOptions", "open_source", "scrub", "SourceError"]
 

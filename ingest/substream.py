@@ -14,9 +14,9 @@ from typing import Protocol
 
 import av
 
-from ingest.backoff import Backoff
+from core.backoff import Backoff
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
-from vigil.clock import SYSTEM_CLOCK, Clock
+from core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["CountOnly", "HealthSubstream", "PictureSink"]
 

@@ -12,11 +12,11 @@ from multiprocessing.process import BaseProcess
 from typing import Callable
 
 from ingest.worker import worker_process_main
-from storage.catalog import Camera, Catalog
+from storage.catalog import Catalog
 from storage.leases import LeaseKeeper
 from storage.spool import Spool
-from vigil.clock import SYSTEM_CLOCK, Clock
-from vigil.settings import Settings
+from core.clock import SYSTEM_CLOCK, Clock
+from core.settings import Settings
 
 __all__ = ["Supervisor", "assign"]
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from ingest.backoff import Backoff
+from core.backoff import Backoff
 from ingest.session import FeedObserver, Session
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
 from ingest.substream import CountOnly, HealthSubstream
 from storage.catalog import Camera
 from storage.spool import Spool
-from vigil.clock import SYSTEM_CLOCK, Clock
-from vigil.logs import scrub_text
+from core.clock import SYSTEM_CLOCK, Clock
+from core.redact import scrub_text
 
 __all__ = ["CameraWorker", "Monitor", "WorkerOptions", "worker_process_main"]
 
@@ -165,8 +165,8 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
     from ingest.health.writer import StatusWriter
     from storage.catalog import Catalog
     from storage.object_store import open_store
-    from vigil.logs import setup_logging
-    from vigil.settings import HealthConfig, Settings
+    from core.logs import setup_logging
+    from core.settings import HealthConfig, Settings
 
     settings = Settings.model_validate_json(settings_json)
     setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.catalog import Catalog, cameras, leases, nodes
-from vigil.clock import SYSTEM_CLOCK, Clock
+from core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Lease", "LeaseKeeper", "fair_shares"]
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from storage.catalog import Catalog, cameras, holds, segments
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.timeline import overlaps
-from vigil.clock import SYSTEM_CLOCK, Clock
+from core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Hold", "RetentionResult", "Candidate", "apply_retention", "add_hold", "list_holds", "release_hold", "unheld"]
 

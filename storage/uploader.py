@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from storage.catalog import Catalog, Event, Segment
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.spool import Spool, SpooledSegment
-from vigil.clock import SYSTEM_CLOCK, Clock
+from core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Uploader", "UploadStats"]
 

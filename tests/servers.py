@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Iterable, Mapping
 
 REPO = Path(__file__).resolve().parent.parent
-CAMSERVER = REPO / "vigil" / "camserver.py"
+CAMSERVER = REPO / "camserver" / "server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 _PR_SET_PDEATHSIG = 1
@@ -155,7 +155,7 @@ class ServerError(RuntimeError):
 
 
 class RtspServer:
-    """vigil/camserver.py run with the system Python, several mounts on one port.
+    """camserver/server.py run with the system Python, several mounts on one port.
 
     mounts: {"/street": "file:/x/a.mp4", "/cam": "synthetic:?w=320&h=240&gop=25", ...}
     schedules: {"/cam": "freeze:20:10"} or an iterable of "/cam=freeze:20:10" strings

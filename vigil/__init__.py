@@ -1,9 +1,10 @@
-"""vigil: records and watches a city's CCTV.
+"""vigil: the composition root — the `vigil` command, the service and the demo.
 
-This package is the thin shared foundation (settings, clock, the `vigil` command) that wires the
-three rooms together: `ingest` (cameras → spool), `storage` (spool, object store, catalog) and
-`api` (HTTP). The rooms never import each other except through `storage`.
+It wires the rooms together: `ingest` (cameras → spool), `storage` (spool, object store, catalog),
+`playback` (playlists, clips, live), `reports` and `api` (HTTP), all standing on `core`. Nothing
+imports this package back.
 """
 
+from core import __version__
+
 __all__ = ["__version__"]
-__version__ = "0.1.0"

@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from vigil.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def _parse_time(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vigil.logs import setup_logging
+    from core.logs import setup_logging
     from vigil.service import Service
 
     setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
@@ -48,7 +48,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from storage.catalog import Catalog
-    from storage.report import availability, to_csv, to_json
+    from reports.availability import availability, to_csv, to_json
 
     s = _settings(args)
     rows = availability(Catalog(s.catalog), _parse_time(args.start), _parse_time(args.end), by=args.by)
@@ -57,7 +57,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from storage.auth import create_key
+    from storage.api_keys import create_key
     from storage.catalog import Catalog
 
     s = _settings(args)

@@ -1,6 +1,6 @@
 """`vigil demo`: the sample clips as live RTSP cameras, recorded into ./data, API and page on :8080.
 
-The cameras are real RTSP (GStreamer's server, `vigil/camserver.py`, run with the system Python):
+The cameras are real RTSP (GStreamer's server, `camserver/server.py`, run with the system Python):
 three clips loop forever as live cameras, one of them freezing on a schedule so the wall shows
 fault detection; the H.265 + AAC clip is served as a file, recorded by stream copy.
 """
@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from vigil.settings import Settings, load_settings
+import camserver
+from core.settings import Settings, load_settings
 
 __all__ = ["run_demo", "demo_settings", "start_camserver"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_streams"
-CAMSERVER = Path(__file__).resolve().parent / "camserver.py"
+CAMSERVER = camserver.SERVER
 SYSTEM_PYTHON = "/usr/bin/python3"  # has GStreamer's `gi`; .ci/setup installs it
 
 MOUNTS = {
@@ -75,9 +75,9 @@ def demo_settings(data_dir: Path, api_port: int, rtsp_port: int) -> Settings:
 
 
 def run_demo(data_dir: str = "./data", port: int = 8080) -> int:
-    from storage.auth import create_key
+    from storage.api_keys import create_key
     from storage.catalog import Catalog
-    from vigil.logs import setup_logging
+    from core.logs import setup_logging
     from vigil.service import Service
 
     setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))

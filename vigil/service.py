@@ -22,8 +22,8 @@ from storage.object_store import ObjectStore, open_store
 from storage.retention import apply_retention
 from storage.spool import Spool
 from storage.uploader import Uploader
-from vigil.clock import SYSTEM_CLOCK
-from vigil.settings import Settings
+from core.clock import SYSTEM_CLOCK
+from core.settings import Settings
 
 __all__ = ["Service", "seed_cameras"]
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from api.dependencies import Principal, ServicesDep, require
 from api.schemas import AuditEntryOut, AuditList
 from api.timeparse import iso_utc
-from storage.auth import list_audit
+from storage.audit_log import list_audit
 
 router = APIRouter(tags=["audit"])
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
-from api.redact import safe_url
+from core.redact import safe_url
 from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
-from storage.auth import add_audit
+from storage.audit_log import add_audit
 from storage.catalog import Camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])

@@ -16,8 +16,8 @@ from starlette.background import BackgroundTask
 
 from api.dependencies import CameraDep, Principal, ServicesDep, TimeRange, now_us, require, time_range
 from api.timeparse import iso_utc
-from storage.auth import add_audit
-from storage.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip
+from storage.audit_log import add_audit
+from playback.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip
 from storage.object_store import ObjectStoreError
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["clips"])

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import CameraDep, Principal, ServicesDep, check_range, now_us, optional_time, require
 from api.timeparse import iso_utc
-from storage.auth import add_audit
+from storage.audit_log import add_audit
 from storage.retention import Hold, add_hold, list_holds, release_hold
 
 router = APIRouter(prefix="/api/cameras/{camera_id}/holds", tags=["holds"])

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from api.dependencies import Principal, ServicesDep, now_us, require
 from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
-from storage.auth import KeyInfo, add_audit, create_key, get_key, list_keys, revoke_key
+from storage.api_keys import KeyInfo, create_key, get_key, list_keys, revoke_key
+from storage.audit_log import add_audit
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from api.dependencies import CameraDep, Principal, ServicesDep, require
 from api.links import media_path, signed_url
 from api.schemas import SignedUrl
-from storage.hls import MediaSource, live_entries, render_live
+from playback.hls import MediaSource, live_entries, render_live
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStoreError
 

@@ -2,7 +2,7 @@
 
 A key is served from the spool while its segment is there (being recorded, or waiting for the
 uploader), else from the object store. Playlists link here with signed URLs. With `shift_us`, the
-fragments' decode times are moved (storage/fmp4.py) so a VOD playlist's runs form one timeline."""
+fragments' decode times are moved (playback/fmp4.py) so a VOD playlist's runs form one timeline."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from fastapi.responses import StreamingResponse
 
 from api.dependencies import Principal, ServicesDep, require
 from api.ranges import Unsatisfiable, parse_range
-from storage.fmp4 import shift_decode_times, track_timescales
+from playback.fmp4 import shift_decode_times, track_timescales
 from storage.keys import parse_segment_key
-from storage.live import find_spooled
+from playback.live import find_spooled
 from storage.object_store import ObjectStoreError
 from storage.spool import SpooledSegment
 

@@ -10,8 +10,8 @@ from api.dependencies import CameraDep, Principal, ServicesDep, TimeRange, now_u
 from api.links import media_path, signed_url
 from api.schemas import GapOut, RecordingSegment, RecordingsOut, SignedUrl
 from api.timeparse import iso_utc
-from storage.auth import add_audit
-from storage.hls import render_vod, run_shifts_us, source_from_segment, vod_entries
+from storage.audit_log import add_audit
+from playback.hls import render_vod, run_shifts_us, source_from_segment, vod_entries
 from storage.timeline import Span, gaps, merge, total_us
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])

@@ -1,4 +1,4 @@
-"""`GET /api/report`: the availability report (storage.report), JSON or CSV by `Accept`."""
+"""`GET /api/report`: the availability report (reports.availability), JSON or CSV by `Accept`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import Principal, ServicesDep, check_range, now_us, optional_time, require
 from api.timeparse import iso_utc
-from storage.report import ReportRow, availability, to_csv
+from reports.availability import ReportRow, availability, to_csv
 
 router = APIRouter(tags=["report"])
 Investigator = Annotated[Principal, Depends(require("investigator"))]

@@ -19,10 +19,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-import vigil
+import core
 from api.dependencies import BearerDoc, ServicesDep, authenticate
 from api.schemas import ErrorOut
-from storage.auth import Role
+from core.roles import Role
 
 __all__ = ["router"]
 
@@ -116,7 +116,7 @@ def session(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Sessi
         key_name=None,
         max_clip_s=float(settings.api.max_clip_seconds),
         hls_js_url=f"/web/vendor/hls.js/{HLS_JS}" if hls_js.is_file() else None,
-        version=vigil.__version__,
+        version=core.__version__,
     )
     if settings.api.auth and not request.headers.get("authorization"):
         return out

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import median
 
-from vigil.settings import HealthConfig
+from core.settings import HealthConfig
 
 __all__ = [
     "BASELINE_GOPS",

@@ -37,8 +37,8 @@ from ingest.health.writer import StatusWriter, Write
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
-from vigil.clock import Clock
-from vigil.settings import HealthConfig, HealthOverrides
+from core.clock import Clock
+from core.settings import HealthConfig, HealthOverrides
 
 __all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config", "shared_pool"]
 

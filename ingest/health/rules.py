@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from statistics import median
 from typing import Any
 
-from vigil.settings import HealthConfig
+from core.settings import HealthConfig
 
 __all__ = [
     "BASELINE_MIN_SAMPLES",

@@ -24,13 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.app import create_app
 from api.dependencies import ApiContext
-from storage.auth import create_key
+from storage.api_keys import create_key
 from storage.catalog import Camera, Catalog
 from storage.object_store import LocalStore, ObjectStore, S3Store
 from tests.api.recorded import Recording, RunSpec, make_recording, us
 from tests.servers import SeaweedS3, free_port
-from vigil.clock import SYSTEM_CLOCK, Clock
-from vigil.settings import ApiConfig, Settings
+from core.clock import SYSTEM_CLOCK, Clock
+from core.settings import ApiConfig, Settings
 
 CAMERA_PASSWORD = "Pa55-w0rd-9f3bX"  # every camera URL in these tests carries it; no response may
 CAMERA_USER = "operator"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from storage.auth import list_audit
+from storage.audit_log import list_audit
 from tests.api.conftest import CAMERA_PASSWORD, ApiEnv, camera_url
 
 

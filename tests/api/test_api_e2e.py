@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import httpx
 
-from storage.auth import create_key
+from storage.api_keys import create_key
 from storage.spool import Spool
 from tests.api.conftest import CAMERA_PASSWORD, CAMERA_USER
 from tests.servers import RtspServer

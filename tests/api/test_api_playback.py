@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import av
 import pytest
 
-from storage.auth import list_audit
+from storage.audit_log import list_audit
 from tests.api.conftest import T0, RecordedEnv
 from tests.api.recorded import us
 

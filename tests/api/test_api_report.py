@@ -7,7 +7,7 @@ from pathlib import Path
 from storage.catalog import Event
 from tests.api.conftest import T0, make_env
 from tests.api.recorded import us
-from vigil.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 def test_report_json_and_csv(tmp_path: Path) -> None:

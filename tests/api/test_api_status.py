@@ -21,7 +21,7 @@ from storage.catalog import Camera, FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
 from tests.api.conftest import T0, ApiEnv, camera_url, make_env
-from vigil.clock import FakeClock
+from tests.fakes import FakeClock
 
 
 def put(env: ApiEnv, cam: str, state: str, **kw: object) -> None:
@@ -298,7 +298,7 @@ def _both(env: ApiEnv, c: TestClient, method: str, path: str, headers: dict[str,
 def test_fast_path_answers_as_the_route_does(tmp_path: Path) -> None:
     """Byte-identical responses (status, every header in order, body) from the fast path and the
     FastAPI route, for what pollers send and for the refusals."""
-    from storage.auth import revoke_key
+    from storage.api_keys import revoke_key
 
     clock = FakeClock(T0 / 1e6)
     env = make_env(tmp_path, clock=clock)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.catalog import Catalog, Event
-from storage.report import availability
+from reports.availability import availability
 from tests.servers import RtspServer
 from tests.vigilproc import VigilProcess, wait_until
-from vigil.settings import WorkersConfig
+from core.settings import WorkersConfig
 
 GOP_S = 1.0  # gop=25 at 25 fps
 STALL_S = 5.0

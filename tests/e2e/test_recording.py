@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import av
-import pytest
 
 from storage.catalog import Segment
 from storage.object_store import LocalStore, S3Store

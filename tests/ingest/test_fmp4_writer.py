@@ -16,7 +16,7 @@ from ingest.session import Session
 from ingest.source import SourceOptions, open_source
 from storage.spool import Spool, read_journal
 from tests.media import make_clip
-from vigil.clock import FakeClock
+from tests.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 

@@ -22,10 +22,10 @@ from ingest.health.writer import StatusWriter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import LocalStore, ObjectStoreError
-from storage.report import availability
+from reports.availability import availability
 from tests.ingest.health_clips import ClipSpec, Part, make_health_clip
-from vigil.clock import FakeClock
-from vigil.settings import HealthConfig, HealthOverrides
+from tests.fakes import FakeClock
+from core.settings import HealthConfig, HealthOverrides
 
 FPS, GOP = 10, 20  # 2 s GOP at 10 fps: realistic keyframe spacing, few frames to encode
 GOP_S = GOP / FPS

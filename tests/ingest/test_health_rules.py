@@ -16,7 +16,7 @@ from ingest.health.rules import (
     Sample,
     Verdict,
 )
-from vigil.settings import HealthConfig
+from core.settings import HealthConfig
 
 GOP_S = 2.0
 CFG = HealthConfig(

@@ -14,7 +14,7 @@ from storage.object_store import LocalStore, ObjectStoreError, S3Store
 from storage.spool import SegmentMeta, Spool
 from storage.uploader import Uploader
 from tests.servers import SeaweedS3
-from vigil.clock import FakeClock
+from tests.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 

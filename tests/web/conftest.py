@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from storage.auth import create_key
+from storage.api_keys import create_key
 from tests.servers import RtspServer, free_port
 from tests.vigilproc import VigilProcess, wait_until
 

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
-__all__ = ["setup_logging", "ScrubFilter", "scrub_text"]
+from core.redact import scrub_text
 
-# user info up to the last '@' of the URL (greedy: over-masking is the safe error)
-_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"?#]*@")
-_SECRET_PARAM = re.compile(r"(?P<name>[?&][^=&\s]*(?:pass|pwd|secret|token|key|auth|sig|credential)[^=&\s]*=)[^&\s'\"#]*", re.I)
-
-
-def scrub_text(text: str) -> str:
-    """Mask credentials in every URL of a message: user info, and secret-looking query values."""
-    return _SECRET_PARAM.sub(r"\g<name>***", _CREDS.sub(r"\g<scheme>***@", text))
-
+__all__ = ["setup_logging", "ScrubFilter"]
 
 class ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:

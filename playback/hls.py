@@ -74,7 +74,7 @@ def source_from_segment(seg: Segment, uri: str) -> MediaSource:
 def run_shifts_us(segments: Iterable[Segment]) -> dict[str, int]:
     """Per run, what to add to its decode times so a VOD playlist's runs form one increasing
     timeline: the offset of the run's media zero from the first run's, in wall-clock µs (served
-    by rewriting tfdt, see storage/fmp4.py). The first run's shift is 0."""
+    by rewriting tfdt, see playback/fmp4.py). The first run's shift is 0."""
     out: dict[str, int] = {}
     origin: int | None = None
     for s in sorted(segments, key=lambda x: x.start_us):

@@ -1,4 +1,4 @@
-"""storage.clips: stream-copy clips cut at keyframes, across segments and runs, hashed."""
+"""playback.clips: stream-copy clips cut at keyframes, across segments and runs, hashed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import av
 import pytest
 
 from storage.catalog import Catalog, Fragment, Segment
-from storage.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip, plan_clip, repr_digest
+from playback.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip, plan_clip, repr_digest
 from storage.object_store import LocalStore, S3Store
 from storage.timeline import Span
 from tests.api.recorded import Recording, RunSpec, make_recording, us

@@ -1,11 +1,11 @@
-"""storage.hls (+ storage.timeline): playlists are a pure function of segments and URIs."""
+"""playback.hls (+ storage.timeline): playlists are a pure function of segments and URIs."""
 
 from __future__ import annotations
 
 import re
 
 from storage.catalog import Fragment, Segment
-from storage.hls import (
+from playback.hls import (
     MediaSource,
     fragments_in,
     live_entries,

@@ -1,4 +1,4 @@
-"""storage.fmp4: tfdt shifted in place in a box stream, whatever the chunking or the cut."""
+"""playback.fmp4: tfdt shifted in place in a box stream, whatever the chunking or the cut."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.catalog import Catalog
-from storage.fmp4 import shift_decode_times, track_timescales
+from playback.fmp4 import shift_decode_times, track_timescales
 from storage.object_store import LocalStore
 from tests.api.recorded import Recording, RunSpec, make_recording, split_fmp4, us
 

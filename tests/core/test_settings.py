@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from vigil.cli import main
-from vigil.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_settings
 
 
 def test_yaml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

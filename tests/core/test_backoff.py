@@ -1,4 +1,4 @@
-from ingest.backoff import Backoff
+from core.backoff import Backoff
 
 
 def test_exponential_capped_with_jitter_bounds() -> None:

@@ -20,7 +20,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any
 import av
 
 from storage.catalog import Catalog, Segment
-from storage.hls import fragments_in
+from playback.hls import fragments_in
 from storage.object_store import ObjectStore
 from storage.timeline import Span, gaps
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.catalog import Camera, Catalog, Event, FeedStatus
-from storage.report import ReportRow, availability, camera_timeline, to_csv, to_json
+from reports.availability import ReportRow, availability, camera_timeline, to_csv, to_json
 
 S = 1_000_000
 T0 = 1_700_000_000 * S  # window start

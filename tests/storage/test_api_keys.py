@@ -1,4 +1,4 @@
-"""storage.auth: keys stored hashed and checked in constant time, roles, audit log, server secret."""
+"""storage.api_keys: keys stored hashed and checked in constant time, roles, audit log, server secret."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.auth import (
-    ROLES,
-    add_audit,
-    create_key,
-    get_key,
-    list_audit,
-    list_keys,
-    revoke_key,
-    role_allows,
-    server_secret,
-    verify_key,
-)
+from core.roles import ROLES, role_allows
+from storage.api_keys import create_key, get_key, list_keys, revoke_key, verify_key
+from storage.audit_log import add_audit, list_audit
+from storage.server_secrets import server_secret
 from storage.catalog import Catalog
 
 

@@ -3,7 +3,7 @@
 Why: the live playlist must show media seconds old, so it reads the segment still being recorded
 from the spool (its journal lists the fragments already written), plus earlier segments of the
 same run (closed in the spool or stored) to fill the window. Playlist rendering is in
-`storage/hls.py`; this module only finds the segments and numbers the fragments.
+`playback/hls.py`; this module only finds the segments and numbers the fragments.
 
 Numbering: a live playlist's media sequence must stay the same for a fragment across reloads and
 never go back. A fragment's number is `live_media_sequence_base(run start)` + its index in the run.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.catalog import Catalog, Fragment, Segment
-from storage.hls import live_media_sequence_base
+from playback.hls import live_media_sequence_base
 from storage.keys import segment_key
 from storage.spool import Spool, SpooledSegment, read_journal
 

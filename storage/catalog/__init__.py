@@ -1,0 +1,32 @@
+"""The catalog: SQLAlchemy Core over SQLite (WAL) by default, PostgreSQL for a cluster.
+
+Times are integer microseconds since the epoch (UTC) in columns ending `_us`: exact, cheap to
+index, the same on both backends. Ranges are half-open, [start_us, end_us).
+"""
+
+from __future__ import annotations
+
+from storage.catalog.camera_rows import CameraRows
+from storage.catalog.models import Camera, Event, FeedStatus, Fragment, Segment
+from storage.catalog.segment_rows import SegmentRows
+from storage.catalog.status_rows import StatusRows
+from storage.catalog.tables import (
+    api_keys,
+    audit,
+    cameras,
+    events,
+    feed_status,
+    holds,
+    leases,
+    metadata,
+    nodes,
+    segments,
+    server_secrets,
+)
+
+__all__ = ["Camera", "Catalog", "Event", "FeedStatus", "Fragment", "Segment", "api_keys", "audit", "cameras",
+           "events", "feed_status", "holds", "leases", "metadata", "nodes", "segments", "server_secrets"]
+
+
+class Catalog(CameraRows, SegmentRows, StatusRows):
+    """Thread-safe handle on the catalog database; one per process. One row family per module."""

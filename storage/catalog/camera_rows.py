@@ -1,0 +1,54 @@
+"""Cameras: their rows and the version the supervisor and the status board poll for changes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from storage.catalog.base import CatalogBase
+from storage.catalog.models import Camera
+from storage.catalog.tables import cameras, feed_status
+
+__all__ = ["CameraRows"]
+
+
+class CameraRows(CatalogBase):
+    def upsert_camera(self, cam: Camera, now_us: int) -> None:
+        row = {
+            "id": cam.id,
+            "name": cam.name,
+            "url": cam.url,
+            "transport": cam.transport,
+            "tags": dict(cam.tags),
+            "enabled": cam.enabled,
+            "health_url": cam.health_url,
+            "options": dict(cam.options),
+            "updated_us": now_us,
+        }
+        with self._begin() as c:
+            done = c.execute(sa.update(cameras).where(cameras.c.id == cam.id).values(**row)).rowcount
+            if not done:
+                c.execute(sa.insert(cameras).values(**row))
+
+    def get_camera(self, camera_id: str) -> Camera | None:
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(cameras).where(cameras.c.id == camera_id)).first()
+        return Camera(**dict(r._mapping)) if r else None
+
+    def list_cameras(self, *, enabled_only: bool = False) -> list[Camera]:
+        q = sa.select(cameras).order_by(cameras.c.id)
+        if enabled_only:
+            q = q.where(cameras.c.enabled == sa.true())
+        with self.engine.connect() as c:
+            return [Camera(**dict(r._mapping)) for r in c.execute(q)]
+
+    def delete_camera(self, camera_id: str) -> bool:
+        with self._begin() as c:
+            n = c.execute(sa.delete(cameras).where(cameras.c.id == camera_id)).rowcount
+            c.execute(sa.delete(feed_status).where(feed_status.c.camera_id == camera_id))
+        return bool(n)
+
+    def cameras_version(self) -> tuple[int, int]:
+        """(count, newest update) — cheap to poll for changes."""
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(sa.func.count(), sa.func.max(cameras.c.updated_us))).one()
+        return int(r[0]), int(r[1] or 0)

@@ -1,0 +1,151 @@
+"""The catalog's tables (SQLAlchemy Core). Times are integer µs since the epoch in `_us` columns."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["api_keys", "audit", "cameras", "events", "feed_status", "holds", "leases", "metadata", "nodes",
+           "segments", "server_secrets"]
+
+metadata = sa.MetaData()
+
+cameras = sa.Table(
+    "cameras",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("url", sa.Text, nullable=False),  # holds RTSP credentials: never leaves the service
+    sa.Column("transport", sa.String(8), nullable=False, server_default="tcp"),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("health_url", sa.Text, nullable=True),
+    sa.Column("options", sa.JSON, nullable=False),  # per-camera overrides (health thresholds, …)
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # position within the run, from 0
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("media_start_us", sa.BigInteger, nullable=False),  # decode time since the run began
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("header_bytes", sa.Integer, nullable=False),
+    sa.Column("object_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("video_codec", sa.String(16), nullable=False),
+    sa.Column("audio_codec", sa.String(16), nullable=True),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
+    sa.Column("frames", sa.Integer, nullable=False),
+    sa.Column("fragments", sa.JSON, nullable=False),  # [[offset, size, start_off_us, duration_us], …]
+    sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("drift_us", sa.BigInteger, nullable=True),  # wall clock minus media clock at close
+    sa.Column("lease_epoch", sa.BigInteger, nullable=True),
+    sa.Column("node_id", sa.String(64), nullable=True),  # the node that recorded it
+    sa.Column("state", sa.String(8), nullable=False),  # spooled | stored | deleting
+    sa.Column("stored_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_segments_camera_start", "camera_id", "start_us"),
+    sa.Index("ix_segments_state", "state"),
+)
+
+feed_status = sa.Table(
+    "feed_status",
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since_us", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("fps", sa.Float, nullable=True),
+    sa.Column("bitrate_kbps", sa.Float, nullable=True),
+    sa.Column("last_packet_us", sa.BigInteger, nullable=True),
+    sa.Column("reconnects", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("figures", sa.JSON, nullable=False),  # last sample: diff, luma, sharpness, …
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # state | spool_drop | …
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("figures", sa.JSON, nullable=False),
+    sa.Index("ix_events_camera_at", "camera_id", "at_us"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # public prefix of the key
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("key_name", sa.String(100), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=True),
+    sa.Column("start_us", sa.BigInteger, nullable=True),
+    sa.Column("end_us", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+
+server_secrets = sa.Table(
+    "server_secrets",  # named secrets shared by every node (the URL-signing key)
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+nodes = sa.Table(
+    "nodes",  # cluster members, by heartbeat
+    metadata,
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("heartbeat_us", sa.BigInteger, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",  # which node records which camera; `epoch` is the fencing token
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("expires_us", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+holds = sa.Table(
+    "holds",  # ranges an investigator placed out of retention's reach
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("released_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_holds_camera", "camera_id"),
+)
