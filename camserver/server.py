@@ -20,6 +20,10 @@ Mount specs:
                       live camera looping the decoded clip forever (x264 re-encode)
   synthetic:?w=&h=&fps=&gop=&qp=&scene=moving|static-noise&clock=&seed=
                       generated live scene
+  clock:?w=&h=&fps=&gop=&qp=
+                      a live camera whose every frame carries the wall clock as a row of
+                      black/white cells (milliseconds since the epoch mod 2^24, see ClockCamera),
+                      stamped when pushed (appsrc do-timestamp=true): glass-to-glass latency tests
   clock = on (drawn into the picture, freezes with it), overlay (drawn after the fault,
           keeps ticking over a frozen picture, like a DVR overlay) or off.
           Default: on for synthetic, off for loop.
@@ -515,6 +519,114 @@ def _fraction(fps: float) -> str:
     return f"{int(round(fps * 1000))}/1000"
 
 
+# ---------------------------------------------------------------- clock camera
+
+CLOCK_BITS = 24  # ms since the epoch mod 2^24: wraps every 4.66 h, far above any latency
+CLOCK_MARK = (1, 0)  # a white and a black cell before the bits: tells a code from a picture
+
+
+def clock_cells(ms: int) -> list[int]:
+    """The cell row for `ms`: the mark, the bits (most significant first), an even-parity cell."""
+    v = ms % (1 << CLOCK_BITS)
+    bits = [(v >> (CLOCK_BITS - 1 - i)) & 1 for i in range(CLOCK_BITS)]
+    return [*CLOCK_MARK, *bits, sum(bits) & 1]
+
+
+class ClockCamera:
+    """A live camera whose frames carry the wall clock at the moment each one is made.
+
+    The row of cells (`clock_cells`) sits at the top of the picture, `cell` pixels square (22 at
+    640x360: 27 cells in 594 px), luma 16 or 235, so it survives H.264 at any sane QP and a browser
+    reads it back by sampling each cell's centre from a canvas. A tick thread renders a frame with
+    the time it is pushed, and appsrc stamps it on arrival (do-timestamp=true): what a real camera
+    does, so the measured delay is the recorder's and the viewer's, not the test server's.
+    Below the row: the clock as text for people, and a moving block so the picture is never frozen.
+    """
+
+    def __init__(self, path: str, w: int, h: int, fps: float, gop: int, qp: int) -> None:
+        self.path, self.w, self.h, self.fps, self.gop, self.qp = path, w, h, fps, gop, qp
+        self.cell = max(8, (w - 16) // (len(CLOCK_MARK) + CLOCK_BITS + 1))
+        self.lock = threading.Lock()
+        self.appsrcs: dict[int, Gst.Element] = {}
+        self.stop_ev = threading.Event()
+        self.t0 = time.monotonic()
+        self.base = black_frame(w, h)
+        y = split_i420(self.base, w, h)[0]
+        y[:] = 90  # a mid grey: the cells stand out from it
+        self.scale = max(1, h // 120)
+        self.thread = threading.Thread(target=self._run, name=f"cam{path}", daemon=True)
+
+    def render(self, tick: int, ms: int) -> np.ndarray:
+        f = self.base.copy()
+        y = split_i420(f, self.w, self.h)[0]
+        c, top = self.cell, 8
+        for i, bit in enumerate(clock_cells(ms)):
+            y[top : top + c, 8 + i * c : 8 + (i + 1) * c] = 235 if bit else 16
+        bw = self.w // 8
+        x = (tick * 4) % (self.w - bw)
+        y[self.h // 2 : self.h // 2 + self.h // 4, x : x + bw] = 200
+        draw_clock(y[top + c + 8 :, :], self.scale)
+        return f
+
+    def attach(self, appsrc: Gst.Element) -> None:
+        with self.lock:
+            self.appsrcs[id(appsrc)] = appsrc
+
+    def detach(self, appsrc: Gst.Element) -> None:
+        with self.lock:
+            self.appsrcs.pop(id(appsrc), None)
+
+    def request_mode(self, mode: str) -> threading.Event:
+        raise ValueError("a clock camera has no picture modes")
+
+    def _run(self) -> None:
+        dur = 1.0 / self.fps
+        t0 = time.monotonic()
+        tick = 0
+        while not self.stop_ev.is_set():
+            due = t0 + tick * dur
+            now = time.monotonic()
+            if due > now:
+                if self.stop_ev.wait(due - now):
+                    break
+            elif now - due > 0.5:
+                tick = int((now - t0) / dur)  # stalled: skip the missed ticks, never burst old frames
+            with self.lock:
+                targets = list(self.appsrcs.values())
+            if targets:
+                frame = self.render(tick, int(time.time() * 1000))
+                data = frame.tobytes()
+                for src in targets:
+                    if src.get_clock() is None:
+                        continue  # media not running yet
+                    buf = Gst.Buffer.new_wrapped(data)
+                    buf.duration = int(Gst.SECOND / self.fps)
+                    ret = src.emit("push-buffer", buf)
+                    if ret not in (Gst.FlowReturn.OK, Gst.FlowReturn.FLUSHING):
+                        log(f"{self.path}: push-buffer -> {ret.value_nick}")
+            tick += 1
+
+    def launch(self) -> str:
+        caps = f"video/x-raw,format=I420,width={self.w},height={self.h},framerate={_fraction(self.fps)}"
+        return (
+            f'( appsrc name=src is-live=true format=time do-timestamp=true caps="{caps}" '
+            f"max-bytes={self.w * self.h * 3 // 2 * 4} leaky-type=downstream ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={self.gop} "
+            f"pass=quant quantizer={self.qp} threads=1 "
+            f'option-string="scenecut=0:min-keyint={self.gop}" ! '
+            "video/x-h264,profile=constrained-baseline ! "
+            "rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
+
+
+def make_clock(path: str, spec: str) -> ClockCamera:
+    _, opts = parse_query(spec.partition(":")[2])
+    w, h = int(opts.get("w", 640)), int(opts.get("h", 360))
+    if w % 8 or h % 2 or w < 240:
+        raise ValueError("clock: w must be a multiple of 8 (at least 240) and h even")
+    return ClockCamera(path, w, h, float(opts.get("fps", 25)), int(opts.get("gop", 25)), int(opts.get("qp", 23)))
+
+
 # ---------------------------------------------------------------- file mounts
 
 
@@ -600,6 +712,12 @@ class CamServer:
                 factory.set_launch(file_launch(spec[len("file:") :]))
                 factory.set_shared(False)
                 factory.connect("media-configure", self._file_configure, path)
+            elif spec.startswith("clock:"):
+                clock_cam = make_clock(path, spec)
+                self.cameras[path] = clock_cam  # type: ignore[assignment]
+                factory.set_launch(clock_cam.launch())
+                factory.set_shared(True)
+                factory.connect("media-configure", self._live_configure, clock_cam)
             elif spec.startswith(("loop:", "synthetic:")):
                 cam = make_live(path, spec, schedules.get(path, []))
                 self.cameras[path] = cam
@@ -607,7 +725,7 @@ class CamServer:
                 factory.set_shared(True)
                 factory.connect("media-configure", self._live_configure, cam)
             else:
-                raise ValueError(f"bad mount spec {spec!r} (file:|loop:|synthetic:)")
+                raise ValueError(f"bad mount spec {spec!r} (file:|loop:|synthetic:|clock:)")
             if auth:
                 self._protect(factory)
             mp.add_factory(path, factory)
