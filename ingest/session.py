@@ -16,9 +16,10 @@ from typing import Callable, Protocol
 import av
 
 from ingest.fmp4_writer import RunWriter
+from ingest.live_publish import open_publisher
 from ingest.parameter_sets import parameter_sets
 from ingest.segmenter import TimestampRepair, Verdict
-from ingest.source import PacketSource
+from ingest.source import PacketSource, SourceError
 from storage.spool import OpenSegment, Spool
 from core.clock import Clock
 
@@ -152,7 +153,12 @@ class Session:
         """
         stopped, lease_valid, observe, monotonic = self.stop.is_set, self.lease_valid, self.observer.on_packet, self.clock.monotonic
         video = self.source.video
+        # the live channel: viewers get each frame as it arrives, from this one connection
+        live = open_publisher(self.spool.root, self.camera_id, video)
+        if live is not None and hasattr(self.source, "live"):
+            self.source.live = live  # no read coalescing while someone watches (≤ 0.2 s less delay)
         n = 0
+        why = ""
         try:
             for pkt in self.source.packets():
                 if stopped():
@@ -165,6 +171,8 @@ class Session:
                 n += 1
                 arrival = monotonic()
                 observe(pkt, arrival)
+                if live is not None and live.active and pkt.stream is video:
+                    live.publish(pkt, self._now_us())
                 w = self.writer
                 if w is not None and not pkt.is_keyframe:
                     stream = pkt.stream
@@ -176,8 +184,13 @@ class Session:
                 self._handle(pkt, arrival)
             else:
                 self.result.ended_by = "stream ended"
+        except Exception as e:
+            why = str(e) if isinstance(e, SourceError) else "camera connection failed"
+            raise
         finally:
             self.result.packets += n
+            if live is not None:
+                live.close(self.result.ended_by or why or "camera connection failed")
             self._end_run(self.result.ended_by or "error")
             self.source.close()
         return self.result

@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import av
 import av.container
@@ -90,6 +90,7 @@ class AvSource:
         # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
+        self.live: Any = None  # the session's live channel: while it has subscribers, no pauses
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (FIELD-NOTES 5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
@@ -170,7 +171,7 @@ class AvSource:
                 continue
             fresh = at_edge(mono(), dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if fresh:
+            if fresh and not (self.live is not None and self.live.active):
                 sleep(pause)
 
     def _paced_packets(self) -> Iterator[av.Packet]:

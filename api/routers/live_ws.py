@@ -1,0 +1,124 @@
+"""Live video over a WebSocket: each frame as fragmented MP4, for Media Source Extensions.
+
+The browser asks `/live-ws-url` for a signed URL (a WebSocket cannot send an Authorization
+header), then opens it. The frames come from the worker recording the camera on this node, through
+the process's `LiveFeeds` (playback/live_feed.py): one channel per camera, whatever the number of
+viewers. See docs/design/live.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+
+from api.dependencies import CameraDep, NeedsCatalog, Principal, Services, ServicesDep, authenticate, require
+from api.links import signed_url
+from api.schemas import SignedUrl
+from core.settings import CAMERA_ID
+from playback.live_feed import LiveFeeds, Viewer
+from storage.catalog import leases
+from storage.live_channel import channel_address
+
+__all__ = ["router", "live_feeds"]
+
+router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["live"])
+Viewer_ = Annotated[Principal, Depends(require("viewer"))]
+SEND_TIMEOUT_S = 10.0  # a browser that takes no frame for this long is disconnected
+
+
+@router.get("/live-ws-url", response_model=SignedUrl)
+def live_ws_url(
+    who: Viewer_,
+    cam: CameraDep,
+    request: Request,
+    svc: ServicesDep,
+    ttl_s: Annotated[float, Query(gt=0, le=86_400, description="how long the URL works")] = 3600.0,
+) -> SignedUrl:
+    """A signed URL of the camera's live WebSocket (relative: use the page's host, ws: or wss:)."""
+    url, exp_us = signed_url(svc, request, who, f"/api/cameras/{cam.id}/live.ws", {}, ttl_s)
+    return SignedUrl(url=url, expires_us=exp_us)
+
+
+def _why_offline(svc: Services, camera_id: str) -> str:
+    """What a viewer is told while the camera's channel is missing on this node."""
+    cat = svc.ctx.catalog
+    with cat.engine.connect() as c:
+        holder = c.execute(sa.select(leases.c.node_id).where(leases.c.camera_id == camera_id)).scalar()
+    me = svc.ctx.settings.node_id
+    if holder and me and holder != me:
+        return f"the camera is recorded by node {holder}, not by this one"
+    st = cat.get_status(camera_id)
+    if st is None:
+        return "the camera has not been connected yet"
+    if st.state == "offline":
+        return f"camera offline: {st.reason}" if st.reason else "camera offline"
+    return "the camera is (re)connecting"
+
+
+def live_feeds(svc: Services) -> LiveFeeds:
+    """This process's feeds (made on first use, in the event loop)."""
+    feeds = svc.extra.get("live_feeds")
+    if feeds is None:
+        spool = svc.ctx.spool
+
+        def opener_for(camera_id: str):  # type: ignore[no-untyped-def]
+            async def open_() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+                if spool is None:
+                    raise OSError("this process records no camera")
+                return await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+
+            return open_
+
+        async def why(camera_id: str) -> str:
+            return await asyncio.to_thread(_why_offline, svc, camera_id)
+
+        feeds = LiveFeeds(opener_for, why)
+        svc.extra["live_feeds"] = feeds
+    return feeds  # type: ignore[return-value]
+
+
+@router.websocket("/live.ws")
+async def live_ws(ws: WebSocket, camera_id: str) -> None:
+    svc: Services = ws.app.state.services
+    try:
+        try:
+            authenticate(ws, svc, "viewer", signed=True, lookup=False)  # type: ignore[arg-type]
+        except NeedsCatalog:
+            await asyncio.to_thread(authenticate, ws, svc, "viewer", signed=True)  # type: ignore[arg-type]
+        if not CAMERA_ID.match(camera_id) or await asyncio.to_thread(svc.ctx.catalog.get_camera, camera_id) is None:
+            raise HTTPException(404, f"unknown camera {camera_id!r}")
+    except HTTPException as e:
+        await ws.close(code=4000 + e.status_code, reason=str(e.detail)[:120])
+        return
+    await ws.accept()
+    feed = live_feeds(svc).feed(camera_id)
+    viewer = Viewer()
+    feed.join(viewer)
+
+    async def watch_close() -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+        viewer.close()
+
+    closer = asyncio.create_task(watch_close())
+    try:
+        while True:
+            msg = await viewer.get()
+            if isinstance(msg, str):
+                await asyncio.wait_for(ws.send_text(msg), SEND_TIMEOUT_S)
+            else:
+                await asyncio.wait_for(ws.send_bytes(msg), SEND_TIMEOUT_S)
+    except (EOFError, WebSocketDisconnect, asyncio.TimeoutError, RuntimeError, OSError):
+        pass
+    finally:
+        closer.cancel()
+        feed.leave(viewer)
+        with contextlib.suppress(Exception):
+            await ws.close()
