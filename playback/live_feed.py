@@ -109,6 +109,7 @@ class LiveFeed:
         self._next = 0  # decode time the next frame should have (ticks)
         self._last_dts = -1
         self._dur = TIMESCALE // 25
+        self._avg = float(self._dur)
         self._seq = 0
         self._need_key = True
         self._idle_since: float | None = None
@@ -265,7 +266,12 @@ class LiveFeed:
                 dts = self._last_dts + 1
             cts = max(0, self._ticks(f.pts if f.pts is not None else f.dts) - raw)
         if self._last_dts >= 0 and 0 < dts - self._last_dts < 5 * TIMESCALE:
-            self._dur = dts - self._last_dts
+            step = dts - self._last_dts
+            self._avg += (step - self._avg) / 16
+            # A frame's duration is a guess (the next one has not arrived): MSE takes a next frame
+            # more than twice that late for a discontinuity and drops all until the next keyframe
+            # (measured: 1 s holes under jitter), so guess long — an overlap costs nothing.
+            self._dur = max(step, int(1.5 * self._avg))
         self._last_dts = dts
         self._next = dts + self._dur
         self._seq += 1

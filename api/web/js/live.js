@@ -1,8 +1,11 @@
-// The live view: a camera's live HLS (a signed URL from /live-url) in a dialog, with its state and
-// the health sampler's figures beside it, refreshed every 2 s while open.
+// The live view: a camera's live video in a dialog, with its state and the health sampler's figures
+// beside it, refreshed every 2 s while open. Video: frame by frame over a WebSocket into Media
+// Source Extensions (live_mse.js), with the live delay it measures; where MSE is missing, the live
+// HLS playlist (a signed URL from /live-url); where the codec cannot be decoded, snapshots.
 
-import { cam, getJson } from "./api.js";
+import { cam, getJson, request } from "./api.js";
 import { dateTime, duration, serverNow, zoneLabel } from "./format.js";
+import { LivePlayer } from "./live_mse.js";
 import { Player } from "./player.js";
 import { MEANING, PICTURE, label } from "./states.js";
 
@@ -28,6 +31,18 @@ export class LiveView {
       },
       onPlaying: () => this.message(""),
     });
+    this.delayEl = document.createElement("span");
+    this.delayEl.id = "live-delay";
+    this.delayEl.className = "muted";
+    this.delayEl.setAttribute("role", "status");
+    $("live-badge").after(this.delayEl);
+    this.mse = LivePlayer.supported()
+      ? new LivePlayer(this.video, {
+        onState: (state, text) => this.liveState(state, text),
+        onDelay: (s) => { this.delayEl.textContent = `${s.toFixed(2)} s behind live`; },
+        onUnsupported: (why) => this.fallback(why),
+      })
+      : null;
     $("live-close").addEventListener("click", () => this.dialog.close());
     this.dialog.addEventListener("close", () => this.closed());
     $("live-timeline").addEventListener("click", () => {
@@ -63,8 +78,47 @@ export class LiveView {
     clearTimeout(this.renew);
     this.timer = null;
     this.player.stop();
+    this.mse?.stop();
+    this.stopSnapshots();
     this.playing = false;
     this.camera = null;
+    this.delayEl.textContent = "";
+  }
+
+  liveState(state, text) {
+    this.video.dataset.live = state;
+    if (state === "live") this.message("");
+    else this.message(text, state === "stalled");
+    if (state !== "live") this.delayEl.textContent = state === "stalled" ? "stalled" : "";
+  }
+
+  /** The codec cannot be decoded here: say so, and show the camera's snapshots instead. */
+  fallback(why) {
+    const id = this.camera?.id;
+    this.message(`Live video cannot play in this browser: ${why}. Showing the latest snapshot instead, refreshed every 2 s.`, true);
+    this.video.dataset.live = "unsupported";
+    this.stopSnapshots();
+    this.showSnapshot(id);
+    this.snapTimer = setInterval(() => this.showSnapshot(id), 2000);
+  }
+
+  async showSnapshot(id) {
+    if (this.camera?.id !== id || !PICTURE.has(this.camera.state)) return; // no picture yet: a 404
+    try {
+      const blob = await (await request(`${cam(id)}/snapshot.jpg`)).blob();
+      if (this.camera?.id !== id) return;
+      if (this.poster) URL.revokeObjectURL(this.poster);
+      this.poster = URL.createObjectURL(blob);
+      this.video.poster = this.poster;
+    } catch { /* no snapshot yet: the message says what is happening */ }
+  }
+
+  stopSnapshots() {
+    clearInterval(this.snapTimer);
+    this.snapTimer = null;
+    this.video.removeAttribute("poster");
+    if (this.poster) URL.revokeObjectURL(this.poster);
+    this.poster = null;
   }
 
   /** The wall saw this camera change (event stream). */
@@ -72,6 +126,7 @@ export class LiveView {
     if (!this.camera || camera.id !== this.camera.id) return;
     this.camera = camera;
     this.renderState();
+    if (this.usesMse()) return; // the live stream says itself why it stalls, and resumes by itself
     if (!PICTURE.has(camera.state)) {
       this.message(this.why(camera), !this.playing);
     } else if (!this.playing) {
@@ -86,8 +141,19 @@ export class LiveView {
     return "";
   }
 
+  usesMse() {
+    return Boolean(this.mse) && new URLSearchParams(location.search).get("live") !== "hls";
+  }
+
   async startVideo() {
     const c = this.camera;
+    if (this.usesMse()) {
+      this.playing = true;
+      this.message("Loading live video…");
+      this.showSnapshot(c.id); // the latest picture until the first keyframe arrives
+      this.mse.start(c.id);
+      return;
+    }
     if (!PICTURE.has(c.state)) {
       this.player.stop();
       this.playing = false;

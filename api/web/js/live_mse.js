@@ -1,0 +1,258 @@
+// Live video over a WebSocket into Media Source Extensions: one fMP4 fragment per frame from the
+// worker that holds the camera's connection (api/routers/live_ws.py, docs/design/live.md).
+//
+// - Joins at the latest keyframe; keeps the play head at the live edge: more than MAX_BEHIND_S
+//   behind → a jump to the edge, a little behind → plays 10 % faster until caught up.
+// - Measures the live delay: server time now − when the worker read the frame on screen.
+// - Never silent: no frame for STALL_MS → "stalled" with the server's reason (camera offline,
+//   recorded elsewhere) or the network's; it reconnects and resumes by itself.
+// - A codec the browser cannot decode (H.265 without a decoder) → onUnsupported with the reason.
+
+import { cam, getJson } from "./api.js";
+
+const STALL_MS = 2000;
+const MAX_BEHIND_S = 1.0; // behind the newest frame by more: jump to it
+const CATCH_UP_S = 0.12; // by more: play 15 % faster until caught up
+const KEEP_S = 10;
+const HEAD = 17; // u8 kind | f64 arrival ms | f64 decode time s
+
+export class LivePlayer {
+  /**
+   * @param {HTMLVideoElement} video
+   * @param {{onState: (state: string, text: string) => void, onDelay?: (s: number) => void,
+   *          onUnsupported?: (reason: string) => void}} hooks
+   */
+  constructor(video, { onState, onDelay = () => {}, onUnsupported = () => {} }) {
+    this.video = video;
+    this.onState = onState;
+    this.onDelay = onDelay;
+    this.onUnsupported = onUnsupported;
+    this.gen = 0;
+    this.ws = null;
+    this.timer = null;
+    this.stats = { frames: 0, jumps: 0, stalls: 0, seeks: 0 };
+    this.queue = [];
+    this.arrivals = [];
+    video.livePlayer = this; // for trouble-shooting from the console (and the tests)
+  }
+
+  static supported() {
+    return typeof MediaSource !== "undefined" && typeof WebSocket !== "undefined";
+  }
+
+  /** Start playing camera `id` live; resolves once the connection is being made. */
+  async start(id) {
+    this.stop();
+    const gen = ++this.gen;
+    this.id = id;
+    this.serverState = { state: "connecting", reason: "" };
+    this.lastFrameAt = performance.now();
+    this.state = "";
+    this.timer = setInterval(() => this.tick(gen), 250);
+    this.setState("connecting", "Connecting to the live stream…");
+    await this.connect(gen);
+  }
+
+  async connect(gen) {
+    let url;
+    try {
+      ({ url } = await getJson(`${cam(this.id)}/live-ws-url`));
+    } catch (e) {
+      if (gen === this.gen) this.retry(gen, `the server refused the live stream: ${e.message}`);
+      return;
+    }
+    if (gen !== this.gen) return;
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${url}`);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onmessage = (ev) => gen === this.gen && this.message(ev.data);
+    ws.onclose = (ev) => {
+      if (gen !== this.gen || this.ws !== ws) return;
+      this.ws = null;
+      this.retry(gen, ev.code >= 4000 ? `the server refused the live stream (${ev.reason || ev.code})` : "the connection to the server was lost (network)");
+    };
+  }
+
+  retry(gen, why) {
+    this.setState("stalled", `Stalled: ${why}. Reconnecting…`);
+    this.connectAt = performance.now() + 1000;
+    this.pendingGen = gen;
+  }
+
+  message(data) {
+    if (typeof data === "string") {
+      const m = JSON.parse(data);
+      if (m.type === "hello") this.skewMs = m.server_ms - Date.now();
+      else if (m.type === "state") this.serverState = m;
+      else if (m.type === "codec") this.codec(m);
+      return;
+    }
+    const bytes = new Uint8Array(data);
+    const view = new DataView(data);
+    const kind = bytes[0];
+    if (kind === 1) {
+      this.queue.length = 0; // a new init segment: what was queued belongs to the old stream
+      this.waitKey = true;
+      this.push(bytes.subarray(HEAD));
+      return;
+    }
+    if (this.waitKey && kind !== 3) return;
+    this.waitKey = false;
+    this.lastFrameAt = performance.now();
+    this.stats.frames += 1;
+    this.newest = view.getFloat64(9);
+    this.arrivals.push([this.newest, view.getFloat64(1)]);
+    if (this.arrivals.length > 300) this.arrivals.splice(0, 100);
+    if (this.queue.length > 75) {
+      // the page fell behind (a background tab, a slow machine): skip to the next keyframe
+      this.queue.length = 0;
+      this.waitKey = kind !== 3;
+      this.stats.jumps += 1;
+      if (this.waitKey) return;
+    }
+    this.push(bytes.subarray(HEAD));
+  }
+
+  codec(m) {
+    if (!m.supported || !MediaSource.isTypeSupported(m.mime)) {
+      const why = m.reason || `this browser cannot decode ${m.codec} (${m.mime})`;
+      this.setState("unsupported", why);
+      this.onUnsupported(why);
+      this.stop();
+      return;
+    }
+    if (this.mime === m.mime && this.ms) return;
+    this.mime = m.mime;
+    this.openSource(m.mime);
+  }
+
+  openSource(mime) {
+    this.queue = [];
+    this.arrivals = [];
+    this.sb = null;
+    const ms = new MediaSource();
+    this.ms = ms;
+    if (this.video.src) URL.revokeObjectURL(this.video.src);
+    this.video.src = URL.createObjectURL(ms);
+    ms.addEventListener("sourceopen", () => {
+      if (this.ms !== ms) return;
+      this.sb = ms.addSourceBuffer(mime);
+      this.sb.mode = "segments";
+      this.sb.addEventListener("updateend", () => this.pump());
+      this.pump();
+    });
+    this.video.play().catch(() => {});
+  }
+
+  push(chunk) {
+    if (!this.ms) return;
+    this.queue.push(chunk);
+    this.pump();
+  }
+
+  pump() {
+    const sb = this.sb;
+    if (!sb || sb.updating || !this.queue.length || this.ms.readyState !== "open") return;
+    try {
+      sb.appendBuffer(this.queue.shift());
+    } catch (e) {
+      this.queue.length = 0;
+      this.waitKey = true;
+      if (e.name === "QuotaExceededError") this.trim(0);
+    }
+  }
+
+  trim(keep = KEEP_S) {
+    const sb = this.sb;
+    if (!sb || sb.updating || !sb.buffered.length) return;
+    const until = this.video.currentTime - keep;
+    if (until > sb.buffered.start(0) + 1) sb.remove(0, until);
+  }
+
+  tick(gen) {
+    if (gen !== this.gen) return;
+    const now = performance.now();
+    if (!this.ws && this.connectAt && now >= this.connectAt) {
+      this.connectAt = 0;
+      this.connect(gen);
+    }
+    const v = this.video;
+    const sb = this.sb;
+    if (sb && sb.buffered.length) {
+      const i = sb.buffered.length - 1;
+      const start = sb.buffered.start(i);
+      // the newest frame's start (the buffered end adds its guessed duration)
+      const edge = Math.min(sb.buffered.end(i), this.newest ?? Infinity);
+      const behind = edge - v.currentTime;
+      if (v.currentTime < start || behind > MAX_BEHIND_S) {
+        this.stats.seeks += 1;
+        v.currentTime = Math.max(start, edge - 0.04);
+      }
+      v.playbackRate = behind > CATCH_UP_S ? 1.15 : 1.0;
+      if (v.paused) v.play().catch(() => {});
+      if (now - (this.trimmedAt || 0) > 5000) {
+        this.trimmedAt = now;
+        this.trim();
+      }
+      const d = this.delay();
+      if (d != null) this.onDelay(d);
+    }
+    if (now - this.lastFrameAt > STALL_MS) {
+      if (this.state !== "stalled" && this.state !== "unsupported") this.stats.stalls += 1;
+      if (this.state !== "unsupported" && (this.ws || !this.connectAt)) {
+        const s = this.serverState;
+        const why = s.state === "offline" || s.state === "stalled" ? s.reason : "no data from the server (network)";
+        this.setState("stalled", `Stalled: no new frame for ${((now - this.lastFrameAt) / 1000).toFixed(0)} s — ${why || "waiting for the camera"}.`);
+      }
+    } else if (this.stats.frames && this.state !== "live") {
+      this.setState("live", "");
+    }
+  }
+
+  /** Seconds between the worker reading the frame on screen and now (server clock). */
+  delay() {
+    const t = this.video.currentTime;
+    const a = this.arrivals;
+    if (!a || !a.length || this.video.readyState < 2) return null;
+    let best = null;
+    for (let i = a.length - 1; i >= 0; i--) {
+      if (a[i][0] <= t + 0.001) {
+        best = a[i];
+        break;
+      }
+    }
+    if (!best) return null;
+    return (Date.now() + (this.skewMs || 0) - best[1]) / 1000;
+  }
+
+  setState(state, text) {
+    if (state === this.state && text === this.text) return;
+    this.state = state;
+    this.text = text;
+    this.video.dataset.live = state;
+    this.onState(state, text);
+  }
+
+  stop() {
+    this.gen += 1;
+    clearInterval(this.timer);
+    this.timer = null;
+    this.connectAt = 0;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      ws.close();
+    }
+    this.ms = null;
+    this.sb = null;
+    this.mime = "";
+    this.queue = [];
+    this.arrivals = [];
+    if (this.video.getAttribute("src")) {
+      URL.revokeObjectURL(this.video.src);
+      this.video.removeAttribute("src");
+      this.video.load();
+    }
+  }
+}

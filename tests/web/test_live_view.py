@@ -1,0 +1,167 @@
+"""The live view in Chromium against a real `vigil run` and the clock camera (camserver `clock:`):
+frames over the WebSocket into MSE, glass-to-glass delay read from the picture itself.
+
+1. live play: ~30 s with no stall over 1 s; delay p50/p95 printed and bounded; the page shows the
+   delay it measures.
+2. a camera killed and restarted while viewed: the view says "stalled" (and why) within the stall
+   bound, then resumes by itself once the camera is back.
+3. an H.265 camera: the tile says the browser cannot decode it and shows snapshots — not black.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from storage.api_keys import create_key
+from tests.servers import RtspServer
+from tests.vigilproc import VigilProcess, wait_until
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog
+
+
+CLOCK = "clock:?w=640&h=360&fps=25&gop=25"
+READER = (Path(__file__).parent / "clock_reader.js").read_text()
+PLAY_S = 30.0
+P95_BOUND_MS = 2000  # target 1,000 ms; the bound leaves room for a loaded 2-core CI machine
+STALL_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("live")
+    with RtspServer({"/clk": CLOCK}) as rtsp, RtspServer({"/hevc": f"file:{clip_hevc_aac.path}"}) as rtsp_h:
+        cams = [
+            {"id": "clk", "name": "Clock", "url": rtsp.url("/clk")},
+            {"id": "hevc", "name": "H.265 camera", "url": rtsp_h.url("/hevc")},
+        ]
+        v = VigilProcess(
+            work / "vigil",
+            cams,
+            recording={"segment_seconds": 4},
+            workers={"processes": 1, "backoff_initial_s": 0.3, "backoff_max_s": 0.5, "connect_timeout_s": 2.0,
+                     "read_timeout_s": 2.0},
+            health={"stall_timeout_s": 2.0, "snapshot_interval_s": 1.0},
+        )  # fmt: skip
+        with v:
+            key = create_key(v.catalog, "viewer", "live-viewer")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+                page = ctx.new_page()
+                page.set_default_timeout(15_000)
+                console = ConsoleLog()
+                console.watch(page, "viewer")
+                page.goto(v.url + "/")
+                page.fill("#signin-key", key)
+                page.click("#signin-button")
+                page.wait_for_selector("#app:not([hidden])")
+                try:
+                    yield {"vigil": v, "rtsp": rtsp, "page": page, "console": console}
+                finally:
+                    browser.close()
+
+
+def open_live(page: Any, camera_id: str) -> None:
+    page.click(f"#wall-grid .tile[data-id='{camera_id}']")
+    page.wait_for_selector("#live[open]")
+
+
+def close_live(page: Any) -> None:
+    page.click("#live-close")
+    page.wait_for_selector("#live:not([open])", state="attached")
+
+
+def clock(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => window.__clock")
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) -> None:
+    page = live_world["page"]
+    page.wait_for_selector("#wall-grid .tile[data-id='clk'][data-state='online']", timeout=30_000)
+    open_live(page, "clk")
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "live", 15, 0.1,
+               "the live stream to play")  # fmt: skip
+    page.evaluate(READER)
+    wait_until(lambda: len(clock(page)["samples"]) > 25, 10, 0.2, "frames read back from the video")
+    page.evaluate("() => { const c = window.__clock; c.samples = []; c.gaps = []; c.maxGap = 0; c.frames = 0; c.unread = 0; }")
+    t0 = time.monotonic()
+    shown_delays = []
+    while time.monotonic() - t0 < PLAY_S:
+        time.sleep(1.0)
+        text = page.text_content("#live-delay") or ""
+        if "behind live" in text:
+            shown_delays.append(float(text.split()[0]))
+    c = clock(page)
+    stats = page.evaluate("""() => { const v = document.querySelector('#live-video');
+        const q = v.getVideoPlaybackQuality();
+        return {...v.livePlayer.stats, dropped: q.droppedVideoFrames, total: q.totalVideoFrames}; }""")
+    print(f"\nplayer: {stats}")
+    delays = [d for _, d in c["samples"]]
+    p50, p95 = statistics.median(delays), pct(delays, 95)
+    fps = c["frames"] / PLAY_S
+    print(
+        f"\nlive (WebSocket/MSE, Chromium): {len(delays)} frames read in {PLAY_S:.0f} s ({fps:.1f} fps), "
+        f"glass-to-glass p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(delays):.0f} ms; longest gap between "
+        f"frames {c['maxGap']:.0f} ms; unread {c['unread']}; page shows {statistics.median(shown_delays):.2f} s (median)"
+    )
+    assert fps > 15, f"the video advanced at {fps:.1f} fps (25 sent)"
+    assert c["unread"] <= c["frames"] * 0.05, "the clock cells are readable in nearly every frame"
+    assert not c["gaps"], f"no stall over 1 s: {c['gaps']}"
+    assert p95 < P95_BOUND_MS, f"glass-to-glass p95 {p95:.0f} ms"
+    assert shown_delays and 0 <= statistics.median(shown_delays) < 2.0, "the page shows the delay it measures"
+    assert not live_world["console"].errors, live_world["console"].errors
+
+
+def test_camera_killed_and_restarted_shows_stalled_then_resumes(live_world: dict[str, Any]) -> None:
+    page, rtsp = live_world["page"], live_world["rtsp"]
+    if not page.is_visible("#live[open]"):
+        open_live(page, "clk")
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "live", 15, 0.1,
+               "live before the fault")  # fmt: skip
+    rtsp.kill()
+    t_kill = time.monotonic()
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "stalled", STALL_S + 3,
+               0.05, "the view to say stalled")  # fmt: skip
+    t_stalled = time.monotonic() - t_kill
+    msg = page.text_content("#live-msg") or ""
+    assert msg.startswith("Stalled"), msg
+    assert "camera" in msg, f"the reason names the camera: {msg}"
+    rtsp.start()
+    t_back = time.monotonic()
+    page.evaluate("() => { window.__clock.samples = []; window.__clock.gaps = []; }")
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "live", 20, 0.05,
+               "live to resume by itself")  # fmt: skip
+    t_resumed = time.monotonic() - t_back
+    wait_until(lambda: len(clock(page)["samples"]) >= 25, 10, 0.1, "frames after the restart")
+    delays = [d for _, d in clock(page)["samples"][-25:]]
+    print(
+        f"\ncamera killed: 'stalled' shown after {t_stalled:.2f} s ({msg!r}); restarted: live again after "
+        f"{t_resumed:.2f} s (reconnect backoff included); delay after resuming p50 {statistics.median(delays):.0f} ms"
+    )
+    assert t_stalled <= STALL_S + 2.0
+    assert statistics.median(delays) < P95_BOUND_MS, "back at the live edge, not replaying a backlog"
+    close_live(page)
+
+
+def test_codec_the_browser_cannot_decode_says_so_and_shows_snapshots(live_world: dict[str, Any]) -> None:
+    page = live_world["page"]
+    page.wait_for_selector("#wall-grid .tile[data-id='hevc'][data-state='online']", timeout=30_000)
+    open_live(page, "hevc")
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "unsupported", 15,
+               0.1, "the view to say it cannot decode")  # fmt: skip
+    msg = page.text_content("#live-msg") or ""
+    assert "cannot" in msg and "hevc" in msg.lower(), msg
+    wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').poster.startsWith('blob:')"), 10, 0.1,
+               "a snapshot in place of the video")  # fmt: skip
+    close_live(page)
