@@ -166,6 +166,7 @@ class ClusterConfig(_Strict):
     lease_ttl_s: float = Field(default=15.0, ge=3)
     capacity: int = Field(default=0, ge=0, description="cameras this node may record; 0 = no limit")
     clock_margin_s: float = Field(default=2.0, ge=0, description="a worker stops this long before its lease expires")
+    api_url: str = Field(default="", description="how other nodes reach this node's API (live relay); default http://api.host:api.port")
 
 
 class RetentionConfig(_Strict):

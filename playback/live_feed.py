@@ -90,7 +90,7 @@ class Viewer:
 class LiveFeed:
     """One camera's channel in this process and the viewers it feeds."""
 
-    def __init__(self, camera_id: str, opener: Opener, on_idle: Callable[["LiveFeed"], None], why_offline: Callable[[], Awaitable[str]]) -> None:
+    def __init__(self, camera_id: str, opener: Opener, on_idle: Callable[["LiveFeed"], None], why_offline: Callable[[str], Awaitable[str]]) -> None:
         self.camera_id = camera_id
         self.opener = opener
         self.on_idle = on_idle
@@ -186,7 +186,7 @@ class LiveFeed:
 
     async def _offline_reason(self, err: str) -> str:
         try:
-            return await self.why_offline()
+            return await self.why_offline(err)
         except Exception:
             return f"no connection to the camera on this node ({err})" if err else "no connection to the camera"
 
@@ -291,7 +291,7 @@ class LiveFeed:
 class LiveFeeds:
     """The feeds of this API process, by camera."""
 
-    def __init__(self, opener_for: Callable[[str], Opener], why_offline: Callable[[str], Awaitable[str]]) -> None:
+    def __init__(self, opener_for: Callable[[str], Opener], why_offline: Callable[[str, str], Awaitable[str]]) -> None:
         self.opener_for = opener_for
         self.why_offline = why_offline
         self.feeds: dict[str, LiveFeed] = {}
@@ -299,7 +299,7 @@ class LiveFeeds:
     def feed(self, camera_id: str) -> LiveFeed:
         f = self.feeds.get(camera_id)
         if f is None:
-            f = LiveFeed(camera_id, self.opener_for(camera_id), self._idle, lambda: self.why_offline(camera_id))
+            f = LiveFeed(camera_id, self.opener_for(camera_id), self._idle, lambda err: self.why_offline(camera_id, err))
             self.feeds[camera_id] = f
         return f
 

@@ -62,7 +62,9 @@ class LeaseKeeper:
         capacity: int,
         ttl_s: float = 15.0,
         clock: Clock = SYSTEM_CLOCK,
+        api_url: str | None = None,
     ) -> None:
+        self.api_url = api_url
         self.catalog = catalog
         self.node_id = node_id
         self.capacity = capacity
@@ -88,8 +90,9 @@ class LeaseKeeper:
         with self.catalog.engine.begin() as c:
             ins = (postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert)(nodes)
             c.execute(
-                ins.values(node_id=self.node_id, capacity=self.capacity, heartbeat_us=now).on_conflict_do_update(
-                    index_elements=["node_id"], set_={"capacity": self.capacity, "heartbeat_us": now}
+                ins.values(node_id=self.node_id, capacity=self.capacity, heartbeat_us=now, api_url=self.api_url)
+                .on_conflict_do_update(
+                    index_elements=["node_id"], set_={"capacity": self.capacity, "heartbeat_us": now, "api_url": self.api_url}
                 )
             )
             enabled = [r[0] for r in c.execute(sa.select(cameras.c.id).where(cameras.c.enabled == sa.true()))]

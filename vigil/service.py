@@ -76,6 +76,7 @@ class Service:
             settings.node_id,
             capacity=settings.cluster.capacity or 1_000_000,
             ttl_s=settings.cluster.lease_ttl_s,
+            api_url=settings.cluster.api_url or f"http://{settings.api.host}:{settings.api.port}",
         )
         self._stopping = threading.Event()
         self.supervisor = Supervisor(

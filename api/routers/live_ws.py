@@ -15,8 +15,9 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 
-from api.dependencies import CameraDep, NeedsCatalog, Principal, Services, ServicesDep, authenticate, require
+from api.dependencies import CameraDep, NeedsCatalog, Principal, Services, ServicesDep, authenticate, require, route_path
 from api.links import signed_url
+from api.live_relay import NODE_KID_PREFIX, open_remote
 from api.schemas import SignedUrl
 from core.settings import CAMERA_ID
 from playback.live_feed import LiveFeeds, Viewer
@@ -43,14 +44,14 @@ def live_ws_url(
     return SignedUrl(url=url, expires_us=exp_us)
 
 
-def _why_offline(svc: Services, camera_id: str) -> str:
-    """What a viewer is told while the camera's channel is missing on this node."""
+def _why_offline(svc: Services, camera_id: str, err: str) -> str:
+    """What a viewer is told while the camera's channel cannot be had."""
     cat = svc.ctx.catalog
     with cat.engine.connect() as c:
         holder = c.execute(sa.select(leases.c.node_id).where(leases.c.camera_id == camera_id)).scalar()
     me = svc.ctx.settings.node_id
-    if holder and me and holder != me:
-        return f"the camera is recorded by node {holder}, not by this one"
+    if holder and me and holder != me and err:
+        return err  # the recording node's relay failed: the opener said why
     st = cat.get_status(camera_id)
     if st is None:
         return "the camera has not been connected yet"
@@ -66,15 +67,18 @@ def live_feeds(svc: Services) -> LiveFeeds:
         spool = svc.ctx.spool
 
         def opener_for(camera_id: str):  # type: ignore[no-untyped-def]
-            async def open_() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-                if spool is None:
-                    raise OSError("this process records no camera")
-                return await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+            async def open_():  # type: ignore[no-untyped-def]
+                if spool is not None:
+                    try:
+                        return await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+                    except OSError:
+                        pass  # not connected on this node: maybe another node records it
+                return await open_remote(svc, camera_id)
 
             return open_
 
-        async def why(camera_id: str) -> str:
-            return await asyncio.to_thread(_why_offline, svc, camera_id)
+        async def why(camera_id: str, err: str) -> str:
+            return await asyncio.to_thread(_why_offline, svc, camera_id, err)
 
         feeds = LiveFeeds(opener_for, why)
         svc.extra["live_feeds"] = feeds
@@ -120,5 +124,44 @@ async def live_ws(ws: WebSocket, camera_id: str) -> None:
     finally:
         closer.cancel()
         feed.leave(viewer)
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
+@router.websocket("/live-channel.ws")
+async def live_channel_ws(ws: WebSocket, camera_id: str) -> None:
+    """Node to node: this node's live channel of a camera, relayed byte for byte (api/live_relay.py)."""
+    svc: Services = ws.app.state.services
+    if svc.ctx.settings.api.auth:
+        kid = svc.signer.verify(route_path(ws), ws.query_params.multi_items(), svc.ctx.clock.now())  # type: ignore[arg-type]
+        if kid is None or not kid.startswith(NODE_KID_PREFIX):
+            await ws.close(code=4401, reason="a node's signature is required")
+            return
+    spool = svc.ctx.spool
+    if not CAMERA_ID.match(camera_id) or spool is None:
+        await ws.close(code=4404, reason="no such camera here")
+        return
+    try:
+        reader, writer = await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+    except OSError:
+        await ws.close(code=4404, reason="this node has no connection to the camera")
+        return
+    await ws.accept()
+
+    async def watch_close() -> None:
+        with contextlib.suppress(Exception):
+            while (await ws.receive())["type"] != "websocket.disconnect":
+                pass
+        writer.close()
+
+    closer = asyncio.create_task(watch_close())
+    try:
+        while data := await reader.read(1 << 16):
+            await asyncio.wait_for(ws.send_bytes(data), SEND_TIMEOUT_S)
+    except (OSError, asyncio.TimeoutError, WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        closer.cancel()
+        writer.close()
         with contextlib.suppress(Exception):
             await ws.close()

@@ -125,6 +125,7 @@ nodes = sa.Table(
     sa.Column("node_id", sa.String(64), primary_key=True),
     sa.Column("capacity", sa.Integer, nullable=False),
     sa.Column("heartbeat_us", sa.BigInteger, nullable=False),
+    sa.Column("api_url", sa.String(300), nullable=True),  # where other nodes reach its API (live relay)
 )
 
 leases = sa.Table(
