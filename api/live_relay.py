@@ -67,7 +67,7 @@ class RelayReader:
             asyncio.get_running_loop().create_task(self.ws.close())
 
 
-async def open_remote(svc: Services, camera_id: str) -> tuple[RelayReader, RelayReader]:
+async def open_remote(svc: Services, camera_id: str, stream: str = "main") -> tuple[RelayReader, RelayReader]:
     """Connect to the recording node's relay; OSError (with a reason a viewer may read) if none."""
     node = await asyncio.to_thread(recording_node, svc, camera_id)
     me = svc.ctx.settings.node_id
@@ -79,7 +79,11 @@ async def open_remote(svc: Services, camera_id: str) -> tuple[RelayReader, Relay
         raise OSError(f"node {node.node_id} records the camera but published no API address")
     path = channel_path(camera_id)
     exp = int(svc.ctx.clock.now()) + 300
-    signed = svc.signer.sign(path, {}, f"{NODE_KID_PREFIX}{me}", exp) if svc.ctx.settings.api.auth else path
+    params = {"stream": stream} if stream != "main" else {}
+    if svc.ctx.settings.api.auth:
+        signed = svc.signer.sign(path, params, f"{NODE_KID_PREFIX}{me}", exp)
+    else:
+        signed = f"{path}?stream={stream}"
     url = "ws" + node.api_url.rstrip("/").removeprefix("http") + signed
     try:
         ws = await websockets.connect(url, open_timeout=CONNECT_TIMEOUT_S, max_size=None, compression=None)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import av
 
-from storage.live_channel import ChannelConfig, channel_address, encode_config, encode_end, encode_frame_header
+from storage.live_channel import ChannelConfig, channel_address, encode_config, encode_end, encode_frame_header, substream_channel
 
-__all__ = ["LiveHub", "LivePublisher", "open_publisher"]
+__all__ = ["LiveHub", "LivePublisher", "open_publisher", "substream_channel"]
 
 log = logging.getLogger("vigil.live")
 

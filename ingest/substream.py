@@ -15,6 +15,8 @@ from typing import Protocol
 import av
 
 from core.backoff import Backoff
+from ingest.live_publish import open_publisher
+from storage.live_channel import substream_channel
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
 from core.clock import SYSTEM_CLOCK, Clock
 
@@ -53,7 +55,9 @@ class HealthSubstream:
         clock: Clock = SYSTEM_CLOCK,
         opener: Callable[[str, SourceOptions], PacketSource] = open_source,
         backoff: Backoff | None = None,
+        live_root: str | None = None,
     ) -> None:
+        self.live_root = live_root  # the spool's root: live viewers may watch this substream
         self.camera_id = camera_id
         self.url = url
         self.monitor = monitor
@@ -75,11 +79,20 @@ class HealthSubstream:
             except SourceError as e:
                 log.warning("%s: health substream: %s", self.camera_id, e)
             else:
+                # the substream's live channel: the fallback for browsers that cannot decode the main
+                # stream's codec (H.265), from this same connection
+                live = None
+                if self.live_root is not None:
+                    live = open_publisher(self.live_root, substream_channel(self.camera_id), src.video)
+                    if live is not None and hasattr(src, "live"):
+                        src.live = live
                 try:
                     for pkt in src.packets():
                         if self.stop.is_set():
                             break
                         if pkt.stream is src.video:
+                            if live is not None and live.active:
+                                live.publish(pkt, int(self.clock.now() * 1_000_000))
                             self.monitor.on_packet(pkt, self.clock.monotonic(), count=False)
                             self.samples_fed += 1
                     self.backoff.reset()
@@ -88,6 +101,8 @@ class HealthSubstream:
                 except Exception:  # the substream must never take the recording down with it
                     log.exception("%s: health substream failed", self.camera_id)
                 finally:
+                    if live is not None:
+                        live.close("health substream ended")
                     src.close()
             if not self.stop.is_set():
                 self.clock.sleep(self.backoff.next_delay(), self.stop)

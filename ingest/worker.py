@@ -102,7 +102,8 @@ class CameraWorker:
         observer: FeedObserver = self.monitor
         if cam.health_url:
             observer = CountOnly(self.monitor)  # type: ignore[arg-type]
-            HealthSubstream(cam.id, cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock).start()
+            HealthSubstream(cam.id, cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock,
+                            live_root=str(self.spool.root)).start()
         while not self.stop_event.is_set():
             if not self.lease_valid():
                 # no lease, no recording: wait for the supervisor to renew it or to stop us

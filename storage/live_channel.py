@@ -40,6 +40,7 @@ __all__ = [
     "encode_end",
     "encode_frame_header",
     "node_key",
+    "substream_channel",
 ]
 
 KEYFRAME = 1
@@ -76,6 +77,12 @@ class ChannelEnd:
 def node_key(spool_root: str | os.PathLike[str]) -> str:
     """A short name for a node's spool directory (one node per spool)."""
     return hashlib.blake2b(str(Path(spool_root).resolve()).encode(), digest_size=6).hexdigest()
+
+
+def substream_channel(camera_id: str) -> str:
+    """The channel name of a camera's H.264 substream (`health_url`): not a valid camera id, so it
+    never collides with one. The fallback for browsers that cannot decode the main stream."""
+    return f"{camera_id}~sub"
 
 
 def channel_address(spool_root: str | os.PathLike[str], camera_id: str) -> str:

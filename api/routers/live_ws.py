@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+import json
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
@@ -22,13 +23,18 @@ from api.schemas import SignedUrl
 from core.settings import CAMERA_ID
 from playback.live_feed import LiveFeeds, Viewer
 from storage.catalog import leases
-from storage.live_channel import channel_address
+from storage.live_channel import channel_address, substream_channel
 
 __all__ = ["router", "live_feeds"]
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["live"])
 Viewer_ = Annotated[Principal, Depends(require("viewer"))]
-SEND_TIMEOUT_S = 10.0  # a browser that takes no frame for this long is disconnected
+SEND_TIMEOUT_S = 10.0
+Stream = Literal["main", "sub"]
+
+
+def _channel(camera_id: str, stream: str) -> str:
+    return substream_channel(camera_id) if stream == "sub" else camera_id  # a browser that takes no frame for this long is disconnected
 
 
 @router.get("/live-ws-url", response_model=SignedUrl)
@@ -38,9 +44,13 @@ def live_ws_url(
     request: Request,
     svc: ServicesDep,
     ttl_s: Annotated[float, Query(gt=0, le=86_400, description="how long the URL works")] = 3600.0,
+    stream: Annotated[Stream, Query(description="main: the recorded stream; sub: the H.264 substream (health_url)")] = "main",
 ) -> SignedUrl:
     """A signed URL of the camera's live WebSocket (relative: use the page's host, ws: or wss:)."""
-    url, exp_us = signed_url(svc, request, who, f"/api/cameras/{cam.id}/live.ws", {}, ttl_s)
+    if stream == "sub" and not cam.health_url:
+        raise HTTPException(404, f"camera {cam.id!r} has no substream (health_url)")
+    params = {"stream": stream} if stream != "main" else {}
+    url, exp_us = signed_url(svc, request, who, f"/api/cameras/{cam.id}/live.ws", params, ttl_s)
     return SignedUrl(url=url, expires_us=exp_us)
 
 
@@ -66,19 +76,20 @@ def live_feeds(svc: Services) -> LiveFeeds:
     if feeds is None:
         spool = svc.ctx.spool
 
-        def opener_for(camera_id: str):  # type: ignore[no-untyped-def]
+        def opener_for(channel: str):  # type: ignore[no-untyped-def]
+            camera_id, sub, _ = channel.partition("~")
             async def open_():  # type: ignore[no-untyped-def]
                 if spool is not None:
                     try:
-                        return await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+                        return await asyncio.open_unix_connection(channel_address(spool.root, channel))
                     except OSError:
                         pass  # not connected on this node: maybe another node records it
-                return await open_remote(svc, camera_id)
+                return await open_remote(svc, camera_id, "sub" if sub else "main")
 
             return open_
 
-        async def why(camera_id: str, err: str) -> str:
-            return await asyncio.to_thread(_why_offline, svc, camera_id, err)
+        async def why(channel: str, err: str) -> str:
+            return await asyncio.to_thread(_why_offline, svc, channel.partition("~")[0], err)
 
         feeds = LiveFeeds(opener_for, why)
         svc.extra["live_feeds"] = feeds
@@ -93,14 +104,19 @@ async def live_ws(ws: WebSocket, camera_id: str) -> None:
             authenticate(ws, svc, "viewer", signed=True, lookup=False)  # type: ignore[arg-type]
         except NeedsCatalog:
             await asyncio.to_thread(authenticate, ws, svc, "viewer", signed=True)  # type: ignore[arg-type]
-        if not CAMERA_ID.match(camera_id) or await asyncio.to_thread(svc.ctx.catalog.get_camera, camera_id) is None:
+        cam = await asyncio.to_thread(svc.ctx.catalog.get_camera, camera_id) if CAMERA_ID.match(camera_id) else None
+        if cam is None:
             raise HTTPException(404, f"unknown camera {camera_id!r}")
+        stream = ws.query_params.get("stream", "main")
+        if stream not in ("main", "sub") or (stream == "sub" and not cam.health_url):
+            raise HTTPException(404, f"camera {camera_id!r} has no stream {stream!r}")
     except HTTPException as e:
         await ws.close(code=4000 + e.status_code, reason=str(e.detail)[:120])
         return
     await ws.accept()
-    feed = live_feeds(svc).feed(camera_id)
+    feed = live_feeds(svc).feed(_channel(camera_id, stream))
     viewer = Viewer()
+    viewer.put(json.dumps({"type": "camera", "stream": stream, "substream": bool(cam.health_url)}))
     feed.join(viewer)
 
     async def watch_close() -> None:
@@ -141,8 +157,9 @@ async def live_channel_ws(ws: WebSocket, camera_id: str) -> None:
     if not CAMERA_ID.match(camera_id) or spool is None:
         await ws.close(code=4404, reason="no such camera here")
         return
+    stream = ws.query_params.get("stream", "main")
     try:
-        reader, writer = await asyncio.open_unix_connection(channel_address(spool.root, camera_id))
+        reader, writer = await asyncio.open_unix_connection(channel_address(spool.root, _channel(camera_id, stream)))
     except OSError:
         await ws.close(code=4404, reason="this node has no connection to the camera")
         return

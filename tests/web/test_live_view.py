@@ -5,7 +5,8 @@ frames over the WebSocket into MSE, glass-to-glass delay read from the picture i
    delay it measures.
 2. a camera killed and restarted while viewed: the view says "stalled" (and why) within the stall
    bound, then resumes by itself once the camera is back.
-3. an H.265 camera: the tile says the browser cannot decode it and shows snapshots — not black.
+3. an H.265 camera: the tile says the browser cannot decode it and shows snapshots — not black;
+   with an H.264 substream (`health_url`), it plays that instead, and says so.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ STALL_S = 2.0
 @pytest.fixture(scope="module")
 def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("live")
-    with RtspServer({"/clk": CLOCK}) as rtsp, RtspServer({"/hevc": f"file:{clip_hevc_aac.path}"}) as rtsp_h:
+    hevc = f"file:{clip_hevc_aac.path}"
+    with RtspServer({"/clk": CLOCK}) as rtsp, RtspServer({"/hevc": hevc, "/sub": "clock:?w=320&h=180&fps=25&gop=25"}) as rtsp_h:
         cams = [
             {"id": "clk", "name": "Clock", "url": rtsp.url("/clk")},
             {"id": "hevc", "name": "H.265 camera", "url": rtsp_h.url("/hevc")},
-        ]
+            {"id": "hevc-sub", "name": "H.265 camera with a substream", "url": rtsp_h.url("/hevc"),
+             "health_url": rtsp_h.url("/sub")},
+        ]  # fmt: skip
         v = VigilProcess(
             work / "vigil",
             cams,
@@ -164,4 +168,18 @@ def test_codec_the_browser_cannot_decode_says_so_and_shows_snapshots(live_world:
     assert "cannot" in msg and "hevc" in msg.lower(), msg
     wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').poster.startsWith('blob:')"), 10, 0.1,
                "a snapshot in place of the video")  # fmt: skip
+    close_live(page)
+
+
+def test_codec_the_browser_cannot_decode_falls_back_to_the_h264_substream(live_world: dict[str, Any]) -> None:
+    page = live_world["page"]
+    page.wait_for_selector("#wall-grid .tile[data-id='hevc-sub'][data-state='online']", timeout=30_000)
+    open_live(page, "hevc-sub")
+    state = "() => { const v = document.querySelector('#live-video'); return [v.dataset.live, v.dataset.stream]; }"
+    wait_until(lambda: page.evaluate(state) == ["live", "sub"], 15, 0.1, "the substream to play")
+    msg = page.text_content("#live-msg") or ""
+    assert "substream" in msg and "hevc" in msg.lower(), msg
+    n = len(clock(page)["samples"])
+    wait_until(lambda: len(clock(page)["samples"]) > n + 25, 10, 0.1, "the substream's frames on screen")
+    assert page.evaluate("() => document.querySelector('#live-video').videoWidth") == 320
     close_live(page)

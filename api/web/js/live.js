@@ -41,6 +41,7 @@ export class LiveView {
         onState: (state, text) => this.liveState(state, text),
         onDelay: (s) => { this.delayEl.textContent = `${s.toFixed(2)} s behind live`; },
         onUnsupported: (why) => this.fallback(why),
+        onSubstream: (why) => { this.substreamWhy = why; },
       })
       : null;
     $("live-close").addEventListener("click", () => this.dialog.close());
@@ -82,12 +83,16 @@ export class LiveView {
     this.stopSnapshots();
     this.playing = false;
     this.camera = null;
+    this.substreamWhy = "";
     this.delayEl.textContent = "";
   }
 
   liveState(state, text) {
     this.video.dataset.live = state;
-    if (state === "live") this.message("");
+    this.video.dataset.stream = this.mse?.stream || "main";
+    if (state === "live" && this.mse?.stream === "sub") {
+      this.message(`Playing the camera's H.264 substream: ${this.substreamWhy || "the main stream cannot play here"}.`);
+    } else if (state === "live") this.message("");
     else this.message(text, state === "stalled");
     if (state !== "live") this.delayEl.textContent = state === "stalled" ? "stalled" : "";
   }

@@ -20,9 +20,10 @@ export class LivePlayer {
   /**
    * @param {HTMLVideoElement} video
    * @param {{onState: (state: string, text: string) => void, onDelay?: (s: number) => void,
-   *          onUnsupported?: (reason: string) => void}} hooks
+   *          onUnsupported?: (reason: string) => void, onSubstream?: (reason: string) => void}} hooks
    */
-  constructor(video, { onState, onDelay = () => {}, onUnsupported = () => {} }) {
+  constructor(video, { onState, onDelay = () => {}, onUnsupported = () => {}, onSubstream = () => {} }) {
+    this.onSubstream = onSubstream;
     this.video = video;
     this.onState = onState;
     this.onDelay = onDelay;
@@ -40,11 +41,13 @@ export class LivePlayer {
     return typeof MediaSource !== "undefined" && typeof WebSocket !== "undefined";
   }
 
-  /** Start playing camera `id` live; resolves once the connection is being made. */
-  async start(id) {
+  /** Start playing camera `id` live (`stream`: main, or sub: its H.264 substream). */
+  async start(id, stream = "main") {
     this.stop();
     const gen = ++this.gen;
     this.id = id;
+    this.stream = stream;
+    this.substream = false;
     this.serverState = { state: "connecting", reason: "" };
     this.lastFrameAt = performance.now();
     this.state = "";
@@ -56,7 +59,7 @@ export class LivePlayer {
   async connect(gen) {
     let url;
     try {
-      ({ url } = await getJson(`${cam(this.id)}/live-ws-url`));
+      ({ url } = await getJson(`${cam(this.id)}/live-ws-url${this.stream === "sub" ? "?stream=sub" : ""}`));
     } catch (e) {
       if (gen === this.gen) this.retry(gen, `the server refused the live stream: ${e.message}`);
       return;
@@ -84,6 +87,7 @@ export class LivePlayer {
       const m = JSON.parse(data);
       if (m.type === "hello") this.skewMs = m.server_ms - Date.now();
       else if (m.type === "state") this.serverState = m;
+      else if (m.type === "camera") this.substream = m.substream;
       else if (m.type === "codec") this.codec(m);
       return;
     }
@@ -116,6 +120,13 @@ export class LivePlayer {
   codec(m) {
     if (!m.supported || !MediaSource.isTypeSupported(m.mime)) {
       const why = m.reason || `this browser cannot decode ${m.codec} (${m.mime})`;
+      if (this.substream && this.stream !== "sub") {
+        // the camera's H.264 substream (health_url) plays where the main stream cannot
+        const id = this.id;
+        this.onSubstream(why);
+        this.start(id, "sub");
+        return;
+      }
       this.setState("unsupported", why);
       this.onUnsupported(why);
       this.stop();

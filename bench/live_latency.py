@@ -1,0 +1,165 @@
+"""Live latency and fan-out: glass-to-glass delay in Chromium for each live transport, and the CPU
+a viewer costs the API and the worker.
+
+What it runs: a clock camera (camserver `clock:`: every frame carries the wall clock in a row of
+cells), one `vigil run` recording it, Debian's Chromium through Playwright.
+
+1. Glass-to-glass, per transport, one after the other in the same run: the WebSocket/MSE live view
+   and the old live HLS playlist (`?live=hls`). The page reads the cells of every frame it presents
+   (tests/web/clock_reader.js): delay = presentation time − the time drawn in the frame.
+2. Fan-out: N WebSocket viewers (asyncio clients in this process) of the camera; CPU of the API
+   process and of the worker per viewer-stream, over a window, against the same window with none;
+   the delay each client sees (its receive time − the worker's read time, one machine's clock).
+
+Usage: .venv/bin/python bench/live_latency.py [--seconds 60] [--viewers 0,1,10,50,100] [--size 1280x720]
+Writes bench/results/live_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from storage.api_keys import create_key  # noqa: E402
+from tests.servers import RtspServer  # noqa: E402
+from tests.vigilproc import VigilProcess, wait_until  # noqa: E402
+
+READER = (ROOT / "tests" / "web" / "clock_reader.js").read_text()
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def browser_run(v: VigilProcess, key: str, mode: str, seconds: float) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(v.url + ("/?live=hls" if mode == "hls" else "/"))
+        page.fill("#signin-key", key)
+        page.click("#signin-button")
+        page.wait_for_selector("#wall-grid .tile[data-id='clk']", timeout=30_000)
+        page.click("#wall-grid .tile[data-id='clk']")
+        page.wait_for_selector("#live[open]")
+        page.wait_for_function("() => document.querySelector('#live-video').readyState >= 2", timeout=60_000)
+        page.evaluate(READER)
+        page.wait_for_function("() => window.__clock.samples.length > 25", timeout=60_000)
+        page.evaluate("() => { const c = window.__clock; c.samples = []; c.gaps = []; c.maxGap = 0; c.frames = 0; c.unread = 0; }")
+        time.sleep(seconds)
+        c = page.evaluate("() => window.__clock")
+        q = page.evaluate("() => { const q = document.querySelector('#live-video').getVideoPlaybackQuality(); return [q.droppedVideoFrames, q.totalVideoFrames]; }")
+        b.close()
+    d = [x for _, x in c["samples"]]
+    return {
+        "mode": mode, "seconds": seconds, "frames": c["frames"], "fps": c["frames"] / seconds, "unread": c["unread"],
+        "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95), "max_ms": max(d) if d else None,
+        "longest_gap_ms": c["maxGap"], "gaps_over_1s": len(c["gaps"]), "dropped_total": q,
+    }  # fmt: skip
+
+
+async def viewers(url: str, n: int, seconds: float) -> list[float]:
+    """n WebSocket viewers for `seconds`; each frame's delay (receive − worker read), ms."""
+    import struct
+
+    import websockets
+
+    delays: list[float] = []
+    stop = time.monotonic() + seconds
+
+    async def one() -> None:
+        async with websockets.connect(url, max_size=None, compression=None) as ws:
+            while time.monotonic() < stop:
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), max(0.1, stop - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(msg, bytes) and msg[0] in (2, 3):
+                    delays.append(time.time() * 1000 - struct.unpack_from(">d", msg, 1)[0])
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return delays
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def fanout(v: VigilProcess, key: str, counts: list[int], seconds: float) -> list[dict[str, Any]]:
+    r = httpx.get(f"{v.url}/api/cameras/clk/live-ws-url", headers={"Authorization": f"Bearer {key}"})
+    url = f"ws://127.0.0.1:{v.port}{r.json()['url']}"
+    assert v.proc is not None
+    api, workers = [v.proc.pid], v.worker_pids()
+    out = []
+    for n in counts:
+        time.sleep(12 if n == 0 else 1)  # with none: the feed's linger ends, the worker is idle
+        a0, w0, t0 = cpu_of(api), cpu_of(workers), time.monotonic()
+        d = asyncio.run(viewers(url, n, seconds)) if n else (time.sleep(seconds) or [])
+        wall = time.monotonic() - t0
+        a1, w1 = cpu_of(api), cpu_of(workers)
+        out.append({
+            "viewers": n, "api_cpu_pct": 100 * (a1 - a0) / wall, "worker_cpu_pct": 100 * (w1 - w0) / wall,
+            "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95) if d else None, "frames": len(d),
+        })  # fmt: skip
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="of play per transport")
+    ap.add_argument("--viewers", default="0,1,10,50", help="fan-out viewer counts (0: the idle baseline)")
+    ap.add_argument("--fanout-seconds", type=float, default=20.0)
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--skip-browser", action="store_true")
+    args = ap.parse_args()
+    w, h = args.size.split("x")
+    result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "size": args.size,
+                              "cpus": psutil.cpu_count(), "loadavg_start": psutil.getloadavg()[0]}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="vigil-live-bench-") as tmp:
+        with RtspServer({"/clk": f"clock:?w={w}&h={h}&fps=25&gop=25"}) as rtsp:
+            v = VigilProcess(Path(tmp), [{"id": "clk", "name": "Clock", "url": rtsp.url("/clk")}],
+                             recording={"segment_seconds": 4}, workers={"processes": 1})  # fmt: skip
+            with v:
+                key = create_key(v.catalog, "viewer", "bench")
+                wait_until(lambda: (s := v.catalog.get_status("clk")) is not None and s.state == "online", 60,
+                           what="camera online")  # fmt: skip
+                time.sleep(10)  # a few segments: the HLS playlist has its window
+                if not args.skip_browser:
+                    result["browser"] = [browser_run(v, key, m, args.seconds) for m in ("mse", "hls")]
+                    for r in result["browser"]:
+                        print(json.dumps(r), flush=True)
+                result["fanout"] = fanout(v, key, [int(x) for x in args.viewers.split(",")], args.fanout_seconds)
+    result["loadavg_end"] = psutil.getloadavg()[0]
+    out = ROOT / "bench" / "results" / "live_latency.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
