@@ -33,6 +33,9 @@ class SourceOptions:
     coalesce_s: float = 0.2
 
 
+LIVE_COALESCE_S = 0.04
+
+
 class PacketSource(Protocol):
     video: av.video.stream.VideoStream
     audio: av.audio.stream.AudioStream | None
@@ -90,7 +93,7 @@ class AvSource:
         # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
-        self.live: Any = None  # the session's live channel: while it has subscribers, no pauses
+        self.live: Any = None  # the session's live channel: while it has subscribers, short pauses
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (FIELD-NOTES 5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
@@ -171,8 +174,9 @@ class AvSource:
                 continue
             fresh = at_edge(mono(), dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if fresh and not (self.live is not None and self.live.active):
-                sleep(pause)
+            if fresh:
+                # while someone watches live, pause at most a frame's time: ≤ 40 ms more delay
+                sleep(pause if self.live is None or not self.live.active else min(pause, LIVE_COALESCE_S))
 
     def _paced_packets(self) -> Iterator[av.Packet]:
         """Files play at their own pace, like a camera (the demo and some tests use them)."""

@@ -124,7 +124,7 @@ class LiveFeed:
         v.put(self._state_msg())
         if self.codec_msg and self.init:
             v.put(self.codec_msg)
-            v.put(self.init)
+            v.put(_HEAD.pack(1, 0.0, 0.0) + self.init)
             for frag, key in self.gop:
                 v.put(frag, frame=True, key=key)
 
@@ -235,7 +235,7 @@ class LiveFeed:
         )
         self.gop = []
         self._broadcast(self.codec_msg)
-        self._broadcast(b"\x01" + bytes(16) + self.init)
+        self._broadcast(_HEAD.pack(1, 0.0, 0.0) + self.init)
 
     def _ticks(self, t: int) -> int:
         assert self._chan is not None

@@ -87,7 +87,13 @@ export class LivePlayer {
       const m = JSON.parse(data);
       if (m.type === "hello") this.skewMs = m.server_ms - Date.now();
       else if (m.type === "state") this.serverState = m;
-      else if (m.type === "camera") this.substream = m.substream;
+      else if (m.type === "camera") {
+        this.substream = m.substream;
+        if (this.preferSub && m.substream && this.stream !== "sub") {
+          const id = this.id;
+          setTimeout(() => this.start(id, "sub"));
+        }
+      }
       else if (m.type === "codec") this.codec(m);
       return;
     }
@@ -97,7 +103,8 @@ export class LivePlayer {
     if (kind === 1) {
       this.queue.length = 0; // a new init segment: what was queued belongs to the old stream
       this.waitKey = true;
-      this.push(bytes.subarray(HEAD));
+      this.initChunk = bytes.subarray(HEAD);
+      this.push(this.initChunk);
       return;
     }
     if (this.waitKey && kind !== 3) return;
@@ -108,8 +115,9 @@ export class LivePlayer {
     this.arrivals.push([this.newest, view.getFloat64(1)]);
     if (this.arrivals.length > 300) this.arrivals.splice(0, 100);
     if (this.queue.length > 75) {
-      // the page fell behind (a background tab, a slow machine): skip to the next keyframe
-      this.queue.length = 0;
+      // the page fell behind (a background tab, a slow machine): skip to the next keyframe,
+      // keeping an init segment not yet appended
+      this.queue = this.queue.filter((c) => c === this.initChunk);
       this.waitKey = kind !== 3;
       this.stats.jumps += 1;
       if (this.waitKey) return;
@@ -164,12 +172,19 @@ export class LivePlayer {
   pump() {
     const sb = this.sb;
     if (!sb || sb.updating || !this.queue.length || this.ms.readyState !== "open") return;
+    const chunk = this.queue.shift();
     try {
-      sb.appendBuffer(this.queue.shift());
+      sb.appendBuffer(chunk);
     } catch (e) {
-      this.queue.length = 0;
       this.waitKey = true;
-      if (e.name === "QuotaExceededError") this.trim(0);
+      if (e.name === "QuotaExceededError") {
+        this.queue = [];
+        this.trim(0);
+      } else {
+        // the source is unusable (a decode error ended it): start a new one from the init
+        this.openSource(this.mime);
+        if (this.initChunk) this.queue.push(this.initChunk);
+      }
     }
   }
 
@@ -253,7 +268,10 @@ export class LivePlayer {
       const ws = this.ws;
       this.ws = null;
       ws.onclose = null;
-      ws.close();
+      ws.onmessage = null;
+      // closing while still connecting is an error in the console: close once it is open
+      if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close();
+      else ws.close();
     }
     this.ms = null;
     this.sb = null;

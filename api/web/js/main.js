@@ -5,6 +5,7 @@ import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKe
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
 import { LiveView } from "./live.js";
+import { LiveWall } from "./livewall.js";
 import { setHlsUrl } from "./player.js";
 import { Timeline } from "./timeline.js";
 import { Wall } from "./wall.js";
@@ -104,6 +105,7 @@ function signOut(message) {
   app.live?.dialog.close();
   app.timeline?.hide();
   app.wall?.stop();
+  app.liveWall?.hide();
   app.session = null;
   app.etag = "";
   keyStore.clear();
@@ -158,6 +160,7 @@ async function loadStatus() {
       app.etag = res.headers.get("ETag") || "";
       noteServerTime(doc.generated_us / 1000);
       app.wall.setStatus(doc);
+      app.liveWall?.refresh();
       app.timeline?.fillCameras();
     }
     if (bannerSource === "status") banner("");
@@ -193,10 +196,15 @@ function route() {
   if (!app.session) return;
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline;
+  const onLiveWall = view === "livewall";
+  $("view-wall").hidden = onTimeline || onLiveWall;
   $("view-timeline").hidden = !onTimeline;
-  $("tab-wall").setAttribute("aria-current", onTimeline ? "false" : "page");
+  $("tab-wall").setAttribute("aria-current", onTimeline || onLiveWall ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
+  $("tab-livewall").setAttribute("aria-current", onLiveWall ? "page" : "false");
+  app.liveWall ??= new LiveWall({ cameras: () => app.wall.ids(), onOpen: (c) => app.live.open(c) });
+  if (onLiveWall) app.liveWall.show();
+  else app.liveWall.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;
