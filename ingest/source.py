@@ -33,7 +33,7 @@ class SourceOptions:
     coalesce_s: float = 0.2
 
 
-LIVE_COALESCE_S = 0.04
+LIVE_COALESCE_S = 0.02
 
 
 class PacketSource(Protocol):
@@ -175,7 +175,7 @@ class AvSource:
             fresh = at_edge(mono(), dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
             if fresh:
-                # while someone watches live, pause at most a frame's time: ≤ 40 ms more delay
+                # while someone watches live, pause less than a frame (25 fps: 40 ms): never fall behind
                 sleep(pause if self.live is None or not self.live.active else min(pause, LIVE_COALESCE_S))
 
     def _paced_packets(self) -> Iterator[av.Packet]:

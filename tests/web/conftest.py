@@ -85,6 +85,18 @@ class World:
         return page
 
 
+def signed_in_page(browser: Any, url: str, key: str, console: ConsoleLog, who: str, viewport: dict[str, int]) -> Any:
+    """A new page of `browser` signed in to vigil at `url` with `key`, its console watched."""
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(20_000)
+    console.watch(page, who)
+    page.goto(url + "/")
+    page.fill("#signin-key", key)
+    page.click("#signin-button")
+    page.wait_for_selector("#app:not([hidden])")
+    return page
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -131,4 +143,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         world.notes["failed"] = True
 
 
-__all__ = ["ARTIFACTS", "GOP_S", "HEALTH", "SEGMENT_S", "World", "wait_until"]
+__all__ = ["ARTIFACTS", "GOP_S", "HEALTH", "SEGMENT_S", "World", "signed_in_page", "wait_until"]

@@ -23,7 +23,7 @@ from playwright.sync_api import sync_playwright
 from storage.api_keys import create_key
 from tests.servers import RtspServer
 from tests.vigilproc import VigilProcess, wait_until
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, signed_in_page
 
 
 CLOCK = "clock:?w=640&h=360&fps=25&gop=25"
@@ -56,15 +56,8 @@ def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> 
             key = create_key(v.catalog, "viewer", "live-viewer")
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-                page = ctx.new_page()
-                page.set_default_timeout(15_000)
                 console = ConsoleLog()
-                console.watch(page, "viewer")
-                page.goto(v.url + "/")
-                page.fill("#signin-key", key)
-                page.click("#signin-button")
-                page.wait_for_selector("#app:not([hidden])")
+                page = signed_in_page(browser, v.url, key, console, "viewer", {"width": 1280, "height": 800})
                 try:
                     yield {"vigil": v, "rtsp": rtsp, "page": page, "console": console}
                 finally:

@@ -15,7 +15,7 @@ from playwright.sync_api import sync_playwright
 from storage.api_keys import create_key
 from tests.servers import RtspServer
 from tests.vigilproc import VigilProcess, wait_until
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, signed_in_page
 
 N = 16
 CLOCK = "clock:?w=320&h=180&fps=25&gop=25"
@@ -35,14 +35,8 @@ def wall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             key = create_key(v.catalog, "viewer", "wall")
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.set_default_timeout(20_000)
                 console = ConsoleLog()
-                console.watch(page, "wall")
-                page.goto(v.url + "/")
-                page.fill("#signin-key", key)
-                page.click("#signin-button")
-                page.wait_for_selector("#app:not([hidden])")
+                page = signed_in_page(browser, v.url, key, console, "wall", {"width": 1600, "height": 1000})
                 wait_until(lambda: page.evaluate("() => document.querySelectorAll('#wall-grid .tile[data-state=online]').length") == N,
                            60, 0.5, "every camera online")  # fmt: skip
                 try:
