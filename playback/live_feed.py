@@ -159,7 +159,7 @@ class LiveFeed:
             end_reason = ""
             try:
                 parser = FrameReader()
-                while True:
+                while not end_reason:
                     data = await reader.read(1 << 16)
                     if not data:
                         break
@@ -169,7 +169,8 @@ class LiveFeed:
                         elif isinstance(msg, ChannelConfig):
                             self._config(msg)
                         elif isinstance(msg, ChannelEnd):
-                            end_reason = msg.reason
+                            end_reason = msg.reason or "the camera connection ended"
+                            break
             except (OSError, ValueError) as e:
                 end_reason = end_reason or f"live channel failed: {e}"
             except Exception as e:  # a bug here must not end live video for good

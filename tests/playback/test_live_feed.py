@@ -34,3 +34,50 @@ def test_slow_viewer_jumps_to_the_next_keyframe_with_a_bounded_queue() -> None:
 
     got = asyncio.run(drain())
     assert got == kept and v.frames_queued == 0
+
+
+def test_feed_packages_once_and_a_late_viewer_starts_at_the_cached_keyframe() -> None:
+    """A real channel byte stream (storage/live_channel.py) of real H.264 frames, over a socket."""
+    import json
+    import socket
+
+    from playback.live_feed import LiveFeed
+    from storage.live_channel import ChannelConfig, encode_config, encode_end, encode_frame_header
+    from tests.playback.test_live_fmp4 import encoded_frames
+
+    pkts = encoded_frames(12)
+    ours, theirs = socket.socketpair()
+
+    def send_frame(i: int) -> None:
+        data = bytes(pkts[i])
+        ours.sendall(encode_frame_header(pkts[i].is_keyframe, i * 3600, i * 3600, 0, 1_000_000 + i, len(data)) + data)
+
+    async def scenario() -> tuple[list[bytes | str], list[bytes | str], list[bytes | str]]:
+        async def opener():  # type: ignore[no-untyped-def]
+            return await asyncio.open_unix_connection(sock=theirs)
+
+        async def why(err: str) -> str:
+            return "camera offline"
+
+        feed = LiveFeed("cam", opener, lambda f: None, why)
+        first, late = Viewer(), Viewer()
+        feed.join(first)
+        ours.sendall(encode_config(ChannelConfig("h264", b"", 160, 96, (1, 90000))))
+        for i in range(3):  # keyframe + two
+            send_frame(i)
+        while feed.frames < 3:
+            await asyncio.sleep(0.01)
+        feed.join(late)
+        ours.sendall(encode_end("stream ended"))
+        while feed.state != "offline":
+            await asyncio.sleep(0.01)
+        feed.close()
+        return list(first.queue), list(late.queue), [feed.reason]
+
+    first, late, reason = asyncio.run(scenario())
+    kinds = lambda q: [m[0] for m in q if isinstance(m, bytes)]  # noqa: E731
+    assert kinds(first) == [1, 3, 2, 2], "init, then each frame as it came"
+    assert kinds(late) == [1, 3, 2, 2], "a late viewer: the init and the GOP from its keyframe"
+    assert late[[i for i, m in enumerate(late) if isinstance(m, bytes)][1]] == first[[i for i, m in enumerate(first) if isinstance(m, bytes)][1]], "packaged once, the same bytes"
+    states = [json.loads(m)["state"] for m in first if isinstance(m, str) and '"state"' in m]
+    assert states[-2:] == ["live", "offline"] and reason == ["camera disconnected: stream ended"]
