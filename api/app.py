@@ -81,6 +81,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
             yield
         finally:
             gc.unfreeze()  # back to normal collection (tests build many apps in one process)
+            feeds = services.extra.get("live_feeds")  # api/routers/live_ws.py: live video's channels
+            if feeds is not None:
+                feeds.close()  # type: ignore[attr-defined]
             await watcher.stop()
             await asyncio.to_thread(board.stop)
 

@@ -28,18 +28,19 @@ from storage.live_channel import channel_address, substream_channel
 __all__ = ["router", "live_feeds"]
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["live"])
-Viewer_ = Annotated[Principal, Depends(require("viewer"))]
-SEND_TIMEOUT_S = 10.0
+ViewerKey = Annotated[Principal, Depends(require("viewer"))]
+SEND_TIMEOUT_S = 10.0  # a browser (or node) that takes no message for this long is disconnected
 Stream = Literal["main", "sub"]
 
 
 def _channel(camera_id: str, stream: str) -> str:
-    return substream_channel(camera_id) if stream == "sub" else camera_id  # a browser that takes no frame for this long is disconnected
+    """The live channel's name: the camera's, or its substream's."""
+    return substream_channel(camera_id) if stream == "sub" else camera_id
 
 
 @router.get("/live-ws-url", response_model=SignedUrl)
 def live_ws_url(
-    who: Viewer_,
+    who: ViewerKey,
     cam: CameraDep,
     request: Request,
     svc: ServicesDep,
@@ -77,7 +78,7 @@ def live_feeds(svc: Services) -> LiveFeeds:
         spool = svc.ctx.spool
 
         def opener_for(channel: str):  # type: ignore[no-untyped-def]
-            camera_id, sub, _ = channel.partition("~")
+            camera_id, sub, _ = channel.partition("~")  # "~": the substream (storage/live_channel.py)
             async def open_():  # type: ignore[no-untyped-def]
                 if spool is not None:
                     try:
