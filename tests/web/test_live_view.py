@@ -93,6 +93,7 @@ def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) ->
     wait_until(lambda: len(clock(page)["samples"]) > 25, 10, 0.2, "frames read back from the video")
     page.evaluate("() => { const c = window.__clock; c.samples = []; c.gaps = []; c.maxGap = 0; c.frames = 0; c.unread = 0; }")
     t0 = time.monotonic()
+    watch_start_us = int(time.time() * 1e6)
     shown_delays = []
     while time.monotonic() - t0 < PLAY_S:
         time.sleep(1.0)
@@ -118,6 +119,13 @@ def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) ->
     assert p95 < P95_BOUND_MS, f"glass-to-glass p95 {p95:.0f} ms"
     assert shown_delays and 0 <= statistics.median(shown_delays) < 2.0, "the page shows the delay it measures"
     assert not live_world["console"].errors, live_world["console"].errors
+    # recording went on untouched while watched: every frame of the window is in the segments
+    cat = live_world["vigil"].catalog
+    inside = [g for g in cat.segments_for("clk") if g.start_us >= watch_start_us and g.end_us <= watch_start_us + PLAY_S * 1e6]
+    span_s = sum(g.end_us - g.start_us for g in inside) / 1e6
+    frames = sum(g.frames for g in inside)
+    print(f"recorded while watched: {len(inside)} segments, {span_s:.1f} s, {frames} frames")
+    assert span_s >= PLAY_S / 2 and frames >= span_s * 25 * 0.95, "recording is not slowed by viewers"
 
 
 def test_camera_killed_and_restarted_shows_stalled_then_resumes(live_world: dict[str, Any]) -> None:
