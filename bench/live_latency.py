@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--fanout-seconds", type=float, default=20.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument("--modes", default="mse,hls", help="transports played in the browser, in order")
     ap.add_argument("--client-procs", type=int, default=1, help="processes the fan-out's viewers run in")
     ap.add_argument("--out", default="live_latency.json", help="file name under bench/results/")
     args = ap.parse_args()
@@ -170,10 +171,11 @@ def main() -> None:
                            what="camera online")  # fmt: skip
                 time.sleep(10)  # a few segments: the HLS playlist has its window
                 if not args.skip_browser:
-                    result["browser"] = [browser_run(v, key, m, args.seconds) for m in ("mse", "hls")]
+                    result["browser"] = [browser_run(v, key, m, args.seconds) for m in args.modes.split(",")]
                     for r in result["browser"]:
                         print(json.dumps(r), flush=True)
-                result["fanout"] = fanout(v, key, [int(x) for x in args.viewers.split(",")], args.fanout_seconds, args.client_procs)
+                counts = [int(x) for x in args.viewers.split(",") if x]
+                result["fanout"] = fanout(v, key, counts, args.fanout_seconds, args.client_procs) if counts else []
     result["loadavg_end"] = psutil.getloadavg()[0]
     out = ROOT / "bench" / "results" / args.out
     out.write_text(json.dumps(result, indent=1))

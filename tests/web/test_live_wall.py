@@ -68,7 +68,7 @@ def test_sixteen_live_tiles_each_advancing_with_its_delay(wall: dict[str, Any]) 
     lines = []
     for i, t in enumerate(per):
         d = sorted(t["delays"])
-        assert t["frames"] >= WATCH_S * 5, f"tile {i} advanced only {t['frames']} frames in {WATCH_S:.0f} s: {t['video']}"
+        assert t["frames"] >= WATCH_S * 2, f"tile {i} advanced only {t['frames']} frames in {WATCH_S:.0f} s: {t['video']}"
         assert d, f"tile {i}: no readable frame"
         p50, p95 = statistics.median(d), d[int(0.95 * (len(d) - 1))]
         lines.append(f"{wall['ids'][i]} {t['frames'] / WATCH_S:4.1f} fps p50 {p50:4.0f} p95 {p95:4.0f} ms gap {t['gap']:4.0f} ms")
