@@ -34,7 +34,7 @@ log = logging.getLogger("vigil.live")
 
 STALL_S = 2.0  # no frame for this long: viewers are told "stalled" and why
 LINGER_S = 10.0
-RETRY_S = 0.5
+RETRY_S = 0.25  # while viewers wait, the channel is asked again this often (a local connect)
 VIEWER_QUEUE = 50  # frames (2 s at 25 fps) a viewer may have queued before it jumps ahead
 _HEAD = struct.Struct(">Bdd")
 

@@ -29,7 +29,7 @@ export class LiveView {
         this.playing = false;
         this.message(m, true);
       },
-      onPlaying: () => this.message(""),
+      onPlaying: () => { if (!this.usesMse()) this.message(""); }, // the live stream sets its own messages
     });
     this.delayEl = document.createElement("span");
     this.delayEl.id = "live-delay";

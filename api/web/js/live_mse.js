@@ -111,6 +111,7 @@ export class LivePlayer {
     this.waitKey = false;
     this.lastFrameAt = performance.now();
     this.stats.frames += 1;
+    if (this.state !== "live" && this.state !== "unsupported") this.setState("live", "");
     this.newest = view.getFloat64(9);
     this.arrivals.push([this.newest, view.getFloat64(1)]);
     if (this.arrivals.length > 300) this.arrivals.splice(0, 100);
