@@ -19,7 +19,7 @@ from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
 from api.timeparse import parse_time_us
-from core.roles import ROLES, Permission, Role, role_allows
+from core.roles import ALL_ROLES, Permission, Role, role_allows
 from storage.api_keys import KeyInfo, get_key, verify_key
 from storage.catalog import Camera, Catalog
 from playback.live import LiveIndex
@@ -213,7 +213,7 @@ def bearer_principal(
     if info is None:
         raise _unauthorized("unknown or revoked API key")
     if not role_allows(info.role, role):
-        what = f"the {role} role" if role in ROLES else f"the {role!r} permission"
+        what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
         raise HTTPException(403, f"this needs {what}; the key {info.name!r} is {info.role}")
     return Principal(info.role, info, "bearer")
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["PERMISSIONS", "ROLES", "Permission", "Role", "role_allows"]
+__all__ = ["ALL_ROLES", "PERMISSIONS", "ROLES", "Permission", "Role", "role_allows"]
 
 Role = Literal["viewer", "technician", "investigator", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "technician", "investigator", "admin")
+ROLES: tuple[Role, ...] = ("viewer", "investigator", "admin")  # the nested chain, least first
+ALL_ROLES: tuple[Role, ...] = ("viewer", "technician", "investigator", "admin")  # what a key may be
 Permission = Literal["status", "tickets", "ticket_work", "recordings", "admin"]
 
 # status: /metrics, status, events, snapshots, live; tickets: read tickets and their report;
