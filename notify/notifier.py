@@ -346,9 +346,11 @@ class Notifier:
                 except Exception as e:  # noqa: BLE001 - the catalog may be down: retry
                     log.warning("notifier: %s: %s; will retry", hook.name, e)
                     wait_s = 2.0
-                if wait_s > 0:
+                if down.attempt:  # the receiver is down: new changes do not cut the backoff short
+                    self._stop.wait(wait_s)
+                elif wait_s > 0:
                     wake.wait(wait_s)
-                    wake.clear()
+                wake.clear()
 
     def _deliver_pass(self, hook: Hook, client: httpx.Client, down: Backoff) -> float:
         """Send what is due; returns how long to wait before the next pass (0: go on at once)."""

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 from tests.servers import free_port
@@ -30,7 +31,7 @@ class Delivery:
 class Receiver:
     def __init__(self, status: int = 200) -> None:
         self.port = free_port()
-        self.status = status
+        self.status_for: Callable[[bytes], int] = lambda _raw: status
         self.got: list[Delivery] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -49,7 +50,7 @@ class Receiver:
                 raw = self.rfile.read(n)
                 with receiver._lock:
                     receiver.got.append(Delivery(time.time(), self.path, {k.lower(): v for k, v in self.headers.items()}, raw))
-                self.send_response(receiver.status)
+                self.send_response(receiver.status_for(raw))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api.dependencies import Principal, ServicesDep, now_us, require
 from api.ticket_schemas import AckIn, NoteIn, ResolveIn, TicketList, TicketOut, ticket_out
@@ -15,6 +15,7 @@ from storage.tickets import Ticket, TicketError, ack_ticket, add_note, get_ticke
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 Reader = Annotated[Principal, Depends(require("tickets"))]
 Worker = Annotated[Principal, Depends(require("ticket_work"))]
+TicketId = Annotated[int, Path(ge=1, le=2**53, description="the ticket's number")]
 
 
 def _found(t: Ticket | None, ticket_id: int) -> TicketOut:
@@ -44,7 +45,7 @@ def tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketOut)
-def ticket(_: Reader, svc: ServicesDep, ticket_id: int) -> TicketOut:
+def ticket(_: Reader, svc: ServicesDep, ticket_id: TicketId) -> TicketOut:
     return _found(get_ticket(svc.ctx.catalog, ticket_id), ticket_id)
 
 
@@ -58,7 +59,7 @@ def _work(fn, *args):  # type: ignore[no-untyped-def]
 
 
 @router.post("/{ticket_id}/ack", response_model=TicketOut)
-def ack(who: Worker, svc: ServicesDep, ticket_id: int, body: AckIn | None = None) -> TicketOut:
+def ack(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: AckIn | None = None) -> TicketOut:
     by = (body.by if body and body.by else None) or who.name
     t = _work(ack_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc))
     if t is not None:
@@ -67,13 +68,13 @@ def ack(who: Worker, svc: ServicesDep, ticket_id: int, body: AckIn | None = None
 
 
 @router.post("/{ticket_id}/notes", response_model=TicketOut, status_code=201)
-def note(who: Worker, svc: ServicesDep, ticket_id: int, body: NoteIn) -> TicketOut:
+def note(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: NoteIn) -> TicketOut:
     by = body.by or who.name
     return _found(_work(add_note, svc.ctx.catalog, ticket_id, by, body.text, now_us(svc)), ticket_id)
 
 
 @router.post("/{ticket_id}/resolve", response_model=TicketOut)
-def resolve(who: Worker, svc: ServicesDep, ticket_id: int, body: ResolveIn | None = None) -> TicketOut:
+def resolve(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: ResolveIn | None = None) -> TicketOut:
     by = (body.by if body and body.by else None) or who.name
     t = _work(resolve_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc), body.note if body else None)
     if t is not None:
