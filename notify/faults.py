@@ -41,6 +41,7 @@ class OpenTicket:
     element_value: str | None
     detected_us: int
     cameras: dict[str, int | None]  # camera → recovered at (None: still in its fault)
+    fault: str = "offline"  # the first camera's fault
 
 
 @dataclass(frozen=True, slots=True)

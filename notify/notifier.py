@@ -176,14 +176,8 @@ class Notifier:
             plan = rules.due(now, {k: v.tags for k, v in cams.items()}) if self.tickets_on else rules.plan
             for nt in plan.opened:
                 tid = self._write_ticket(c, nt)
-                rows += self._ticket_rows(
-                    "ticket_opened",
-                    OpenTicket(tid, nt.element_tag, nt.element_value, nt.detected_us, {f.camera_id: None for f in nt.faults}),
-                    now,
-                    cams,
-                    title=nt.title,
-                    fault=nt.fault,
-                )
+                made = OpenTicket(tid, nt.element_tag, nt.element_value, nt.detected_us, {f.camera_id: None for f in nt.faults}, nt.fault)
+                rows += self._ticket_rows("ticket_opened", made, now, cams, nt.title)
                 log.warning("ticket %d opened: %s (%s)", tid, nt.title, ", ".join(f.camera_id for f in nt.faults))
             for tid, f in plan.joined:
                 c.execute(sa.insert(ticket_cameras).values(ticket_id=tid, camera_id=f.camera_id, state=f.state, since_us=f.since_us))
@@ -227,7 +221,7 @@ class Notifier:
     @staticmethod
     def _open_tickets(c: sa.Connection) -> dict[int, OpenTicket]:
         out = {
-            int(r.id): OpenTicket(int(r.id), r.element_tag, r.element_value, int(r.detected_us), {})
+            int(r.id): OpenTicket(int(r.id), r.element_tag, r.element_value, int(r.detected_us), {}, r.fault)
             for r in c.execute(sa.select(tickets).where(tickets.c.status == "open"))
         }
         if out:
@@ -299,20 +293,14 @@ class Notifier:
         )
         return [OutboxRow(h.name, e.camera_id, delivery_id, text) for h in wanting]
 
-    def _ticket_rows(
-        self, kind: str, t: OpenTicket, at_us: int, cams: dict[str, Camera], *, title: str = "", fault: str = ""
-    ) -> list[OutboxRow]:
+    def _ticket_rows(self, kind: str, t: OpenTicket, at_us: int, cams: dict[str, Camera], title: str = "") -> list[OutboxRow]:
+        """`ticket_opened` / `ticket_closed`, for the webhooks that want the ticket's fault on one of its cameras."""
         ids = sorted(t.cameras)
-        first = cams.get(ids[0]) if ids else None
-        tags = dict(first.tags) if first else {}
-        to_state = "online" if kind == "ticket_closed" else fault
-        wanting = [
-            h for h in self.hooks
-            if any(h.wants((None if kind == "ticket_opened" else fault or None, to_state), dict(cams[i].tags) if i in cams else {}) for i in ids)
-            or (kind == "ticket_closed" and any(h.wants((s, "online"), dict(cams[i].tags) if i in cams else {}) for i in ids for s in h.cfg.states))
-        ]
+        wanting = [h for h in self.hooks if any(h.wants((t.fault,), dict(cams[i].tags) if i in cams else {}) for i in ids)]
         if not wanting or not ids:
             return []
+        first = cams.get(ids[0])
+        opened = kind == "ticket_opened"
         delivery_id = f"ticket-{t.id}-{kind.removeprefix('ticket_')}"
         text = body(
             {
@@ -320,11 +308,11 @@ class Notifier:
                 "type": kind,
                 "camera_id": ids[0],
                 "camera_name": (first.name if first else "") or ids[0],
-                "tags": tags,
-                "from_state": None if kind == "ticket_opened" else fault or None,
-                "to_state": to_state,
+                "tags": dict(first.tags) if first else {},
+                "from_state": None if opened else t.fault,
+                "to_state": t.fault if opened else "online",
                 "at": rfc3339(at_us),
-                "reason": title or ("every camera is back" if kind == "ticket_closed" else ""),
+                "reason": title if opened else "every camera is back",
                 "ticket_id": t.id,
                 "cameras": ids,
                 "element": {"tag": t.element_tag, "value": t.element_value} if t.element_tag else None,

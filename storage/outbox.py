@@ -60,21 +60,27 @@ def _insert(c: sa.Connection) -> sa.Insert:
 
 def claim_cursor(c: sa.Connection, holder: str, now_us: int, ttl_us: int) -> int | None:
     """Inside a transaction: take or renew the notifier lease; the cursor (last event id handled)
-    if this node holds it, else None. A first start begins at the log's end (no history is sent)."""
-    last = c.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one()
-    c.execute(
-        _insert(c)
-        .values(name=CURSOR, event_id=int(last), holder=None, expires_us=0)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    done = c.execute(
+    if this node holds it, else None. A first start begins at the log's end (no history is sent).
+
+    Writes first: on SQLite a transaction that reads and then writes may be refused its write lock
+    when another writer committed meanwhile; one that starts with a write waits its turn instead."""
+    take = (
         sa.update(notify_cursor)
         .where(notify_cursor.c.name == CURSOR)
         .where(sa.or_(notify_cursor.c.holder == holder, notify_cursor.c.holder.is_(None), notify_cursor.c.expires_us < now_us))
         .values(holder=holder, expires_us=now_us + ttl_us)
-    ).rowcount
-    if not done:
-        return None
+    )
+    if not c.execute(take).rowcount:
+        if c.execute(sa.select(notify_cursor.c.name).where(notify_cursor.c.name == CURSOR)).first() is not None:
+            return None  # another node holds it
+        last = c.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one()
+        c.execute(
+            _insert(c)
+            .values(name=CURSOR, event_id=int(last), holder=None, expires_us=0)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        if not c.execute(take).rowcount:
+            return None
     return int(c.execute(sa.select(notify_cursor.c.event_id).where(notify_cursor.c.name == CURSOR)).scalar_one())
 
 

@@ -149,41 +149,52 @@ def _text(text: str, what: str) -> str:
     return text
 
 
+def _exists(c: sa.Connection, ticket_id: int) -> bool:
+    return c.execute(sa.select(tickets.c.id).where(tickets.c.id == ticket_id)).first() is not None
+
+
+# Each change starts with its write (see storage/outbox.claim_cursor on SQLite's write lock).
+
+
 def ack_ticket(catalog: Catalog, ticket_id: int, by: str, now_us: int) -> Ticket | None:
     """Acknowledge (once: a second acknowledgement keeps the first name and time). None: no such ticket."""
     by = _text(by, "the name")[:100]
     with catalog.engine.begin() as c:
-        r = c.execute(sa.select(tickets.c.status, tickets.c.acked_us).where(tickets.c.id == ticket_id)).first()
-        if r is None:
+        c.execute(
+            sa.update(tickets).where(tickets.c.id == ticket_id, tickets.c.acked_us.is_(None)).values(acked_us=now_us, acked_by=by)
+        )
+        if not _exists(c, ticket_id):
             return None
-        if r.acked_us is None:
-            c.execute(sa.update(tickets).where(tickets.c.id == ticket_id).values(acked_us=now_us, acked_by=by))
     return get_ticket(catalog, ticket_id)
 
 
 def add_note(catalog: Catalog, ticket_id: int, author: str, text: str, now_us: int) -> Ticket | None:
     author, text = _text(author, "the author")[:100], _text(text, "the note")
+    row = sa.select(
+        tickets.c.id, sa.literal(now_us, sa.BigInteger), sa.literal(author, sa.String), sa.literal(text, sa.Text)
+    ).where(tickets.c.id == ticket_id)
     with catalog.engine.begin() as c:
-        if c.execute(sa.select(tickets.c.id).where(tickets.c.id == ticket_id)).first() is None:
-            return None
-        c.execute(sa.insert(ticket_notes).values(ticket_id=ticket_id, at_us=now_us, author=author, text=text))
-    return get_ticket(catalog, ticket_id)
+        added = c.execute(sa.insert(ticket_notes).from_select(["ticket_id", "at_us", "author", "text"], row)).rowcount
+    return get_ticket(catalog, ticket_id) if added else None
 
 
 def resolve_ticket(catalog: Catalog, ticket_id: int, by: str, now_us: int, note: str | None = None) -> Ticket | None:
     """Close by hand. An unacknowledged ticket is acknowledged at the same moment by the same person."""
     by = _text(by, "the name")[:100]
+    note = _text(note, "the note") if note and note.strip() else None
     with catalog.engine.begin() as c:
-        r = c.execute(sa.select(tickets.c.status, tickets.c.acked_us).where(tickets.c.id == ticket_id)).first()
-        if r is None:
-            return None
-        if r.status != "open":
+        done = c.execute(
+            sa.update(tickets)
+            .where(tickets.c.id == ticket_id, tickets.c.status == "open")
+            .values(status="closed", closed_us=now_us, closed_by=by, close_reason="resolved")
+        ).rowcount
+        if not done:
+            if not _exists(c, ticket_id):
+                return None
             raise TicketError(f"ticket {ticket_id} is closed already")
-        values: dict[str, object] = {"status": "closed", "closed_us": now_us, "closed_by": by, "close_reason": "resolved"}
-        if r.acked_us is None:
-            values |= {"acked_us": now_us, "acked_by": by}
-        c.execute(sa.update(tickets).where(tickets.c.id == ticket_id).values(**values))
-        if note and note.strip():
-            c.execute(sa.insert(ticket_notes).values(ticket_id=ticket_id, at_us=now_us, author=by, text=_text(note, "the note")))
+        c.execute(
+            sa.update(tickets).where(tickets.c.id == ticket_id, tickets.c.acked_us.is_(None)).values(acked_us=now_us, acked_by=by)
+        )
+        if note:
+            c.execute(sa.insert(ticket_notes).values(ticket_id=ticket_id, at_us=now_us, author=by, text=note))
     return get_ticket(catalog, ticket_id)
-

@@ -8,8 +8,10 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
+
 from notify.notifier import Notifier
-from storage.catalog import Event
+from storage.catalog import Catalog, Event
 from tests.api.conftest import T0, make_env
 from tests.fakes import FakeClock
 from core.settings import TicketsConfig
@@ -17,9 +19,16 @@ from core.settings import TicketsConfig
 S = 1_000_000
 
 
-def test_tickets_ack_notes_resolve_and_report(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Catalog:
+    if request.param == "sqlite":
+        return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    return Catalog(str(request.getfixturevalue("pg_url")))
+
+
+def test_tickets_ack_notes_resolve_and_report(tmp_path: Path, catalog: Catalog) -> None:
     clock = FakeClock(T0 / S)
-    env = make_env(tmp_path / "env", clock=clock)
+    env = make_env(tmp_path / "env", clock=clock, catalog=catalog)
     env.ctx.settings.tickets = TicketsConfig(open_after_s={"offline": 60, "frozen": 300})
     for cid in ("a", "b", "c"):
         env.add_camera(cid, tags={"district": "north", "uplink": "u1"})
