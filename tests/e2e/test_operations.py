@@ -70,13 +70,14 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
         wait_until(lambda: all((s := cat.get_status(c)) and s.state == "online" for c in "abcd"), 60, what="4 online")
 
         # 1. the uplink dies: three offline changes, each delivered signed within 2 s of detection
+        before = cat.last_event_id()
         t_kill = time.time()
         uplink.kill()
         seen: dict[int, float] = {}
 
         def offline_seen() -> bool:
             for e in state_events(cat):
-                if e.to_state == "offline" and e.camera_id in "abc" and e.id not in seen:
+                if e.id > before and e.to_state == "offline" and e.camera_id in "abc" and e.id not in seen:
                     seen[e.id] = time.time()
             return len(seen) >= 3
 
@@ -101,7 +102,8 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
 
         # 2. one ticket for the three cameras, naming the uplink; the technician works it
         def open_tickets() -> list[dict]:  # type: ignore[type-arg]
-            return http.get("/api/tickets?status=open", headers=hdr(tech)).json()["tickets"]
+            found = http.get("/api/tickets?status=open", headers=hdr(tech)).json()["tickets"]
+            return [t for t in found if t["detected_us"] >= (t_kill - 6) * 1e6]  # not a slow start's
 
         tickets = wait_until(open_tickets, 20, 0.2, "a ticket")
         assert len(tickets) == 1, tickets
@@ -114,9 +116,12 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
         assert r.status_code == 201
         rec = http.get("/api/cameras/a/recordings", params={"start": int(t_kill) - 60, "end": int(t_kill)}, headers=hdr(tech))
         assert rec.status_code == 403
-        wait_until(lambda: any(b["type"] == "ticket_opened" for b in receiver.bodies()), 10, 0.1, "ticket_opened delivered")
-        opened = next(b for b in receiver.bodies() if b["type"] == "ticket_opened")
-        assert opened["ticket_id"] == t["id"] and opened["cameras"] == ["a", "b", "c"]
+        # (a camera slow to start on this loaded machine may have had a ticket of its own, closed since)
+        opened = wait_until(
+            lambda: [b for b in receiver.bodies() if b["type"] == "ticket_opened" and b["ticket_id"] == t["id"]],
+            10, 0.1, "ticket_opened delivered",
+        )[0]  # fmt: skip
+        assert opened["cameras"] == ["a", "b", "c"] and opened["element"] == {"tag": "uplink", "value": "u1"}
 
         # 3. the receiver goes down; the uplink comes back and d dies; vigil is killed with those
         #    deliveries pending, restarted, and the receiver comes back 20 s after it went down
@@ -157,9 +162,11 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
         for cam, ids in order.items():
             assert ids == sorted(ids), f"{cam}: delivered out of order {ids}"
         assert {"a", "b", "c", "d"} <= set(order)
-        closed = [b for b in receiver.bodies() if b["type"] == "ticket_closed"]
-        assert closed and closed[0]["ticket_id"] == t["id"]
-        back = [b for b in receiver.bodies() if b["type"] == "state" and b["camera_id"] == "a" and b["to_state"] == "online"]
+        assert [b for b in receiver.bodies() if b["type"] == "ticket_closed" and b["ticket_id"] == t["id"]]
+        back = [
+            b for b in receiver.bodies()
+            if b["type"] == "state" and b["camera_id"] == "a" and b["to_state"] == "online" and int(b["id"][6:]) > before
+        ]  # fmt: skip
         assert back and back[0]["ticket_id"] == t["id"]
         for d in receiver.deliveries():
             assert d.headers["x-vigil-signature"] == openssl_signature(d.raw)

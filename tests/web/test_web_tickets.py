@@ -69,6 +69,11 @@ def test_tickets_view_ack_note_resolve(tmp_path: Path) -> None:
             tech.wait_for_selector(f"[data-ticket='{single.id}']", state="detached")  # only open ones are shown
             tech.select_option("#tk-status", "closed")
             tech.wait_for_selector(f"[data-ticket='{single.id}'].closed")
+            # the response-time table: south's one ticket, resolved (so acknowledged) by Budi just now
+            south = tech.locator("#tk-report tbody tr", has_text="south")
+            expect(south).to_have_count(1)
+            cells = south.locator("td").all_inner_texts()
+            assert cells[:3] == ["south", "1", "0"] and cells[3] == cells[5] and cells[3].endswith(("min", "s"))
 
             viewer = page_for("viewer")
             viewer.click("#tab-tickets")

@@ -87,6 +87,24 @@ export class TicketsView {
     }
     if (status === "open" && !district) this.onCount(doc.tickets.length, doc.tickets.filter((t) => !t.acked_us).length);
     this.render(doc.tickets);
+    this.report();
+  }
+
+  async report() {
+    let doc;
+    try {
+      doc = await getJson("/api/report/tickets?by=district");
+    } catch {
+      return; // the list above matters more; the next refresh tries again
+    }
+    const dur = (s) => (s === null ? "—" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+    const body = document.querySelector("#tk-report tbody");
+    body.replaceChildren();
+    for (const r of doc.rows) {
+      const tr = el("tr");
+      for (const v of [r.key, String(r.tickets), String(r.open), dur(r.mtta_s), dur(r.ack_to_repair_s), dur(r.mttr_s)]) tr.append(el("td", "", v));
+      body.append(tr);
+    }
   }
 
   fillDistricts(tickets) {
