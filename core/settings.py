@@ -247,9 +247,9 @@ class TicketsConfig(_Strict):
     def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
         for state, secs in v.items():
             if state not in ("offline", "frozen", "black", "tampered", "unknown"):
-                raise ValueError(f"open_after_s: {state!r} is not a fault state")
+                raise ValueError(f"{state!r} is not a fault state (offline, frozen, black, tampered, unknown)")
             if secs < 0:
-                raise ValueError(f"open_after_s.{state} must not be negative")
+                raise ValueError(f"{state} must not be negative")
         return v
 
 

@@ -20,7 +20,7 @@ from notify.webhooks import Hook, sign
          "notifications.webhooks.0.states: unknown state 'offlin'; states are offline, frozen, black, tampered, unknown, online, starting"),
         ("notifications: {webhooks: [{url: 'http://x/y'}]}", "notifications.webhooks.0.secret: Field required"),
         ("notifications: {webhooks: [{url: 'http://x/y', secret: s, colour: red}]}", "notifications.webhooks.0.colour: unknown key"),
-        ("tickets: {open_after_s: {online: 5}}", "tickets.open_after_s: open_after_s: 'online' is not a fault state"),
+        ("tickets: {open_after_s: {online: 5}}", "tickets.open_after_s: 'online' is not a fault state (offline, frozen, black, tampered, unknown)"),
     ],
 )  # fmt: skip
 def test_a_bad_entry_is_one_clear_line(tmp_path: Path, yaml_text: str, message: str) -> None:
