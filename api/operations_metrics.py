@@ -12,7 +12,6 @@ from prometheus_client.registry import Collector
 
 from core.clock import Clock
 from core.settings import Settings
-from notify.webhooks import Hook
 from storage.catalog import Catalog
 from storage.catalog.tables import tickets
 from storage.outbox import WebhookFigures, webhook_figures
@@ -24,7 +23,7 @@ TTL_S = 5.0
 
 class OperationsCollector(Collector):
     def __init__(self, settings: Settings, catalog: Catalog, clock: Clock) -> None:
-        self.names = [Hook(w).name for w in settings.notifications.webhooks]
+        self.names = [w.key for w in settings.notifications.webhooks]
         self.catalog, self.clock = catalog, clock
         self._cache: tuple[float, list[WebhookFigures], dict[tuple[str, str], int]] | None = None
         self._lock = threading.Lock()

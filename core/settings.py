@@ -6,6 +6,7 @@ A bad file gets one clear message naming the key and the problem (`ConfigError`)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -199,6 +200,11 @@ class WebhookConfig(_Strict):
     states: list[str] = ["offline", "frozen", "black", "tampered", "unknown"]
     tags: dict[str, str | list[str]] = {}  # only cameras with these tag values (a list: any of them)
     timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @property
+    def key(self) -> str:
+        """Its stable name in the outbox, the metrics and the API: `name`, else from the URL."""
+        return self.name or "wh-" + hashlib.sha256(self.url.encode()).hexdigest()[:10]
 
     @field_validator("url")
     @classmethod

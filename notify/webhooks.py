@@ -48,7 +48,7 @@ class Hook:
 
     def __init__(self, cfg: WebhookConfig) -> None:
         self.cfg = cfg
-        self.name = cfg.name or "wh-" + hashlib.sha256(cfg.url.encode()).hexdigest()[:10]
+        self.name = cfg.key
         self.safe_url = redact_url(cfg.url)
 
     def wants(self, states: tuple[str | None, ...], tags: dict[str, str]) -> bool:

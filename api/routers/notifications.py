@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from api.dependencies import Principal, ServicesDep, now_us, require
 from api.ticket_schemas import NotificationsOut, WebhookOut
 from api.timeparse import iso_utc
-from notify.webhooks import Hook
+from core.redact import redact_url
 from storage.outbox import webhook_figures
 
 router = APIRouter(tags=["notifications"])
@@ -19,18 +19,18 @@ Viewer = Annotated[Principal, Depends(require("viewer"))]
 
 @router.get("/api/notifications", response_model=NotificationsOut)
 def notifications(_: Viewer, svc: ServicesDep) -> NotificationsOut:
-    hooks = [Hook(w) for w in svc.ctx.settings.notifications.webhooks]
-    figures = {f.name: f for f in webhook_figures(svc.ctx.catalog, [h.name for h in hooks])}
+    hooks = svc.ctx.settings.notifications.webhooks
+    figures = {f.name: f for f in webhook_figures(svc.ctx.catalog, [h.key for h in hooks])}
     now = now_us(svc)
     out = []
     for h in hooks:
-        f = figures[h.name]
+        f = figures[h.key]
         out.append(
             WebhookOut(
-                name=h.name,
-                url=h.safe_url,
-                states=list(h.cfg.states),
-                tags=dict(h.cfg.tags),
+                name=h.key,
+                url=redact_url(h.url),
+                states=list(h.states),
+                tags=dict(h.tags),
                 pending=f.pending,
                 oldest_pending_s=None if f.oldest_pending_us is None else round(max(0, now - f.oldest_pending_us) / 1e6, 3),
                 delivered=f.delivered,
