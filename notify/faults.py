@@ -119,22 +119,39 @@ class TicketRules:
         return f.ticket_id
 
     def due(self, now_us: int, tags: dict[str, dict[str, str]]) -> Plan:
-        """Open (or join) tickets for faults that have lasted past their threshold."""
+        """Open (or join) tickets for faults that have lasted past their threshold.
+
+        Indexed by element, so a city-wide outage (every camera failing at once) costs one pass,
+        not one scan of every fault per fault."""
         window = int(self.rules.window_s * 1_000_000)
         waiting = sorted(
             (f for f in self.faults.values() if f.ticket_id is None and self._is_due(f, now_us)),
             key=lambda f: (f.since_us, f.camera_id),
         )
+        if not waiting:
+            return self.plan
+        open_by_element: dict[tuple[str, str], list[OpenTicket]] = {}
+        for t in self.tickets.values():
+            if t.element_tag and t.element_value:
+                open_by_element.setdefault((t.element_tag, t.element_value), []).append(t)
+        free_by_element: dict[tuple[str, str], list[Fault]] = {}
+        for g in sorted(self.faults.values(), key=lambda g: (g.since_us, g.camera_id)):
+            if g.ticket_id is None:
+                for tag in self.rules.correlate_tags:
+                    value = tags.get(g.camera_id, {}).get(tag)
+                    if value:
+                        free_by_element.setdefault((tag, value), []).append(g)
         for f in waiting:
             if f.ticket_id is not None:  # taken into a group meanwhile
                 continue
             mine = tags.get(f.camera_id, {})
+            elements = [(tag, mine[tag]) for tag in self.rules.correlate_tags if mine.get(tag)]
             joined = next(
                 (
                     t
-                    for t in self.tickets.values()
-                    if t.element_tag and mine.get(t.element_tag) == t.element_value
-                    and abs(f.since_us - t.detected_us) <= window
+                    for e in elements
+                    for t in open_by_element.get(e, [])
+                    if abs(f.since_us - t.detected_us) <= window
                 ),
                 None,
             )
@@ -145,19 +162,15 @@ class TicketRules:
                 continue
             group: list[Fault] = [f]
             element: tuple[str, str] | None = None
-            for tag in self.rules.correlate_tags:
-                value = mine.get(tag)
-                if not value:
-                    continue
+            for e in elements:
                 peers = [
                     g
-                    for g in self.faults.values()
-                    if g is not f and g.ticket_id is None and tags.get(g.camera_id, {}).get(tag) == value
-                    and abs(g.since_us - f.since_us) <= window
+                    for g in free_by_element.get(e, [])
+                    if g is not f and g.ticket_id is None and abs(g.since_us - f.since_us) <= window
                 ]
                 if peers:
-                    group += sorted(peers, key=lambda g: (g.since_us, g.camera_id))
-                    element = (tag, value)
+                    group += peers
+                    element = e
                     break
             self._open(group, element, now_us)
         return self.plan

@@ -93,3 +93,19 @@ def test_a_camera_whose_ticket_was_resolved_by_hand_opens_no_new_one_until_it_re
     assert not r.due(1000 * S, TAGS).opened
     assert r.observe(ch("e", 1001, "online", "offline")) == 9
     assert not r.plan.closed and "e" not in faults
+
+
+def test_a_city_wide_outage_is_one_pass() -> None:
+    """4,470 cameras on 447 uplinks all failing at once: 447 tickets, decided in one indexed pass."""
+    import time
+
+    faults: dict[str, Fault] = {}
+    tags = {f"c{i}": {"uplink": f"u{i // 10}"} for i in range(4470)}
+    r = TicketRules(RULES, faults, {})
+    for i in range(4470):
+        r.observe(ch(f"c{i}", 100 + (i % 10) * 0.1, "offline"))
+    t0 = time.perf_counter()
+    plan = r.due(200 * S, tags)
+    took = time.perf_counter() - t0
+    assert len(plan.opened) == 447 and all(len(t.faults) == 10 for t in plan.opened)
+    assert took < 0.25, took  # 0.03 s here; scanning every fault per fault took 0.56 s
