@@ -50,6 +50,15 @@ PAGE = 500
 LEASE_TTL_S = 15.0
 CAMERAS_TTL_S = 10.0
 PRUNE_EVERY_S = 600.0
+_FAULT_UPDATE = camera_faults.update().where(camera_faults.c.camera_id == sa.bindparam("_cid"))
+_RECOVERED = ticket_cameras.update().where(
+    ticket_cameras.c.ticket_id == sa.bindparam("_tid"), ticket_cameras.c.camera_id == sa.bindparam("_cid")
+)
+_CLOSED = (
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("_tid"), tickets.c.status == "open")
+    .values(status="closed", close_reason="recovered")
+)
 MARK_EVERY = 20  # deliveries marked per transaction: a crash re-sends at most this many
 
 
@@ -179,20 +188,16 @@ class Notifier:
                 made = OpenTicket(tid, nt.element_tag, nt.element_value, nt.detected_us, {f.camera_id: None for f in nt.faults}, nt.fault)
                 rows += self._ticket_rows("ticket_opened", made, now, cams, nt.title)
                 log.warning("ticket %d opened: %s (%s)", tid, nt.title, ", ".join(f.camera_id for f in nt.faults))
-            for tid, f in plan.joined:
-                c.execute(sa.insert(ticket_cameras).values(ticket_id=tid, camera_id=f.camera_id, state=f.state, since_us=f.since_us))
-            for tid, cam, at in plan.recovered:
+            if plan.joined:
                 c.execute(
-                    sa.update(ticket_cameras)
-                    .where(ticket_cameras.c.ticket_id == tid, ticket_cameras.c.camera_id == cam)
-                    .values(recovered_us=at)
+                    sa.insert(ticket_cameras),
+                    [{"ticket_id": tid, "camera_id": f.camera_id, "state": f.state, "since_us": f.since_us} for tid, f in plan.joined],
                 )
-            for tid, at in plan.closed:
-                c.execute(
-                    sa.update(tickets)
-                    .where(tickets.c.id == tid, tickets.c.status == "open")
-                    .values(status="closed", closed_us=at, close_reason="recovered")
-                )
+            if plan.recovered:
+                c.execute(_RECOVERED, [{"_tid": tid, "_cid": cam, "recovered_us": at} for tid, cam, at in plan.recovered])
+            if plan.closed:
+                c.execute(_CLOSED, [{"_tid": tid, "closed_us": at} for tid, at in plan.closed])
+            for tid, _at in plan.closed:
                 log.info("ticket %d closed: every camera is back", tid)
             self._write_faults(c, before, faults)
             enqueue(c, rows, now)
@@ -255,19 +260,24 @@ class Notifier:
 
     @staticmethod
     def _write_faults(c: sa.Connection, before: dict[str, tuple[str, int, int | None]], faults: dict[str, Fault]) -> None:
+        """What changed in `camera_faults`, in three batched statements (a city-wide outage is 4,470 rows)."""
         gone = [k for k in before if k not in faults]
         if gone:
             c.execute(sa.delete(camera_faults).where(camera_faults.c.camera_id.in_(gone)))
-        for k, f in faults.items():
-            now = (f.state, f.since_us, f.ticket_id)
-            if k not in before:
-                c.execute(sa.insert(camera_faults).values(camera_id=k, state=f.state, since_us=f.since_us, ticket_id=f.ticket_id))
-            elif before[k] != now:
-                c.execute(
-                    sa.update(camera_faults)
-                    .where(camera_faults.c.camera_id == k)
-                    .values(state=f.state, since_us=f.since_us, ticket_id=f.ticket_id)
-                )
+        added = [
+            {"camera_id": k, "state": f.state, "since_us": f.since_us, "ticket_id": f.ticket_id}
+            for k, f in faults.items()
+            if k not in before
+        ]
+        if added:
+            c.execute(sa.insert(camera_faults), added)
+        changed = [
+            {"_cid": k, "state": f.state, "since_us": f.since_us, "ticket_id": f.ticket_id}
+            for k, f in faults.items()
+            if k in before and before[k] != (f.state, f.since_us, f.ticket_id)
+        ]
+        if changed:
+            c.execute(_FAULT_UPDATE, changed)
 
     # ---- outbox rows
 
