@@ -79,7 +79,7 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
     import sqlalchemy as sa
 
     from storage.catalog import cameras, feed_status, segments
-    from tests.api.conftest import camera_url, make_env
+    from harness.api_env import camera_url, make_env
 
     env = make_env(workdir)
     with env.catalog.engine.begin() as c:
@@ -133,7 +133,7 @@ def writer(db_url: str, writes_per_s: int, stop: "mp.synchronize.Event") -> None
 def server(workdir: str, q: "mp.Queue[tuple[int, str, str]]") -> None:
     import uvicorn
 
-    from tests.servers import free_port
+    from harness.servers import free_port
 
     env, key = build_catalog(Path(workdir))
     port = free_port()

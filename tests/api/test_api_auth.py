@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.dependencies import KEY_TTL_S
 from storage.api_keys import revoke_key
 from tests.api.conftest import T0, ApiEnv, make_env
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 MEDIA_KEY = "cam1/2024/05/01/10/20240501T100000.000000Z.mp4"
 RANGE = "start=2024-05-01T10:00:00Z&end=2024-05-01T10:01:00Z"

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storage.catalog import FeedStatus
 from tests.api.conftest import T0, make_env
-from tests.api.recorded import RunSpec, make_recording
+from harness.recorded import RunSpec, make_recording
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

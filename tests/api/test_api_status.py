@@ -21,7 +21,7 @@ from storage.catalog import Camera, FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
 from tests.api.conftest import T0, ApiEnv, camera_url, make_env
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 
 def put(env: ApiEnv, cam: str, state: str, **kw: object) -> None:

@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from storage.api_keys import create_key
-from tests.servers import RtspServer, free_port
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer, free_port
+from harness.vigilproc import VigilProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from storage.catalog import Segment
-from tests.vigilproc import runs_of
+from harness.vigilproc import runs_of
 from tests.web.conftest import ARTIFACTS, GOP_S, HEALTH, World, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes and a browser
 
 FREEZE_DETECT_S = HEALTH["freeze_after_s"] + GOP_S  # sampled on keyframes: up to a GOP late
 OFFLINE_DETECT_S = HEALTH["stall_timeout_s"] + 1.0  # the RTSP demuxer ends ~1 s after the server dies
