@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 import core
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
-from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
 from api.schemas import ErrorOut
@@ -96,14 +95,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def _crash(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
+    app.include_router(status.router, responses=_ERRORS)  # first: the most polled route is matched first
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
-    for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit):
+    for r in (metrics, cameras, events, report, live, recordings, clips, holds, media, keys, audit):
         app.include_router(r.router, responses=_ERRORS)
-    # The status poll's fast path (api/fast_status.py), inside the metrics middleware so polls are
-    # still counted; the route above stays the documented path and takes what it passes on.
-    status_route = next(r for r in status.router.routes if getattr(r, "path", None) == "/api/status")
-    app.state.fast_status = FastStatusSwitch()
-    app.add_middleware(FastStatus, services=services, switch=app.state.fast_status, route=status_route)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.roles import Role
 from core.settings import CAMERA_ID, HealthOverrides
+from core.states import FEED_STATES
 
 __all__ = [
     "AuditEntryOut",
@@ -135,7 +136,7 @@ class CameraList(BaseModel):
 class StatusCamera(BaseModel):
     id: str
     name: str
-    state: str = Field(description="starting|online|frozen|black|tampered|offline|unknown|disabled")
+    state: str = Field(description="|".join(FEED_STATES))
     since_us: int | None = Field(description="when the feed entered this state")
     reason: str
     fps: float | None

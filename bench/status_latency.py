@@ -82,6 +82,9 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
     from harness.api_env import camera_url, make_env
 
     env = make_env(workdir)
+    # statuses written now, as live workers keep them (a status not rewritten for 6 s shows `unknown`;
+    # the writer below rewrites each every ~4.5 s)
+    now_us = int(time.time() * 1_000_000)
     with env.catalog.engine.begin() as c:
         c.execute(sa.insert(cameras), [
             {"id": f"cam{i:04d}", "name": f"Camera {i}", "url": camera_url(path=f"/cam{i:04d}"), "transport": "tcp",
@@ -89,7 +92,7 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
              "options": {}, "updated_us": T0}
             for i in range(N_CAMERAS)])
         c.execute(sa.insert(feed_status), [
-            {"camera_id": f"cam{i:04d}", "state": "online" if i % 20 else "offline", "since_us": T0, "updated_us": T0,
+            {"camera_id": f"cam{i:04d}", "state": "online" if i % 20 else "offline", "since_us": T0, "updated_us": now_us,
              "reason": "" if i % 20 else "no packets for 5 s", "fps": 25.0, "bitrate_kbps": 2000.0,
              "last_packet_us": T0, "reconnects": 0,
              "figures": {"diff": 0.52, "luma": 101.3, "sharpness": 0.41, "p_ratio": 0.06}, "run_id": "r" * 32,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime, timezone
 
 from core.settings import ConfigError, Settings, load_settings
@@ -51,7 +52,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reports.availability import availability, to_csv, to_json
 
     s = _settings(args)
-    rows = availability(Catalog(s.catalog), _parse_time(args.start), _parse_time(args.end), by=args.by)
+    now_us = int(time.time() * 1_000_000)  # time to come is not counted; a stale status is unknown
+    rows = availability(Catalog(s.catalog), _parse_time(args.start), _parse_time(args.end), by=args.by, now_us=now_us)
     sys.stdout.write(to_csv(rows) if args.format == "csv" else to_json(rows) + "\n")
     return 0
 

@@ -11,7 +11,9 @@ import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ["viewer", "investigator", "admin"];
-const STATUS_POLL_MS = 30000; // the event stream carries changes; this catches cameras added or removed
+// The event stream carries changes; this read catches cameras added or removed, and cameras whose
+// worker stopped reporting (`unknown` after 6 s without a report: no event says so).
+const STATUS_POLL_MS = 5000;
 
 const app = {
   session: null,
