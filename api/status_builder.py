@@ -217,6 +217,7 @@ class StatusBuilder:
         """Everything again: camera metadata (names, tags, enabled) and every status row. Rows and
         their JSON that come out the same are kept (so are the variants built from them)."""
         self.reloads += 1
+        self._stale = set()  # rendered again below
         meta = camera_meta(self.catalog)
         status = {st[0]: st for st in status_rows(self.catalog)}
         rows: dict[str, dict[str, Any]] = {}
