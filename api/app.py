@@ -95,10 +95,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def _crash(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
-    app.include_router(status.router, responses=_ERRORS)  # first: the most polled route is matched first
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
-    for r in (metrics, cameras, events, report, live, recordings, clips, holds, media, keys, audit):
+    for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit):
         app.include_router(r.router, responses=_ERRORS)
+    # The status poll goes to its handler before FastAPI's router (api/routers/status.py), inside
+    # the metrics middleware so polls are counted.
+    app.add_middleware(status.StatusFront)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app

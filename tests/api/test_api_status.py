@@ -372,6 +372,25 @@ def test_answers_byte_for_byte(tmp_path: Path) -> None:
         assert [p["name"] for p in paths["/api/status"]["get"]["parameters"]] == ["state", "tag"]
 
 
+def test_the_router_answers_with_the_same_handler(tmp_path: Path) -> None:
+    """A GET that reaches FastAPI's router (no front door in front) gets the same bytes."""
+    env = make_env(tmp_path, clock=FakeClock(T0 / 1e6))
+    env.add_camera("a")
+    put(env, "a", "offline")
+
+    async def router_only(scope: Any, receive: Any, send: Any) -> None:
+        scope["app"] = env.app  # as the application sets it
+        await env.app.router(scope, receive, send)
+
+    h = {**env.auth("viewer"), "Accept-Encoding": "gzip"}
+    with env.client() as c:
+        front = _raw(c, "GET", "/api/status?state=offline", h)
+        assert front[0] == 200 and _raw(c, "GET", "/api/status", {})[0] == 401
+    with TestClient(router_only) as r:
+        assert _raw(r, "GET", "/api/status?state=offline", h) == front
+        assert _raw(r, "GET", "/api/status", {})[0] == 401
+
+
 def test_with_auth_off(tmp_path: Path) -> None:
     env = make_env(tmp_path, auth=False)
     env.add_camera("a")
