@@ -128,8 +128,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_console(world: World) -> Iterator[None]:
-    """Every test's pages: no console error or uncaught exception; closed afterwards."""
+def _quiet_console(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of the world's: no console error or uncaught exception on its pages; closed after."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    world: World = request.getfixturevalue("world")
     before = len(world.console.errors)
     yield
     world.close_pages()
