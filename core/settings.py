@@ -20,7 +20,9 @@ from pydantic_settings import (
 
 __all__ = [
     "CameraConfig",
+    "CameraLocation",
     "ConfigError",
+    "EvidenceConfig",
     "HealthConfig",
     "Settings",
     "load_settings",
@@ -141,6 +143,16 @@ class HealthOverrides(_Strict):
     snapshot_interval_s: float | None = None
 
 
+class CameraLocation(_Strict):
+    """Where a camera stands and where it looks: what an incident's `near` search and an evidence
+    manifest need (WGS 84 degrees; heading clockwise from true north)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    address: str = Field(default="", max_length=500)
+
+
 class CameraConfig(_Strict):
     id: str
     name: str = ""
@@ -151,6 +163,7 @@ class CameraConfig(_Strict):
     health_url: str | None = None
     health: HealthOverrides = HealthOverrides()
     retention_days: float | None = Field(default=None, gt=0)
+    location: CameraLocation | None = None
 
     @field_validator("id")
     @classmethod
@@ -184,6 +197,17 @@ class ApiConfig(_Strict):
     max_clip_seconds: float = Field(default=3600.0, gt=0)
 
 
+class EvidenceConfig(_Strict):
+    """Evidence exports: the Ed25519 signing key (a file, never the catalog) and the bundles."""
+
+    signing_key_path: Path | None = Field(
+        default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
+    )
+    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_at_once: int = Field(default=1, ge=1, le=8)
+    max_incident_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -198,6 +222,7 @@ class Settings(BaseSettings):
     api: ApiConfig = ApiConfig()
     cluster: ClusterConfig = ClusterConfig()
     retention: RetentionConfig = RetentionConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []
