@@ -60,8 +60,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     from storage.api_keys import create_key
     from storage.catalog import Catalog
 
+    from storage.audit_log import add_audit
+
     s = _settings(args)
-    key = create_key(Catalog(s.catalog), args.role, args.name)
+    catalog = Catalog(s.catalog)
+    key = create_key(catalog, args.role, args.name)
+    add_audit(catalog, "key.create", detail={"id": key.split("_")[1], "role": args.role, "via": "cli"})
     print(key)
     print(f"(a {args.role} key named {args.name!r}; it is shown only this once)", file=sys.stderr)
     return 0

@@ -3,13 +3,12 @@ big for a browser's memory). Every download is audited."""
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -96,9 +95,12 @@ def bundle_url(
     return SignedUrl(url=url, expires_us=exp_us)
 
 
-@router.get("/{export_id}/manifest.json")
-def manifest(_: Investigator, svc: ServicesDep, export_id: str) -> dict[str, Any]:
-    """The bundle's manifest (what the page shows: every file's digest)."""
+@router.get("/{export_id}/manifest.json", response_class=Response,
+            responses={200: {"content": {"application/json": {}}, "description": "manifest.json's exact bytes"},
+                       409: {"description": "not done yet"}})
+def manifest(_: Investigator, svc: ServicesDep, export_id: str) -> Response:
+    """The bundle's manifest, byte for byte as signed (the page shows its digests and re-hashes it)."""
     _, path = _file(svc, export_id)
     with zipfile.ZipFile(path) as z:
-        return json.loads(z.read("manifest.json"))  # type: ignore[no-any-return]
+        raw = z.read("manifest.json")
+    return Response(raw, media_type="application/json", headers={"Cache-Control": "no-store"})

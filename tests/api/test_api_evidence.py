@@ -288,8 +288,9 @@ def test_download_by_range_and_signed_url(bundle: Bundle, client: TestClient) ->
     assert client.get(url.replace("sig=", "sig=x")).status_code == 401
     assert client.get(f"/api/exports/{eid}/bundle.zip").status_code == 401
     assert client.get("/api/exports/000000000000000000000000", headers=env.auth("investigator")).status_code == 404
-    man = client.get(f"/api/exports/{eid}/manifest.json", headers=env.auth("investigator")).json()
-    assert man == json.loads((bundle.folder / "manifest.json").read_text())
+    man = client.get(f"/api/exports/{eid}/manifest.json", headers=env.auth("investigator"))
+    assert man.content == (bundle.folder / "manifest.json").read_bytes()  # as signed, byte for byte
+    assert hashlib.sha256(man.content).hexdigest() == bundle.export["manifest_sha256"]
 
 
 def test_rotated_key_still_verifies_old_bundles(bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@
 import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKeyRequired } from "./api.js";
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
+import { Incidents } from "./incidents.js";
 import { LiveView } from "./live.js";
 import { setHlsUrl } from "./player.js";
 import { Timeline } from "./timeline.js";
@@ -18,6 +19,7 @@ const app = {
   wall: null,
   live: null,
   timeline: null,
+  incidents: null,
   stream: null,
   etag: "",
   pollTimer: null,
@@ -193,10 +195,20 @@ function route() {
   if (!app.session) return;
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline;
+  const onIncidents = view === "incidents" && allows("investigator");
+  $("view-wall").hidden = onTimeline || onIncidents;
   $("view-timeline").hidden = !onTimeline;
-  $("tab-wall").setAttribute("aria-current", onTimeline ? "false" : "page");
+  $("view-incidents").hidden = !onIncidents;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onIncidents ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
+  $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
+  if (onIncidents) {
+    app.timeline?.hide();
+    app.incidents ??= new Incidents({ cameras: () => app.wall.ids(), onError: (m) => banner(m) });
+    app.incidents.show();
+    return;
+  }
+  app.incidents?.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;
