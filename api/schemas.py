@@ -267,6 +267,8 @@ class AuditEntryOut(BaseModel):
     sha256: str | None
     bytes: int | None
     detail: dict[str, Any]
+    prev_sha256: str | None = Field(None, description="the previous entry's row_sha256 (the hash chain)")
+    row_sha256: str | None = Field(None, description="SHA-256 over this entry's content and prev_sha256")
 
 
 class AuditList(BaseModel):

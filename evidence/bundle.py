@@ -228,8 +228,8 @@ def write_bundle(
     tmp_zip = out_zip.with_name(out_zip.name + ".part")
     with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
 
-        def add(local: Path, arc: str, meta: dict[str, Any]) -> None:
-            sha, size = _sha256(local)
+        def add(local: Path, arc: str, meta: dict[str, Any], digest: tuple[str, int] | None = None) -> None:
+            sha, size = digest or _sha256(local)
             zf.write(local, arc)
             local.unlink()
             files.append({"path": arc, "sha256": sha, "bytes": size, **meta})
@@ -297,7 +297,7 @@ def write_bundle(
                     "segments": list(res.segment_keys),
                     "frame_times": f"{stem}.vtt",
                 }
-                add(mp4, f"{stem}.mp4", meta)
+                add(mp4, f"{stem}.mp4", meta, (res.sha256, res.bytes))  # hashed as it was finished
                 add(vtt, f"{stem}.vtt", {"kind": "frame-times", "camera_id": cid, "video": f"{stem}.mp4"})
                 entry["files"].append(f"{stem}.mp4")
         verify = work_dir / "VERIFY.txt"

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
+MAX_CAMERAS = 500  # an incident is a place and a time, not the city: a hold and an audit row each
 
 
 class IncidentError(Exception):
@@ -137,6 +138,8 @@ def resolve(cameras: Sequence[Camera], sel: Selector) -> list[tuple[Camera, floa
                 chosen[cid] = distance_m(sel.near.lat, sel.near.lon, float(loc["lat"]), float(loc["lon"]))
     if not chosen:
         raise IncidentError("no camera matches the selection")
+    if len(chosen) > MAX_CAMERAS:
+        raise IncidentError(f"{len(chosen)} cameras match; at most {MAX_CAMERAS} per incident: narrow the selection")
     return [(by_id[i], chosen[i]) for i in sorted(chosen)]
 
 

@@ -117,3 +117,22 @@ def test_anchors_catch_a_truncated_tail(tmp_path: Path) -> None:
     assert verify_chain(cat).ok
     rep = verify_chain(cat, anchors={head[0]: head[1]})
     assert [p.kind for p in rep.problems] == ["missing-anchor"]
+
+
+def test_upgrade_chains_the_rows_already_there(tmp_path: Path) -> None:
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    upgrade(engine, "0002")
+    with engine.begin() as c:
+        for i in range(3):
+            c.execute(sa.text("INSERT INTO audit (at_us, action, detail) VALUES (:t, 'clip.export', :d)"),
+                      {"t": 1000 + i, "d": f'{{"frames": {i}}}'})
+    engine.dispose()
+    cat = Catalog(url)  # upgrades to head
+    rep = verify_chain(cat)
+    assert rep.ok and rep.rows == 3 and rep.unchained_before == 0
+    add_audit(cat, "playback.view")
+    rows = list_audit(cat)
+    assert rows[3].prev_sha256 == rows[2].row_sha256 and verify_chain(cat).ok
