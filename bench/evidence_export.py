@@ -17,6 +17,7 @@ recorder writes them); the same bytes are stored under every camera's keys (~160
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.clip_export import T0, long_run  # noqa: E402
 from bench.common import FFMPEG, clip_720p, loadavg, machine, md_table, median, save_result  # noqa: E402
+
+
+def _cpu(who: int) -> float:
+    """User + system CPU seconds of this process (RUSAGE_SELF: every thread of vigil's export) or
+    of its finished children (RUSAGE_CHILDREN: the ffmpeg runs). Less at the mercy of a shared
+    machine's load than wall time; the object store's own CPU (another process) is in neither."""
+    ru = resource.getrusage(who)
+    return ru.ru_utime + ru.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,24 +107,29 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         vigil_s: list[float] = []
         ff_s: list[float] = []
+        vigil_cpu: list[float] = []
+        ff_cpu: list[float] = []
         ratios: list[float] = []
         res = None
         for r in range(args.rounds):
             load = loadavg()
             out = d / f"bundle-{r}.zip"
+            c0 = _cpu(resource.RUSAGE_SELF)
             t = time.perf_counter()
             res = write_bundle(store, inc, coverage(cat, inc), out, d / "work", key, export_id=f"bench{r}",
                                exported_by=ExportedBy(None, "bench"), exported_at_us=T0, version="bench",
                                audit_head=(0, "0" * 64))
             v = time.perf_counter() - t
             vigil_s.append(v)
+            vigil_cpu.append(_cpu(resource.RUSAGE_SELF) - c0)
             frames = sum(f.get("frames", 0) for f in res.manifest["files"])
-            rows.append(["vigil write_bundle (S3 → signed zip)", r + 1, f"{v:.2f}", f"{args.cameras * seconds / v:.0f}×",
-                         frames, f"{res.bytes / 1e6:.0f}", f"{load:.2f}"])
+            rows.append(["vigil write_bundle (S3 → signed zip)", r + 1, f"{v:.2f}", f"{vigil_cpu[-1]:.2f}",
+                         f"{args.cameras * seconds / v:.0f}×", frames, f"{res.bytes / 1e6:.0f}", f"{load:.2f}"])
             print("  " + " | ".join(map(str, rows[-1])), flush=True)
             out.unlink()
 
             load = loadavg()
+            c0 = _cpu(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             for k, lst in enumerate(lists):
                 subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "concat", "-safe", "0",
@@ -123,26 +137,29 @@ def main(argv: list[str] | None = None) -> int:
                                check=True)
             f_ = time.perf_counter() - t
             ff_s.append(f_)
+            ff_cpu.append(_cpu(resource.RUSAGE_CHILDREN) - c0)
             ff_mb = sum((d / f"ff-{k}.mp4").stat().st_size for k in range(len(lists))) / 1e6
             for k in range(len(lists)):
                 (d / f"ff-{k}.mp4").unlink()
             rows.append([f"ffmpeg -f concat -c copy +faststart × {args.cameras} (local files)", r + 1, f"{f_:.2f}",
-                         f"{args.cameras * seconds / f_:.0f}×", "", f"{ff_mb:.0f}", f"{load:.2f}"])
+                         f"{ff_cpu[-1]:.2f}", f"{args.cameras * seconds / f_:.0f}×", "", f"{ff_mb:.0f}", f"{load:.2f}"])
             print("  " + " | ".join(map(str, rows[-1])), flush=True)
             ratios.append(v / f_)
 
         v, f_ = median(vigil_s), median(ff_s)
         print()
-        print(md_table(["step", "round", "seconds", "× real time", "frames", "MB", "load at start"], rows))
+        print(md_table(["step", "round", "seconds", "CPU s (user+sys)", "× real time", "frames", "MB", "load at start"], rows))
         print()
         print(md_table(
             ["bundle of", "vigil s (median)", "ffmpeg concat s (median)", "vigil / ffmpeg per round",
-             "vigil / ffmpeg (medians)", "vigil / (download + ffmpeg)"],
+             "vigil / ffmpeg (medians)", "vigil / (download + ffmpeg)", "CPU s vigil / ffmpeg (medians)"],
             [[f"{args.cameras} cameras × {args.minutes} min, {total_mb:.0f} MB", f"{v:.2f}", f"{f_:.2f}",
-              " / ".join(f"{x:.2f}" for x in ratios), f"{v / f_:.2f}", f"{v / (dl_s + f_):.2f}"]],
+              " / ".join(f"{x:.2f}" for x in ratios), f"{v / f_:.2f}", f"{v / (dl_s + f_):.2f}",
+              f"{median(vigil_cpu):.2f} / {median(ff_cpu):.2f}"]],
         ))
         save_result("evidence_export", {"args": vars(args), "vigil_s": vigil_s, "ffmpeg_s": ff_s, "download_s": dl_s,
                                         "ratios": ratios, "mb": total_mb,
+                                        "vigil_cpu_s": vigil_cpu, "ffmpeg_cpu_s": ff_cpu,
                                         "bundle_bytes": res.bytes if res else 0})
     finally:
         s3.stop()
