@@ -11,7 +11,7 @@ timestamps continued, through one fragmented-MP4 muxer, split into ten 60 s segm
 recorder writes them); the same bytes are stored under every camera's keys (~160 MB each).
 
     .venv/bin/python bench/evidence_export.py                  # 10 × 10 min, 3 rounds (~3 min)
-    .venv/bin/python bench/evidence_export.py --cameras 2 --minutes 2 --rounds 1   # a smoke run
+    .venv/bin/python bench/evidence_export.py --quick          # 2 × 2 min, 1 round
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cameras", type=int, default=10)
     ap.add_argument("--minutes", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="2 cameras × 2 min, 1 round")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.cameras, args.minutes, args.rounds = 2, 2, 1
 
     from evidence.bundle import ExportedBy, write_bundle
     from evidence.incidents import Selector, coverage, create_incident
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
               " / ".join(f"{x:.2f}" for x in ratios), f"{v / f_:.2f}", f"{v / (dl_s + f_):.2f}",
               f"{median(vigil_cpu):.2f} / {median(ff_cpu):.2f}"]],
         ))
-        save_result("evidence_export", {"args": vars(args), "vigil_s": vigil_s, "ffmpeg_s": ff_s, "download_s": dl_s,
+        save_result("evidence_export" + ("-quick" if args.quick else ""), {"args": vars(args), "vigil_s": vigil_s, "ffmpeg_s": ff_s, "download_s": dl_s,
                                         "ratios": ratios, "mb": total_mb,
                                         "vigil_cpu_s": vigil_cpu, "ffmpeg_cpu_s": ff_cpu,
                                         "bundle_bytes": res.bytes if res else 0})
