@@ -111,6 +111,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"ok   {line}")
     for line in rep.problems:
         print(f"FAIL {line}")
+    if trusted is None:
+        print("note: the signing key was checked only against the bundle itself; give --config (the service's "
+              "published keys and audit log) or --key to check whose key it is")
     print("verified" if rep.ok else f"NOT VERIFIED: {len(rep.problems)} problem(s)")
     return 0 if rep.ok else 1
 

@@ -16,7 +16,7 @@ from api.evidence_services import evidence_of
 from api.routers.exports import ExportOut, export_out
 from api.schemas import GapOut
 from api.timeparse import iso_utc
-from core.settings import CameraLocation
+from core.settings import CAMERA_ID, CameraLocation
 from evidence.exports import create_export, list_exports
 from evidence.incidents import Incident, IncidentError, Near, Selector, coverage, create_incident, get_incident, list_incidents
 from storage.audit_log import add_audit
@@ -42,6 +42,14 @@ class IncidentIn(BaseModel):
     cameras: list[str] = Field(default_factory=list, max_length=5000, description="camera ids")
     tags: dict[str, str] = Field(default_factory=dict, description="every given tag must match, e.g. {district: north}")
     near: NearIn | None = Field(None, description="cameras with a location within radius_m of the point")
+
+    @field_validator("cameras")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        bad = [i for i in v if not CAMERA_ID.match(i)]
+        if bad:
+            raise ValueError(f"not a camera id: {bad[0][:70]!r}")
+        return v
 
     @field_validator("tags")
     @classmethod
