@@ -209,6 +209,15 @@ def test_bundle_contents_and_both_verifications(bundle: Bundle, client: TestClie
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and b"PRIVATE" in key_file.read_bytes()
     assert b"PRIVATE" not in bundle.zip_path.read_bytes()
 
+    # the export ran in a thread at nice 10: the recorders (other processes) keep the CPU first
+    from api.evidence_services import evidence_of
+
+    threads = list(evidence_of(env.app.state.services).runner._pool._threads)
+    assert threads
+    for t in threads:
+        stat_line = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+        assert int(stat_line.rsplit(")", 1)[1].split()[16]) == 10
+
     audit = client.get("/api/audit", headers=env.auth("admin"), params={"limit": 1000}).json()["entries"]
     actions = {a["action"] for a in audit}
     assert {"incident.create", "hold.create", "export.create", "export.complete", "export.download",
