@@ -32,7 +32,7 @@ from storage.audit_log import add_audit, chain_head
 from storage.catalog import Catalog, exports
 from storage.object_store import ObjectStore
 
-__all__ = ["ExportJob", "ExportRunner", "create_export", "get_export", "list_exports"]
+__all__ = ["ExportJob", "ExportRunner", "ExportStopped", "create_export", "get_export", "list_exports"]
 
 log = logging.getLogger("vigil.evidence")
 PROGRESS_EVERY_S = 0.5  # catalog writes of progress, at most this often
@@ -96,14 +96,23 @@ def _lower_priority() -> None:
         pass
 
 
+class ExportStopped(Exception):
+    """The service is stopping: the export gives up at its next read from the store."""
+
+
 class ExportRunner:
-    """A small pool of background export threads for one API process."""
+    """A small pool of background export threads for one API process.
+
+    `stop()` must not wait for a long export (shutdown drains the recorders within 10 s, and the
+    interpreter joins pool threads at exit), so a running job checks a stop flag at every chunk it
+    reads from the store, gives up, and is marked failed ("interrupted")."""
 
     def __init__(self, catalog: Catalog, store: ObjectStore, keys: SigningKeys, out_dir: Path, *,
                  workers: int = 1, node_id: str = "", version: str = "", clock: Clock = SYSTEM_CLOCK) -> None:
         self.catalog, self.store, self.keys, self.out_dir = catalog, store, keys, Path(out_dir)
         self.node_id, self.version, self.clock = node_id, version, clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export", initializer=_lower_priority)
+        self._stopping = threading.Event()
         # jobs a previous process of this node left unfinished will never finish
         with catalog.engine.begin() as c:
             c.execute(sa.update(exports).where(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
@@ -119,7 +128,11 @@ class ExportRunner:
         self._pool.submit(self._run, job, key)
 
     def stop(self) -> None:
+        self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self.catalog.engine.begin() as c:  # the queued ones will not run
+            c.execute(sa.update(exports).where(exports.c.node_id == self.node_id, exports.c.state == "queued")
+                      .values(state="failed", error="interrupted: the service stopped", finished_us=self._now()))
 
     def _run(self, job: ExportJob, key: KeyInfo | None) -> None:
         started = time.monotonic()
@@ -127,6 +140,8 @@ class ExportRunner:
         last = [0.0]
 
         def progress(p: float) -> None:
+            if self._stopping.is_set():
+                raise ExportStopped("interrupted: the service stopped")
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY_S:
                 last[0] = now
@@ -144,10 +159,13 @@ class ExportRunner:
                 version=self.version, audit_head=chain_head(self.catalog), node_id=self.node_id, on_progress=progress,
             )
         except Exception as e:  # the job fails; the service goes on
-            log.exception("export %s failed", job.id)
-            _update(self.catalog, job.id, state="failed", error=f"{type(e).__name__}: {e}"[:2000], finished_us=self._now())
+            stopped = isinstance(e, ExportStopped) or self._stopping.is_set()  # PyAV may wrap it
+            error = "interrupted: the service stopped" if stopped else f"{type(e).__name__}: {e}"[:2000]
+            if not stopped:
+                log.exception("export %s failed", job.id)
+            _update(self.catalog, job.id, state="failed", error=error, finished_us=self._now())
             add_audit(self.catalog, "export.failed", key=key, detail={"export_id": job.id, "incident_id": job.incident_id,
-                                                                      "error": f"{type(e).__name__}: {e}"[:500]})
+                                                                      "error": error[:500]})
             return
         finally:
             shutil.rmtree(work, ignore_errors=True)

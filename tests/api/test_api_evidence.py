@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from evidence.exports import get_export
 from evidence.signing_keys import SigningKeys, key_path
-from storage.object_store import S3Store
+from storage.object_store import LocalStore, S3Store
 from storage.retention import apply_retention
 from tests.api.conftest import T0, ApiEnv, make_env
 from tests.api.recorded import RunSpec, make_recording, us
@@ -363,3 +365,30 @@ def test_camera_location_is_validated(client: TestClient, env: ApiEnv, tmp_path:
     cfg.write_text(yaml.safe_dump({"cameras": [{"id": "a", "url": "rtsp://h/x", "location": {"lat": -96, "lon": 110.4}}]}))
     with pytest.raises(ConfigError, match="cameras.0.location.lat"):
         load_settings(cfg)
+
+
+class _SlowStore(LocalStore):
+    """A real local store that takes 50 ms per chunk read: an export that lasts long enough to stop."""
+
+    def iter_range(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        for chunk in super().iter_range(key, offset, length):
+            time.sleep(0.05)
+            yield chunk
+
+
+def test_stopping_the_service_interrupts_a_running_export(tmp_path: Path) -> None:
+    """Shutdown must not wait for a long export: it gives up at its next read and says so."""
+    e = make_env(tmp_path / "slow", store=_SlowStore(tmp_path / "slow" / "objects"))
+    e.add_camera("ev-slow")
+    make_recording(e.ctx.store, e.catalog, "ev-slow", tmp_path / "m", [RunSpec(T0, 8, 1)])
+    with e.client() as c:
+        inc = _incident(c, e, cameras=["ev-slow"])
+        eid = c.post(f"/api/incidents/{inc['id']}/exports", headers=e.auth("investigator")).json()["id"]
+        wait_until(lambda: c.get(f"/api/exports/{eid}", headers=e.auth("investigator")).json()["state"] == "running",
+                   10, 0.02, "the export to start")
+        t = time.monotonic()
+    # leaving the client ran the app's shutdown
+    job = wait_until(lambda: (j := get_export(e.catalog, eid)) and j.state != "running" and j, 5, 0.02, "the stop")
+    assert time.monotonic() - t < 3.0
+    assert (job.state, job.error) == ("failed", "interrupted: the service stopped")
+    assert not (e.workdir / "exports" / eid / "bundle.zip").exists()
