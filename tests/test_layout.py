@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "reports": {"core", "storage"},
     "evidence": {"core", "storage", "playback"},
     "api": {"core", "storage", "playback", "reports", "evidence"},
-    "vigil": {"core", "storage", "ingest", "playback", "reports", "evidence", "api", "camserver"},
+    "notify": {"core", "storage"},
+    "vigil": {"core", "storage", "ingest", "playback", "reports", "evidence", "api", "notify", "camserver"},
 }
 ROOMS = set(ALLOWED)
 
