@@ -113,6 +113,8 @@ class ExportRunner:
         self.node_id, self.version, self.clock = node_id, version, clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export", initializer=_lower_priority)
         self._stopping = threading.Event()
+        self._queued: set[str] = set()  # submitted here, not started yet
+        self._lock = threading.Lock()
         # jobs a previous process of this node left unfinished will never finish
         with catalog.engine.begin() as c:
             c.execute(sa.update(exports).where(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
@@ -125,16 +127,27 @@ class ExportRunner:
         return self.out_dir / export_id / "bundle.zip"
 
     def submit(self, job: ExportJob, key: KeyInfo | None) -> None:
+        with self._lock:
+            self._queued.add(job.id)
         self._pool.submit(self._run, job, key)
 
     def stop(self) -> None:
         self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        with self.catalog.engine.begin() as c:  # the queued ones will not run
-            c.execute(sa.update(exports).where(exports.c.node_id == self.node_id, exports.c.state == "queued")
-                      .values(state="failed", error="interrupted: the service stopped", finished_us=self._now()))
+        with self._lock:
+            left = sorted(self._queued)
+        if not left:
+            return  # no catalog access at shutdown unless there is something to say
+        try:
+            with self.catalog.engine.begin() as c:  # the queued ones will not run
+                c.execute(sa.update(exports).where(exports.c.id.in_(left), exports.c.state == "queued")
+                          .values(state="failed", error="interrupted: the service stopped", finished_us=self._now()))
+        except sa.exc.SQLAlchemyError as e:  # the next start of this node marks them
+            log.warning("could not mark %d queued export(s) interrupted: %s", len(left), e)
 
     def _run(self, job: ExportJob, key: KeyInfo | None) -> None:
+        with self._lock:
+            self._queued.discard(job.id)
         started = time.monotonic()
         _update(self.catalog, job.id, state="running")
         last = [0.0]
