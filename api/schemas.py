@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.roles import Role
-from core.settings import CAMERA_ID, HealthOverrides
+from core.settings import CAMERA_ID, CameraLocation, HealthOverrides
 from core.states import FEED_STATES
 
 __all__ = [
@@ -86,6 +86,7 @@ class CameraPatch(BaseModel):
     enabled: bool | None = None
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+    location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -102,6 +103,7 @@ class CameraIn(BaseModel):
     enabled: bool = True
     health_url: str | None = None
     health: HealthOverrides = Field(default_factory=HealthOverrides)
+    location: CameraLocation | None = Field(None, description="where it stands: lat, lon, heading_deg, address")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -123,6 +125,7 @@ class CameraOut(BaseModel):
     enabled: bool
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
+    location: CameraLocation | None = None
     updated_us: int
 
 
@@ -265,6 +268,8 @@ class AuditEntryOut(BaseModel):
     sha256: str | None
     bytes: int | None
     detail: dict[str, Any]
+    prev_sha256: str | None = Field(None, description="the previous entry's row_sha256 (the hash chain)")
+    row_sha256: str | None = Field(None, description="SHA-256 over this entry's content and prev_sha256")
 
 
 class AuditList(BaseModel):

@@ -314,6 +314,62 @@ def test_viewer_sees_no_timeline_or_export_and_api_refuses(world: World) -> None
             assert r.status_code == 403, (path, r.status_code, r.text)
 
 
+# ---- 5b. incidents ---------------------------------------------------------------------------
+
+
+def test_incident_view_holds_exports_and_downloads_a_signed_bundle(world: World, cam_b_gap: Gap) -> None:
+    """District east (cam-b, and cam-dead which never recorded), across the end of cam-b's first
+    run: the page shows the gaps, exports with progress, downloads through a signed URL, and shows
+    the manifest's digests, re-hashed in the browser; the download verifies with `vigil verify`."""
+    import json
+    import zipfile
+
+    from vigil.cli import main as vigil
+
+    page = world.page("investigator")
+    run1 = cam_b_gap.run1
+    start_s = math.ceil(run1[0] / 1000) + 1
+    end_s = math.floor(run1[1] / 1000) + 2  # 2 s into the gap after run 1
+    page.evaluate("() => { location.hash = '#/incidents'; }")
+    page.wait_for_selector("#view-incidents:not([hidden])")
+    page.fill("#inc-name", "web incident")
+    day = datetime.fromtimestamp(start_s, UTC).strftime("%Y-%m-%dT")
+    page.fill("#inc-start", day + hms(start_s))
+    page.fill("#inc-end", datetime.fromtimestamp(end_s, UTC).strftime("%Y-%m-%dT") + hms(end_s))
+    page.select_option("#inc-district", "east")
+    page.click("#inc-create")
+    page.wait_for_selector("#inc-detail:not([hidden])")
+    rows = page.locator("#inc-cams tbody tr")
+    assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.camera)")) == ["cam-b", "cam-dead"]
+    assert page.text_content("#inc-cams tr[data-camera='cam-b'] .inc-gaps") == "1"
+    assert page.locator("#inc-cams tr[data-camera='cam-b'] .inc-gap").count() == 1
+    page.click("#inc-export")
+    page.wait_for_selector("#inc-progress")
+    page.wait_for_selector("#inc-download", timeout=60_000)
+    assert page.get_attribute("#inc-progress", "value") == "1"
+    page.wait_for_selector("#inc-manifest-check")
+    assert "✓" in (page.text_content("#inc-manifest-check") or "")
+    with page.expect_download() as dl_info:
+        page.click("#inc-download")
+    saved = Path(dl_info.value.path())
+    with zipfile.ZipFile(saved) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    shown = page.locator("#inc-manifest .digest").all_text_contents()
+    assert [f["sha256"] for f in manifest["files"]] == shown
+    video = [f for f in manifest["files"] if f["kind"] == "video"]
+    assert [f["camera_id"] for f in video] == ["cam-b"], video
+    assert video[0]["clock_drift"]["last_us"] is not None, "the recorder's drift is in the manifest"
+    gaps = {c["camera_id"]: c["gaps"] for c in manifest["cameras"]}
+    assert gaps["cam-b"] and gaps["cam-b"][-1]["end_us"] == end_s * 1_000_000, gaps
+    assert [(g["start_us"], g["end_us"]) for g in gaps["cam-dead"]] == [(start_s * 1_000_000, end_s * 1_000_000)]
+    assert vigil(["verify", str(saved), "--config", str(world.vigil.config_path)]) == 0
+    with api(world) as c:
+        holds = c.get("/api/cameras/cam-b/holds").json()
+    assert (start_s * 1_000_000, end_s * 1_000_000) in {(h["start_us"], h["end_us"]) for h in holds}
+    page.screenshot(path=str(ARTIFACTS / "web-incidents.png"), full_page=True)
+    page.evaluate("() => { location.hash = '#/wall'; }")
+
+
 # ---- 6. a worker that stops reporting ---------------------------------------------------------
 
 

@@ -4,6 +4,7 @@
 import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKeyRequired } from "./api.js";
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
+import { Incidents } from "./incidents.js";
 import { LiveView } from "./live.js";
 import { setHlsUrl } from "./player.js";
 import { TicketsView } from "./tickets.js";
@@ -22,6 +23,7 @@ const app = {
   wall: null,
   live: null,
   timeline: null,
+  incidents: null,
   stream: null,
   etag: "",
   pollTimer: null,
@@ -214,14 +216,24 @@ function route() {
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTickets = view === "tickets" && Boolean(app.tickets);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline || onTickets;
+  const onIncidents = view === "incidents" && allows("investigator");
+  $("view-wall").hidden = onTimeline || onTickets || onIncidents;
   $("view-timeline").hidden = !onTimeline;
   $("view-tickets").hidden = !onTickets;
-  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets ? "false" : "page");
+  $("view-incidents").hidden = !onIncidents;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onIncidents ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
   $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
+  $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
   if (onTickets) app.tickets.show();
   else app.tickets?.hide();
+  if (onIncidents) {
+    app.timeline?.hide();
+    app.incidents ??= new Incidents({ cameras: () => app.wall.ids(), onError: (m) => banner(m) });
+    app.incidents.show();
+    return;
+  }
+  app.incidents?.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;
