@@ -4,6 +4,7 @@
 import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKeyRequired } from "./api.js";
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
+import { Incidents } from "./incidents.js";
 import { LiveView } from "./live.js";
 import { LiveWall } from "./livewall.js";
 import { setHlsUrl } from "./player.js";
@@ -14,13 +15,16 @@ import { Wall } from "./wall.js";
 const $ = (id) => document.getElementById(id);
 // what a role name asks for, as a permission of the session (core/roles.py)
 const NEEDS = { viewer: "status", investigator: "recordings", admin: "admin" };
-const STATUS_POLL_MS = 30000; // the event stream carries changes; this catches cameras added or removed
+// The event stream carries changes; this read catches cameras added or removed, and cameras whose
+// worker stopped reporting (`unknown` after 6 s without a report: no event says so).
+const STATUS_POLL_MS = 5000;
 
 const app = {
   session: null,
   wall: null,
   live: null,
   timeline: null,
+  incidents: null,
   stream: null,
   etag: "",
   pollTimer: null,
@@ -215,19 +219,29 @@ function route() {
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTickets = view === "tickets" && Boolean(app.tickets);
   const onTimeline = view === "timeline";
+  const onIncidents = view === "incidents" && allows("investigator");
   const onLiveWall = view === "livewall";
-  $("view-wall").hidden = onTimeline || onTickets || onLiveWall;
+  $("view-wall").hidden = onTimeline || onTickets || onIncidents || onLiveWall;
   $("view-timeline").hidden = !onTimeline;
   $("view-tickets").hidden = !onTickets;
-  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onLiveWall ? "false" : "page");
+  $("view-incidents").hidden = !onIncidents;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onIncidents || onLiveWall ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
   $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
+  $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
   $("tab-livewall").setAttribute("aria-current", onLiveWall ? "page" : "false");
-  if (onTickets) app.tickets.show();
-  else app.tickets?.hide();
   app.liveWall ??= new LiveWall({ cameras: () => app.wall.ids(), onOpen: (c) => app.live.open(c) });
   if (onLiveWall) app.liveWall.show();
   else app.liveWall.hide();
+  if (onTickets) app.tickets.show();
+  else app.tickets?.hide();
+  if (onIncidents) {
+    app.timeline?.hide();
+    app.incidents ??= new Incidents({ cameras: () => app.wall.ids(), onError: (m) => banner(m) });
+    app.incidents.show();
+    return;
+  }
+  app.incidents?.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;
