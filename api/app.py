@@ -106,7 +106,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
-    for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit,
+    for r in (metrics, cameras, status, events, report, live, live_ws, recordings, clips, holds, media, keys, audit,
               tickets, ticket_report, notifications, incidents, exports, signing_keys):
         app.include_router(r.router, responses=_ERRORS)
     # The status poll goes to its handler before FastAPI's router (api/routers/status.py), inside

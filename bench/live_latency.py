@@ -6,7 +6,7 @@ cells), one `vigil run` recording it, Debian's Chromium through Playwright.
 
 1. Glass-to-glass, per transport, one after the other in the same run: the WebSocket/MSE live view
    and the old live HLS playlist (`?live=hls`). The page reads the cells of every frame it presents
-   (tests/web/clock_reader.js): delay = presentation time − the time drawn in the frame.
+   (harness/clock_reader.js): delay = presentation time − the time drawn in the frame.
 2. Fan-out: N WebSocket viewers (asyncio clients in this process) of the camera; CPU of the API
    process and of the worker per viewer-stream, over a window, against the same window with none;
    the delay each client sees (its receive time − the worker's read time, one machine's clock).
@@ -36,10 +36,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from storage.api_keys import create_key  # noqa: E402
-from tests.servers import RtspServer  # noqa: E402
-from tests.vigilproc import VigilProcess, wait_until  # noqa: E402
+from harness.servers import RtspServer  # noqa: E402
+from harness.vigilproc import VigilProcess, wait_until  # noqa: E402
 
-READER = (ROOT / "tests" / "web" / "clock_reader.js").read_text()
+READER = (ROOT / "harness" / "clock_reader.js").read_text()
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 

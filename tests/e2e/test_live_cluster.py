@@ -11,13 +11,16 @@ from pathlib import Path
 
 import av
 import httpx
+import pytest
 import websockets
 
 from storage.api_keys import create_key
-from tests.clockcode import latency_ms, read_clock_ms
+from harness.clockcode import latency_ms, read_clock_ms
 from tests.e2e.test_cluster import holders
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes on PostgreSQL
 
 WATCH_S = 6.0
 

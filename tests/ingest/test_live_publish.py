@@ -13,7 +13,7 @@ import av
 
 from ingest.live_publish import MAX_PENDING, open_publisher
 from storage.live_channel import ChannelConfig, ChannelEnd, ChannelFrame, FrameReader, connect
-from tests.vigilproc import wait_until
+from harness.vigilproc import wait_until
 
 
 def fake_video() -> SimpleNamespace:

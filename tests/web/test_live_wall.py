@@ -13,13 +13,15 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from storage.api_keys import create_key
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, signed_in_page
+
+pytestmark = pytest.mark.e2e  # real vigil process, 16 RTSP cameras and a browser
 
 N = 16
 CLOCK = "clock:?w=320&h=180&fps=25&gop=25"
-READER = (Path(__file__).parent / "clock_reader.js").read_text()
+READER = (Path(__file__).resolve().parents[2] / "harness" / "clock_reader.js").read_text()
 WATCH_S = 10.0
 P95_BOUND_MS = 3000  # 16 decoders in one page on a loaded 2-core machine
 

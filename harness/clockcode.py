@@ -1,6 +1,6 @@
 """Reads the clock camera's cell row (camserver/server.py `ClockCamera`) back from a picture.
 
-The same rule as the browser's reader in tests/web/clock_reader.js: sample each cell's centre,
+The same rule as the browser's reader in harness/clock_reader.js: sample each cell's centre,
 threshold at mid-grey, check the white/black mark and the parity cell.
 """
 

@@ -1,4 +1,4 @@
-// Reads the clock camera's cell row (camserver/server.py ClockCamera; tests/clockcode.py in Python)
+// Reads the clock camera's cell row (camserver/server.py ClockCamera; harness/clockcode.py in Python)
 // from every frame a <video> presents, and records the glass-to-glass delay: the presentation time
 // minus the milliseconds drawn into the frame when the camera made it.
 // window.__clockInstall(video) → {samples: [[presented_ms, delay_ms]], unread, frames, maxGap, gaps};
