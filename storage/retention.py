@@ -4,6 +4,13 @@ except what an investigator has placed on hold. Object and catalog row go togeth
 Deletion is two-phase so a crash or a store outage never leaves a row pointing at nothing:
 rows are first marked `deleting` (invisible to playback), then objects are deleted, then rows.
 A later pass finishes whatever a failed pass left `deleting`.
+
+Age goes by whole UTC days: a segment is deleted once every segment starting on its day is past its
+camera's age limit (so video lives up to a day longer than `days`). On PostgreSQL a day nobody holds
+is detached from `segments` in one transaction (its rows leave playback and the totals together),
+its objects deleted from the detached table's keys, then the table dropped — a cost set by the day,
+not by the history. A day with held ranges loses only its unheld rows, row by row. SQLite (one
+node) deletes row by row, each query bounded by the day.
 """
 
 from __future__ import annotations
@@ -15,14 +22,19 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from storage.catalog import Catalog, cameras, holds, segments
+from storage.catalog.partitions import DAY_US, MAX_SEGMENT_US, DayPartition, day_of, day_partitions, ensure_days
+from storage.catalog.segment_rows import add_totals
+from storage.keys import segment_key
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.timeline import overlaps
 from core.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Hold", "RetentionResult", "Candidate", "apply_retention", "add_hold", "list_holds", "release_hold", "unheld"]
+__all__ = ["Candidate", "Hold", "RetentionResult", "add_hold", "apply_retention", "day_boundary", "list_holds", "release_hold",
+           "unheld"]
 
 log = logging.getLogger("vigil.retention")
-DAY_US = 86_400 * 1_000_000
+_PASS_LOCK = 0x76726574  # one node at a time drops days
+_STREAM = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,10 @@ class Candidate:
     start_us: int
     end_us: int
     bytes: int
-    object_key: str
+
+    @property
+    def object_key(self) -> str:
+        return segment_key(self.camera_id, self.start_us)
 
 
 @dataclass(slots=True)
@@ -53,6 +68,7 @@ class RetentionResult:
     deleted_bytes: int = 0
     spared_by_holds: int = 0
     failed: int = 0
+    days_dropped: int = 0
 
 
 def unheld(cands: Sequence[Candidate], active: Sequence[Hold]) -> tuple[list[Candidate], int]:
@@ -99,21 +115,18 @@ def release_hold(catalog: Catalog, hold_id: int, now_us: int, camera_id: str | N
 
 
 def _candidates(c: sa.Connection, q: sa.Select) -> list[Candidate]:  # type: ignore[type-arg]
-    return [Candidate(int(r.id), r.camera_id, int(r.start_us), int(r.end_us), int(r.bytes), r.object_key) for r in c.execute(q)]
+    return [Candidate(int(r.id), r.camera_id, int(r.start_us), int(r.end_us), int(r.bytes)) for r in c.execute(q)]
 
 
 def _cols() -> sa.Select:  # type: ignore[type-arg]
-    return sa.select(
-        segments.c.id, segments.c.camera_id, segments.c.start_us, segments.c.end_us, segments.c.bytes, segments.c.object_key
-    )
+    return sa.select(segments.c.id, segments.c.camera_id, segments.c.start_us, segments.c.end_us, segments.c.bytes)
 
 
-def _delete(catalog: Catalog, store: ObjectStore, doomed: list[Candidate], res: RetentionResult) -> None:
+def _delete(catalog: Catalog, store: ObjectStore, doomed: list[Candidate], res: RetentionResult, *, marked: bool = False) -> None:
     if not doomed:
         return
-    ids = [d.id for d in doomed]
-    with catalog.engine.begin() as c:
-        c.execute(sa.update(segments).where(segments.c.id.in_(ids)).values(state="deleting"))
+    if not marked:
+        catalog.mark_deleting([d.id for d in doomed])
     gone: list[int] = []
     for d in doomed:
         try:
@@ -126,6 +139,74 @@ def _delete(catalog: Catalog, store: ObjectStore, doomed: list[Candidate], res: 
         res.deleted += 1
         res.deleted_bytes += d.bytes
     catalog.delete_segments(gone)
+
+
+def day_boundary(now_us: int, days: float) -> int:
+    """Start of the oldest UTC day that still holds a segment younger than `days`: every segment
+    starting before it has ended before `now - days`."""
+    return day_of(now_us - int(days * DAY_US) - MAX_SEGMENT_US) * DAY_US
+
+
+def _held(active: Sequence[Hold], start_us: int, end_us: int) -> bool:
+    return any(overlaps(start_us, end_us, h.start_us, h.end_us) for h in active)
+
+
+def _finish_detached(catalog: Catalog, store: ObjectStore, part: DayPartition, res: RetentionResult) -> bool:
+    """Delete the objects of a detached day, then its table; False (table kept) if the store failed."""
+    deleted = deleted_bytes = 0
+    with catalog.engine.connect() as c:
+        rows = c.execution_options(stream_results=True, yield_per=_STREAM).execute(
+            sa.text(f'SELECT camera_id, start_us, bytes FROM "{part.name}"')
+        )
+        for cam, start_us, nbytes in rows:
+            key = segment_key(cam, start_us)
+            try:
+                store.delete(key)
+            except ObjectStoreError as e:  # deletes are idempotent: the next pass starts this day over
+                res.failed += 1
+                log.warning("retention: cannot delete %s yet (day %s kept for the next pass): %s", key, part.name, e)
+                return False
+            deleted += 1
+            deleted_bytes += int(nbytes)
+    with catalog.engine.begin() as c:
+        c.execute(sa.text(f'DROP TABLE IF EXISTS "{part.name}"'))
+    res.deleted += deleted
+    res.deleted_bytes += deleted_bytes
+    res.days_dropped += 1
+    return True
+
+
+def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], boundary_us: int, now_us: int,
+               res: RetentionResult) -> None:
+    """PostgreSQL: detach and drop every whole day before `boundary_us` that no hold touches."""
+    with catalog.engine.connect() as lock:
+        if not lock.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PASS_LOCK}).scalar_one():
+            return  # another node is dropping days right now
+        try:
+            today = day_of(now_us)
+            with catalog.engine.begin() as c:
+                ensure_days(c, range(today - 1, today + 3))  # the recorders never wait on DDL
+                parts = day_partitions(c)
+            for p in parts:
+                if not p.attached:  # left by a pass that stopped half-way
+                    _finish_detached(catalog, store, p, res)
+                    continue
+                if p.end_us > boundary_us:
+                    break
+                if _held(active, p.start_us, p.end_us + MAX_SEGMENT_US):
+                    continue  # the row pass deletes what is not held
+                with catalog.engine.begin() as c:
+                    c.execute(sa.text(f'ALTER TABLE segments DETACH PARTITION "{p.name}"'))
+                    sums = c.execute(
+                        sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{p.name}" '
+                                "WHERE state = 'stored' GROUP BY camera_id")
+                    ).all()
+                    add_totals(c, {cam: (-int(n), -int(b)) for cam, n, b in sums})
+                if not _finish_detached(catalog, store, DayPartition(p.name, p.day, False), res):
+                    return
+        finally:
+            lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PASS_LOCK})
+            lock.commit()
 
 
 def apply_retention(
@@ -144,19 +225,24 @@ def apply_retention(
     with catalog.engine.connect() as c:
         leftovers = _candidates(c, _cols().where(segments.c.state == "deleting"))
         days = {r.id: (r.options or {}).get("retention_days") for r in c.execute(sa.select(cameras.c.id, cameras.c.options))}
-        cams = [r[0] for r in c.execute(sa.select(segments.c.camera_id).distinct())]
-    _delete(catalog, store, leftovers, res)
+    _delete(catalog, store, leftovers, res, marked=True)
+    # cameras with stored video, from the running totals (never a DISTINCT over `segments`)
+    cams = catalog.recorded_cameras()
+    boundary = {cam: day_boundary(now_us, float(days.get(cam) or default_days)) for cam in cams}
+    if not catalog.is_sqlite:
+        _drop_days(catalog, store, active, min(boundary.values(), default=day_boundary(now_us, default_days)), now_us, res)
 
-    # by age, per camera; keyset pages so held segments at the front never block the rest
+    # row by row: what whole days could not take (held days, cameras with a shorter age limit, SQLite);
+    # keyset pages so held segments at the front never block the rest
     for cam in cams:
-        cutoff = now_us - int(float(days.get(cam) or default_days) * DAY_US)
-        after = (-1, -1)
+        cutoff = boundary[cam]
+        after = (-(2**63), -1)
         while True:
             with catalog.engine.connect() as c:
                 cands = _candidates(
                     c,
                     _cols()
-                    .where(segments.c.camera_id == cam, segments.c.state == "stored", segments.c.end_us <= cutoff)
+                    .where(segments.c.camera_id == cam, segments.c.state == "stored", segments.c.start_us < cutoff)
                     .where(sa.tuple_(segments.c.start_us, segments.c.id) > sa.tuple_(*after))
                     .order_by(segments.c.start_us, segments.c.id)
                     .limit(batch),
@@ -174,14 +260,10 @@ def apply_retention(
     if max_bytes is not None:
         spared_ids: set[int] = set()
         while True:
+            total = sum(b for _n, b in catalog.segment_totals().values())
+            if total <= max_bytes:
+                break
             with catalog.engine.connect() as c:
-                total = int(
-                    c.execute(
-                        sa.select(sa.func.coalesce(sa.func.sum(segments.c.bytes), 0)).where(segments.c.state == "stored")
-                    ).scalar_one()
-                )
-                if total <= max_bytes:
-                    break
                 q = _cols().where(segments.c.state == "stored").order_by(segments.c.start_us).limit(batch + len(spared_ids))
                 cands = [x for x in _candidates(c, q) if x.id not in spared_ids]
             if not cands:
@@ -203,9 +285,10 @@ def apply_retention(
         res.spared_by_holds += len(spared_ids)
     if res.deleted or res.failed:
         log.info(
-            "retention: deleted %d segment(s), %.1f MB; %d spared by holds; %d to retry",
+            "retention: deleted %d segment(s), %.1f MB (%d whole day(s)); %d spared by holds; %d to retry",
             res.deleted,
             res.deleted_bytes / 1e6,
+            res.days_dropped,
             res.spared_by_holds,
             res.failed,
         )

@@ -62,7 +62,6 @@ def test_plan_is_keyframe_aligned_and_covers_the_end() -> None:
             0,
             100 + n * 10,
             100,
-            f"k{run}{start}",
             "h264",
             n * 50,
             frags,
