@@ -178,35 +178,37 @@ def _finish_detached(catalog: Catalog, store: ObjectStore, part: DayPartition, r
 
 def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], boundary_us: int, now_us: int,
                res: RetentionResult) -> None:
-    """PostgreSQL: detach and drop every whole day before `boundary_us` that no hold touches."""
-    with catalog.engine.connect() as lock:
-        if not lock.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PASS_LOCK}).scalar_one():
-            return  # another node is dropping days right now
-        try:
-            today = day_of(now_us)
-            with catalog.engine.begin() as c:
-                ensure_days(c, range(today - 1, today + 3))  # the recorders never wait on DDL
-                parts = day_partitions(c)
-            for p in parts:
-                if not p.attached:  # left by a pass that stopped half-way
-                    _finish_detached(catalog, store, p, res)
-                    continue
-                if p.end_us > boundary_us:
-                    break
-                if _held(active, p.start_us, p.end_us + MAX_SEGMENT_US):
-                    continue  # the row pass deletes what is not held
-                with catalog.engine.begin() as c:
-                    c.execute(sa.text(f'ALTER TABLE segments DETACH PARTITION "{p.name}"'))
-                    sums = c.execute(
-                        sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{p.name}" '
-                                "WHERE state = 'stored' GROUP BY camera_id")
-                    ).all()
-                    add_totals(c, {cam: (-int(n), -int(b)) for cam, n, b in sums})
-                if not _finish_detached(catalog, store, DayPartition(p.name, p.day, False), res):
-                    return
-        finally:
-            lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PASS_LOCK})
-            lock.commit()
+    """PostgreSQL: detach and drop every whole day before `boundary_us` that no hold touches.
+
+    Nodes may run passes at once: a day is detached under a transaction-scoped advisory lock (so
+    this works behind PgBouncer in transaction mode) after checking it is still attached; finishing
+    a detached day twice only repeats idempotent object deletes."""
+    today = day_of(now_us)
+    with catalog.engine.begin() as c:
+        ensure_days(c, range(today - 1, today + 3))  # the recorders never wait on DDL
+        parts = day_partitions(c)
+    for p in parts:
+        if not p.attached:  # left by a pass that stopped half-way
+            if not _finish_detached(catalog, store, p, res):
+                return
+            continue
+        if p.end_us > boundary_us:
+            break
+        if _held(active, p.start_us, p.end_us + MAX_SEGMENT_US):
+            continue  # the row pass deletes what is not held
+        with catalog.engine.begin() as c:
+            if not c.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PASS_LOCK}).scalar_one():
+                return  # another node is detaching a day right now
+            if not any(q.name == p.name and q.attached for q in day_partitions(c)):
+                continue
+            c.execute(sa.text(f'ALTER TABLE segments DETACH PARTITION "{p.name}"'))
+            sums = c.execute(
+                sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{p.name}" '
+                        "WHERE state = 'stored' GROUP BY camera_id")
+            ).all()
+            add_totals(c, {cam: (-int(n), -int(b)) for cam, n, b in sums})
+        if not _finish_detached(catalog, store, DayPartition(p.name, p.day, False), res):
+            return
 
 
 def apply_retention(
