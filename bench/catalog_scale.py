@@ -231,6 +231,7 @@ def main() -> None:
     ap.add_argument("--events-per-day", type=int, default=12)
     ap.add_argument("--event-days", type=int, default=365)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--skip-report", action="store_true", help="no availability report (slow before catalog-scale)")
     a = ap.parse_args()
     n = a.cameras or (300 if a.quick else CITY)
     ns = a.sample or (3 if a.quick else 10)
@@ -284,11 +285,13 @@ def main() -> None:
 
         # the city's one-day report with a year of events
         day = ((X + 29) * DAY, (X + 30) * DAY)
-        rep = timed(lambda: availability(cat, *day))
-        tracemalloc.start()
-        availability(cat, *day)
-        peak = tracemalloc.get_traced_memory()[1] / 1e6
-        tracemalloc.stop()
+        rep = peak = float("nan")
+        if not a.skip_report:
+            rep = timed(lambda: availability(cat, *day))
+            tracemalloc.start()
+            availability(cat, *day)
+            peak = tracemalloc.get_traced_memory()[1] / 1e6
+            tracemalloc.stop()
         print(f"one-day report, {a.event_days} days of events: {rep:.2f} s, peak {peak:.0f} MB at {n} cameras → "
               f"{rep * scale:.2f} s, {peak * scale:.0f} MB at {CITY}")
 
@@ -299,7 +302,8 @@ def main() -> None:
         gone30 = store.deleted
         with cat.engine.connect() as c:
             left = c.execute(sa.text(f"SELECT count(*) FROM segments WHERE start_us < {(X + 1) * DAY}")).scalar_one()
-        assert left == 0 and gone30 == n * 1440, (left, gone30)
+        # (before catalog-scale, age was exact: the sample's first hour of day X+1 went too)
+        assert left == 0 and gone30 >= n * 1440, (left, gone30)
         with cat.engine.begin() as c:  # back to one day: the sample's later days go, day X comes back
             if load.old:
                 c.execute(sa.text(f"DELETE FROM segments WHERE start_us >= {(X + 1) * DAY}"))
