@@ -92,6 +92,9 @@ class NullStore:
     def delete(self, key: str) -> None:
         self.deleted += 1
 
+    def delete_many(self, keys: list[str]) -> None:
+        self.deleted += len(keys)
+
 
 def cam_id(i: int) -> str:
     return f"cam-{i:05d}"

@@ -35,6 +35,7 @@ __all__ = ["Candidate", "Hold", "RetentionResult", "add_hold", "apply_retention"
 log = logging.getLogger("vigil.retention")
 _PASS_LOCK = 0x76726574  # one node at a time drops days
 _STREAM = 10_000
+DELETE_BATCH = 1000  # keys per object-store request (S3 DeleteObjects takes 1,000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +129,17 @@ def _delete(catalog: Catalog, store: ObjectStore, doomed: list[Candidate], res: 
     if not marked:
         catalog.mark_deleting([d.id for d in doomed])
     gone: list[int] = []
-    for d in doomed:
+    for k in range(0, len(doomed), DELETE_BATCH):
+        part = doomed[k : k + DELETE_BATCH]
         try:
-            store.delete(d.object_key)
-        except ObjectStoreError as e:
-            res.failed += 1
-            log.warning("retention: cannot delete %s yet: %s", d.object_key, e)
+            store.delete_many([d.object_key for d in part])
+        except ObjectStoreError as e:  # left `deleting`: the next pass retries them
+            res.failed += len(part)
+            log.warning("retention: cannot delete %d object(s) from %s yet: %s", len(part), part[0].object_key, e)
             continue
-        gone.append(d.id)
-        res.deleted += 1
-        res.deleted_bytes += d.bytes
+        gone.extend(d.id for d in part)
+        res.deleted += len(part)
+        res.deleted_bytes += sum(d.bytes for d in part)
     catalog.delete_segments(gone)
 
 
@@ -158,16 +160,16 @@ def _finish_detached(catalog: Catalog, store: ObjectStore, part: DayPartition, r
         rows = c.execution_options(stream_results=True, yield_per=_STREAM).execute(
             sa.text(f'SELECT camera_id, start_us, bytes FROM "{part.name}"')
         )
-        for cam, start_us, nbytes in rows:
-            key = segment_key(cam, start_us)
+        for batch in rows.partitions(DELETE_BATCH):
+            keys = [segment_key(cam, start_us) for cam, start_us, _b in batch]
             try:
-                store.delete(key)
+                store.delete_many(keys)
             except ObjectStoreError as e:  # deletes are idempotent: the next pass starts this day over
-                res.failed += 1
-                log.warning("retention: cannot delete %s yet (day %s kept for the next pass): %s", key, part.name, e)
+                res.failed += len(keys)
+                log.warning("retention: cannot delete objects of %s yet (kept for the next pass): %s", part.name, e)
                 return False
-            deleted += 1
-            deleted_bytes += int(nbytes)
+            deleted += len(keys)
+            deleted_bytes += sum(int(b) for _c, _s, b in batch)
     with catalog.engine.begin() as c:
         c.execute(sa.text(f'DROP TABLE IF EXISTS "{part.name}"'))
     res.deleted += deleted

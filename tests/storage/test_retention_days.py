@@ -3,6 +3,7 @@ totals), a held day loses only its unheld rows, and a day left detached by a cra
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from storage.catalog.partitions import DAY_US, day_partitions, partition_name
 from storage.object_store import LocalStore
 from storage.retention import add_hold, apply_retention
 from tests.fakes import FakeClock
+from tests.servers import SeaweedS3
 from tests.storage.test_retention import put_segment
 
 NOW = 1_800_000_000 * 1_000_000
@@ -73,3 +75,17 @@ def test_a_late_segment_for_a_dropped_day_is_still_registered(pg_url: str, tmp_p
     late = put_segment(cat, store, "a", start + M)  # an upload that waited out a long outage
     assert [s.start_us for s in cat.segments_for()] == [late.start_us]
     other.close()
+
+
+def test_a_dropped_day_leaves_s3_in_batched_deletes(pg_url: str, s3: SeaweedS3) -> None:
+    from storage.object_store import S3Store
+
+    cat = Catalog(pg_url)
+    store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket)
+    cam = f"s3-{uuid.uuid4().hex[:8]}"
+    segs = [put_segment(cat, store, cam, D0 - 40 * DAY_US + k * M) for k in range(5)]  # type: ignore[arg-type]
+    keep = put_segment(cat, store, cam, D0 - DAY_US)  # type: ignore[arg-type]
+    res = apply_retention(cat, store, default_days=30, clock=FakeClock(NOW / 1e6))
+    assert res.days_dropped == 1 and res.deleted == 5 and res.failed == 0
+    assert [o.key for o in store.list(cam + "/")] == [keep.object_key]
+    assert all(store.stat(s.object_key) is None for s in segs)
