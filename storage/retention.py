@@ -178,38 +178,84 @@ def _finish_detached(catalog: Catalog, store: ObjectStore, part: DayPartition, r
     return True
 
 
-def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], boundary_us: int, now_us: int,
-               res: RetentionResult) -> None:
-    """PostgreSQL: detach and drop every whole day before `boundary_us` that no hold touches.
+def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], boundary_us: int,
+               boundary: dict[str, int], now_us: int, res: RetentionResult) -> list[DayPartition] | None:
+    """PostgreSQL: detach and drop every whole day before `boundary_us` (the default age limit's)
+    that no hold touches. Returns the old days kept because of a hold (their unheld rows go row by
+    row), or None if the pass must stop (the store failed, or another node is detaching).
 
-    Nodes may run passes at once: a day is detached under a transaction-scoped advisory lock (so
-    this works behind PgBouncer in transaction mode) after checking it is still attached; finishing
-    a detached day twice only repeats idempotent object deletes."""
+    The rows of cameras with a longer age limit (`boundary[cam]` before the day's end) are moved
+    back into a fresh partition of that day in the detaching transaction — a cost set by those
+    few rows — and go later by their own limit. Nodes may run passes at once: a day is detached
+    under a transaction-scoped advisory lock (so this works behind PgBouncer in transaction mode)
+    after checking it is still attached; finishing a detached day twice only repeats idempotent
+    object deletes."""
     today = day_of(now_us)
     with catalog.engine.begin() as c:
         ensure_days(c, range(today - 1, today + 3))  # the recorders never wait on DDL
         parts = day_partitions(c)
+    held: list[DayPartition] = []
     for p in parts:
         if not p.attached:  # left by a pass that stopped half-way
             if not _finish_detached(catalog, store, p, res):
-                return
+                return None
             continue
         if p.end_us > boundary_us:
             break
         if _held(active, p.start_us, p.end_us + MAX_SEGMENT_US):
-            continue  # the row pass deletes what is not held
+            held.append(p)  # the row pass deletes what is not held
+            continue
+        kept = sorted(cam for cam, b in boundary.items() if b < p.end_us)
+        gone = f"{p.name}_gone"
         with catalog.engine.begin() as c:
             if not c.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PASS_LOCK}).scalar_one():
-                return  # another node is detaching a day right now
+                return None  # another node is detaching a day right now
             if not any(q.name == p.name and q.attached for q in day_partitions(c)):
                 continue
+            others = sa.text(f'SELECT EXISTS (SELECT 1 FROM "{p.name}" WHERE camera_id <> ALL(CAST(:kept AS varchar[])))')
+            if not c.execute(others, {"kept": kept}).scalar_one():
+                if not c.execute(sa.text(f'SELECT EXISTS (SELECT 1 FROM "{p.name}")')).scalar_one():
+                    c.execute(sa.text(f'DROP TABLE "{p.name}"'))  # an old day emptied row by row
+                continue  # only longer-kept cameras' rows: their own limit takes them
             c.execute(sa.text(f'ALTER TABLE segments DETACH PARTITION "{p.name}"'))
+            c.execute(sa.text(f'ALTER TABLE "{p.name}" RENAME TO "{gone}"'))
+            if kept:
+                ensure_days(c, [p.day])
+                c.execute(sa.text(f'INSERT INTO segments SELECT * FROM "{gone}" WHERE camera_id = ANY(CAST(:kept AS varchar[]))'),
+                          {"kept": kept})
+                c.execute(sa.text(f'DELETE FROM "{gone}" WHERE camera_id = ANY(CAST(:kept AS varchar[]))'), {"kept": kept})
             sums = c.execute(
-                sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{p.name}" '
-                        "WHERE state = 'stored' GROUP BY camera_id")
+                sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{gone}" WHERE state = \'stored\' GROUP BY camera_id')
             ).all()
             add_totals(c, {cam: (-int(n), -int(b)) for cam, n, b in sums})
-        if not _finish_detached(catalog, store, DayPartition(p.name, p.day, False), res):
+        if not _finish_detached(catalog, store, DayPartition(gone, p.day, False), res):
+            return None
+    return held
+
+
+def _row_pass(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], res: RetentionResult, batch: int, *,
+              camera: str | None, lo: int | None, hi: int, boundary: dict[str, int], default_us: int) -> None:
+    """Delete, two-phase and in keyset pages of (camera, start), the stored rows with
+    lo <= start_us < hi (of one camera, or all) that are past their camera's boundary and unheld."""
+    after = ("", -(2**63))
+    while True:
+        q = _cols().where(segments.c.state == "stored", segments.c.start_us < hi)
+        if lo is not None:
+            q = q.where(segments.c.start_us >= lo)
+        if camera is not None:
+            q = q.where(segments.c.camera_id == camera)
+        q = (q.where(sa.tuple_(segments.c.camera_id, segments.c.start_us) > sa.tuple_(*after))
+             .order_by(segments.c.camera_id, segments.c.start_us).limit(batch))
+        with catalog.engine.connect() as c:
+            cands = _candidates(c, q)
+        if not cands:
+            return
+        after = (cands[-1].camera_id, cands[-1].start_us)
+        expired = [x for x in cands if x.start_us < boundary.get(x.camera_id, default_us)]
+        doomed, spared = unheld(expired, active)
+        res.spared_by_holds += spared
+        _delete(catalog, store, doomed, res)
+        if len(cands) < batch:
             return
 
 
@@ -231,34 +277,19 @@ def apply_retention(
         days = {r.id: (r.options or {}).get("retention_days") for r in c.execute(sa.select(cameras.c.id, cameras.c.options))}
     _delete(catalog, store, leftovers, res, marked=True)
     # cameras with stored video, from the running totals (never a DISTINCT over `segments`)
-    cams = catalog.recorded_cameras()
-    boundary = {cam: day_boundary(now_us, float(days.get(cam) or default_days)) for cam in cams}
-    if not catalog.is_sqlite:
-        _drop_days(catalog, store, active, min(boundary.values(), default=day_boundary(now_us, default_days)), now_us, res)
-
-    # row by row: what whole days could not take (held days, cameras with a shorter age limit, SQLite);
-    # keyset pages so held segments at the front never block the rest
-    for cam in cams:
-        cutoff = boundary[cam]
-        after = (-(2**63), -1)
-        while True:
-            with catalog.engine.connect() as c:
-                cands = _candidates(
-                    c,
-                    _cols()
-                    .where(segments.c.camera_id == cam, segments.c.state == "stored", segments.c.start_us < cutoff)
-                    .where(sa.tuple_(segments.c.start_us, segments.c.id) > sa.tuple_(*after))
-                    .order_by(segments.c.start_us, segments.c.id)
-                    .limit(batch),
-                )
-            if not cands:
-                break
-            after = (cands[-1].start_us, cands[-1].id)
-            doomed, spared = unheld(cands, active)
-            res.spared_by_holds += spared
-            _delete(catalog, store, doomed, res)
-            if len(cands) < batch:
-                break
+    default_us = day_boundary(now_us, default_days)
+    boundary = {cam: day_boundary(now_us, float(days.get(cam) or default_days)) for cam in catalog.recorded_cameras()}
+    rows = dict(boundary=boundary, default_us=default_us)
+    if catalog.is_sqlite:  # one node: row by row, each camera up to its own boundary
+        for cam, hi in boundary.items():
+            _row_pass(catalog, store, active, res, batch, camera=cam, lo=None, hi=hi, **rows)  # type: ignore[arg-type]
+    else:
+        held = _drop_days(catalog, store, active, default_us, boundary, now_us, res)
+        for p in held or []:  # a held day: its unheld rows, all cameras at once
+            _row_pass(catalog, store, active, res, batch, camera=None, lo=p.start_us, hi=p.end_us, **rows)  # type: ignore[arg-type]
+        for cam, hi in boundary.items():  # cameras with their own limit: bounded by it
+            if hi != default_us:
+                _row_pass(catalog, store, active, res, batch, camera=cam, lo=None, hi=hi, **rows)  # type: ignore[arg-type]
 
     # by bytes, oldest first across cameras
     if max_bytes is not None:

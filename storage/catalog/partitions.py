@@ -26,7 +26,7 @@ DAY_US = 86_400 * 1_000_000
 # `t - MAX_SEGMENT_US` has ended by `t`, which lets range queries bound start_us from below.
 MAX_SEGMENT_US = 660 * 1_000_000
 _LOCK = 0x76677070  # serialises partition DDL between nodes
-_NAME = re.compile(r"^segments_d(\d{8})$")
+_NAME = re.compile(r"^segments_d(\d{8})(_gone)?$")  # `_gone`: detached by retention, being deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def ensure_days(conn: Connection, days: Iterable[int]) -> None:
 
 
 def day_partitions(conn: Connection) -> list[DayPartition]:
-    """Every day table, attached or left detached by an interrupted retention pass, oldest first."""
+    """Every day table, attached or detached by retention and not yet dropped, oldest first."""
     rows = conn.execute(
         sa.text(
             "SELECT c.relname, i.inhparent IS NOT NULL FROM pg_class c "

@@ -89,3 +89,29 @@ def test_a_dropped_day_leaves_s3_in_batched_deletes(pg_url: str, s3: SeaweedS3) 
     assert res.days_dropped == 1 and res.deleted == 5 and res.failed == 0
     assert [o.key for o in store.list(cam + "/")] == [keep.object_key]
     assert all(store.stat(s.object_key) is None for s in segs)
+
+
+def test_a_camera_kept_longer_moves_to_a_fresh_day_and_goes_by_its_own_limit(pg_url: str, tmp_path: Path) -> None:
+    from storage.catalog import Camera
+
+    cat = Catalog(pg_url)
+    store = LocalStore(tmp_path / "obj")
+    cat.upsert_camera(Camera("evidence", "rtsp://h/e", options={"retention_days": 90}), NOW)
+    start = D0 - 40 * DAY_US
+    short = [put_segment(cat, store, "a", start + k * M) for k in range(3)]
+    kept = put_segment(cat, store, "evidence", start + M)
+    day = partition_name(start // DAY_US)
+
+    res = apply_retention(cat, store, default_days=30, clock=FakeClock(NOW / 1e6))
+    assert res.days_dropped == 1 and res.deleted == 3
+    assert [(s.camera_id, s.id) for s in cat.segments_for()] == [("evidence", kept.id)]
+    assert store.stat(kept.object_key) is not None and all(store.stat(s.object_key) is None for s in short)
+    assert day in attached(cat) and cat.segment_totals() == {"evidence": (1, 1000)}
+
+    again = apply_retention(cat, store, default_days=30, clock=FakeClock(NOW / 1e6))
+    assert again.deleted == 0 and again.days_dropped == 0  # a day of only longer-kept rows is left alone
+
+    later = FakeClock(NOW / 1e6 + 61 * 86_400)
+    assert apply_retention(cat, store, default_days=30, clock=later).deleted == 1  # by its own 90 days
+    apply_retention(cat, store, default_days=30, clock=later)
+    assert cat.segments_for() == [] and day not in attached(cat)  # the emptied day is dropped
