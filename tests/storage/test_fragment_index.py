@@ -20,6 +20,15 @@ def test_any_fragments_round_trip(frags: list[Fragment]) -> None:
     assert unpack_fragments(pack_fragments(frags)) == frags
 
 
+@given(st.integers(0, 2**62), I64, st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), max_size=40))
+def test_contiguous_fragments_round_trip(first: int, start: int, sd: list[tuple[int, int]]) -> None:
+    frags = []
+    for size, dur in sd:
+        frags.append(Fragment(first, size, start, dur))
+        first, start = first + size, start + dur
+    assert unpack_fragments(pack_fragments(frags)) == frags
+
+
 def test_big_offsets_and_gaps_round_trip() -> None:
     frags = [Fragment(5 * 2**32 + 17, 3_000_000, 0, 2_000_000), Fragment(5 * 2**32 + 9_000_000, 1, 2_000_100, 1_999_900),
              Fragment(2**40, 2**33, -40, 7)]
@@ -35,7 +44,7 @@ def test_a_minute_of_contiguous_gops_packs_to_a_fifth_of_json() -> None:
     assert unpack_fragments(pack_fragments([])) == []
 
 
-@pytest.mark.parametrize("bad", [b"\x02\x00", b"\x01\x02\x00\x01", b"\x01\x01\x00\x80"])
+@pytest.mark.parametrize("bad", [b"\x03\x00", b"\x01\x02\x00\x01", b"\x01\x01\x00\x80", b"\x02\x02\x00\x00\x01"])
 def test_damaged_index_is_a_clear_error(bad: bytes) -> None:
     with pytest.raises(FragmentIndexError):
         unpack_fragments(bad)
