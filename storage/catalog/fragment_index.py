@@ -14,10 +14,13 @@ Two layouts, chosen by `pack_fragments`:
   `struct.unpack_from` calls (~10 µs for 30 fragments; a playlist decodes 60 segments);
 - version 1, anything else: count, then per fragment zz(offset − predicted offset), size,
   zz(start_off_us − predicted start), duration_us, all varints.
+Rows copied by the migration from the JSON schema hold the JSON text's bytes (`[[offset, size,
+start, duration], …]`); `unpack_fragments` reads those too, until retention takes them.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Sequence
 from itertools import accumulate
@@ -43,6 +46,7 @@ def _fragment(offset: int, size: int, start_off_us: int, duration_us: int) -> Fr
     return f
 
 _CONTIGUOUS = 2
+_JSON = ord("[")  # a row copied from the JSON schema
 _U32 = 1 << 32
 
 
@@ -129,6 +133,11 @@ def unpack_fragments(raw: bytes | bytearray | memoryview) -> list[Fragment]:
         return []
     if data[0] == _CONTIGUOUS:
         return _unpack_contiguous(data)
+    if data[0] == _JSON:
+        try:
+            return [Fragment(*map(int, r)) for r in json.loads(data)]
+        except (ValueError, TypeError) as e:
+            raise FragmentIndexError(f"bad JSON fragment index: {e}") from None
     if data[0] != _VERSION:
         raise FragmentIndexError(f"unknown fragment index version {data[0]}")
     n_data = len(data)

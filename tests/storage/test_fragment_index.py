@@ -53,3 +53,10 @@ def test_damaged_index_is_a_clear_error(bad: bytes) -> None:
 def test_negative_size_is_refused() -> None:
     with pytest.raises(FragmentIndexError):
         pack_fragments([Fragment(0, -1, 0, 1)])
+
+
+def test_rows_copied_from_the_json_schema_still_read() -> None:
+    assert unpack_fragments(b"[[812, 500000, 0, 2000000], [500812, 7, 2000000, 40]]") == [
+        Fragment(812, 500_000, 0, 2_000_000), Fragment(500_812, 7, 2_000_000, 40)]
+    with pytest.raises(FragmentIndexError):
+        unpack_fragments(b"[[1, 2")

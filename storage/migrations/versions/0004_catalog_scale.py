@@ -1,8 +1,11 @@
 """Catalog at city scale: segments partitioned by day on PostgreSQL, packed fragment index, object
 key derived (column dropped), per-camera stored totals, an index on events by time.
 
-The old table is renamed aside, the new one created, the rows copied across in batches (fragments
-re-packed from JSON), then the old table dropped: the same path on SQLite and PostgreSQL.
+The old table is renamed aside, the new one created, the rows copied across by one
+INSERT … SELECT in the database (a Python loop re-packing fragments ran at ~10 k rows/s: hours for
+a city's 30 days), then the old table dropped: the same path on SQLite and PostgreSQL. Copied rows
+keep their fragment index as the JSON text's bytes, which `unpack_fragments` still reads; rows
+written after the upgrade are packed, and the JSON ones age out with retention.
 
 Revision ID: 0004
 Revises: 0002
@@ -19,17 +22,7 @@ branch_labels = None
 depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-_BATCH = 5000
 _DAY_US = 86_400 * 1_000_000
-
-
-def _pack(raw: object) -> bytes:
-    from storage.catalog.fragment_index import pack_fragments
-    from storage.catalog.models import Fragment
-
-    if isinstance(raw, (str, bytes)):
-        raw = json.loads(raw)
-    return pack_fragments([Fragment(*map(int, r)) for r in raw or []])  # type: ignore[union-attr]
 
 
 def _columns() -> list[sa.Column]:  # type: ignore[type-arg]
@@ -89,8 +82,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_at", "events", ["at_us"])
 
-    old = sa.table("segments_0002", *(sa.column(c.name) for c in _columns()), sa.column("object_key"))
-    new = sa.table("segments", *(sa.column(c.name) for c in _columns()))
+    old = sa.table("segments_0002", sa.column("start_us"))
     if pg:
         from storage.catalog.partitions import ensure_days
 
@@ -98,20 +90,9 @@ def upgrade() -> None:
         if lo is not None:
             ensure_days(bind, range(lo // _DAY_US, hi // _DAY_US + 1))
     names = [c.name for c in _columns()]
-    after = -(2**63)
-    while True:
-        rows = bind.execute(
-            sa.select(*(old.c[n] for n in names)).where(old.c.id > after).order_by(old.c.id).limit(_BATCH)
-        ).all()
-        if not rows:
-            break
-        batch = []
-        for r in rows:
-            m = dict(zip(names, r))
-            m["fragments"] = _pack(m["fragments"])
-            batch.append(m)
-        bind.execute(sa.insert(new), batch)
-        after = rows[-1][0]
+    as_bytes = "convert_to(fragments::text, 'UTF8')" if pg else "CAST(fragments AS BLOB)"
+    cols = ", ".join(names)
+    op.execute(f"INSERT INTO segments ({cols}) SELECT {cols.replace('fragments', as_bytes)} FROM segments_0002")
     if pg:
         op.execute("SELECT setval('segments_id_seq', COALESCE((SELECT max(id) FROM segments_0002), 1), "
                    "(SELECT max(id) FROM segments_0002) IS NOT NULL)")
