@@ -217,6 +217,13 @@ def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], bou
                 if not c.execute(sa.text(f'SELECT EXISTS (SELECT 1 FROM "{p.name}")')).scalar_one():
                     c.execute(sa.text(f'DROP TABLE "{p.name}"'))  # an old day emptied row by row
                 continue  # only longer-kept cameras' rows: their own limit takes them
+            # the day's sums first, with only the day locked against writes (readers of `segments`
+            # go on): the detach below holds the whole table exclusively, so it must be short
+            c.execute(sa.text(f'LOCK TABLE "{p.name}" IN EXCLUSIVE MODE'))
+            sums = c.execute(
+                sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{p.name}" WHERE state = \'stored\' '
+                        "AND camera_id <> ALL(CAST(:kept AS varchar[])) GROUP BY camera_id"), {"kept": kept}
+            ).all()
             c.execute(sa.text(f'ALTER TABLE segments DETACH PARTITION "{p.name}"'))
             c.execute(sa.text(f'ALTER TABLE "{p.name}" RENAME TO "{gone}"'))
             if kept:
@@ -224,9 +231,6 @@ def _drop_days(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], bou
                 c.execute(sa.text(f'INSERT INTO segments SELECT * FROM "{gone}" WHERE camera_id = ANY(CAST(:kept AS varchar[]))'),
                           {"kept": kept})
                 c.execute(sa.text(f'DELETE FROM "{gone}" WHERE camera_id = ANY(CAST(:kept AS varchar[]))'), {"kept": kept})
-            sums = c.execute(
-                sa.text(f'SELECT camera_id, count(*), sum(bytes) FROM "{gone}" WHERE state = \'stored\' GROUP BY camera_id')
-            ).all()
             add_totals(c, {cam: (-int(n), -int(b)) for cam, n, b in sums})
         if not _finish_detached(catalog, store, DayPartition(gone, p.day, False), res):
             return None
