@@ -28,12 +28,23 @@ __all__ = ["SegmentRows", "add_totals", "segment_from_row"]
 _SEGMENT_AT = sa.select(segments.c.id).where(
     segments.c.camera_id == sa.bindparam("cam"), segments.c.start_us == sa.bindparam("start")
 )
-_SEGMENT_INSERT = segments.insert()
-_SEGMENT_STORED = (
-    sa.update(segments)
-    .where(segments.c.id == sa.bindparam("sid"), segments.c.state == "spooled")
-    .values(state="stored", stored_us=sa.bindparam("now"))
-)
+_INSERT_NEW: dict[str, Any] = {}
+
+
+def _insert_new(c: Connection) -> Any:
+    """INSERT … ON CONFLICT (camera_id, start_us) DO NOTHING RETURNING id, built once per dialect."""
+    name = c.dialect.name
+    if name not in _INSERT_NEW:
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        _INSERT_NEW[name] = (
+            insert(segments)
+            .on_conflict_do_nothing(index_elements=[segments.c.camera_id, segments.c.start_us])
+            .returning(segments.c.id)
+        )
+    return _INSERT_NEW[name]
 
 
 def segment_from_row(r: Any) -> Segment:
@@ -66,16 +77,18 @@ class SegmentRows(CatalogBase):
     def _add_segments(self, segs: Sequence[Segment]) -> list[int]:
         ids: list[int] = []
         with self._begin() as c:
+            insert = _insert_new(c)
             for seg in segs:
-                existing = c.execute(_SEGMENT_AT, {"cam": seg.camera_id, "start": seg.start_us}).scalar_one_or_none()
-                if existing is None:
-                    row = _shallow(seg)  # `asdict` deep-copied every Fragment only to pack it
-                    row.pop("id")
-                    row["fragments"] = pack_fragments(seg.fragments)
-                    existing = c.execute(_SEGMENT_INSERT, row).inserted_primary_key[0]
-                    if seg.state == "stored":
-                        add_totals(c, {seg.camera_id: (1, seg.bytes)})
-                seg.id = int(existing)
+                row = _shallow(seg)  # `asdict` deep-copied every Fragment only to pack it
+                row.pop("id")
+                row["fragments"] = pack_fragments(seg.fragments)
+                # one round trip for a new segment; a retried upload finds its row
+                new = c.execute(insert, row).scalar_one_or_none()
+                if new is None:
+                    new = c.execute(_SEGMENT_AT, {"cam": seg.camera_id, "start": seg.start_us}).scalar_one()
+                elif seg.state == "stored":
+                    add_totals(c, {seg.camera_id: (1, seg.bytes)})
+                seg.id = int(new)
                 ids.append(seg.id)
         return ids
 
@@ -95,11 +108,11 @@ class SegmentRows(CatalogBase):
             return
         with self._begin() as c:
             rows = c.execute(
-                sa.select(segments.c.camera_id, segments.c.bytes).where(
-                    segments.c.id.in_(list(segment_ids)), segments.c.state == "spooled"
-                )
+                sa.update(segments)
+                .where(segments.c.id.in_(list(segment_ids)), segments.c.state == "spooled")
+                .values(state="stored", stored_us=now_us)
+                .returning(segments.c.camera_id, segments.c.bytes)
             ).all()
-            c.execute(_SEGMENT_STORED, [{"sid": sid, "now": now_us} for sid in segment_ids])
             add_totals(c, _sums(rows, 1))
 
     def mark_deleting(self, segment_ids: Sequence[int]) -> None:
@@ -208,14 +221,14 @@ def add_totals(c: Connection, deltas: dict[str, tuple[int, int]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    for cam in sorted(deltas):
-        n, b = deltas[cam]
-        if n == 0 and b == 0:
-            continue
-        stmt = insert(segment_totals).values(camera_id=cam, segments=n, bytes=b)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[segment_totals.c.camera_id],
-            set_={"segments": segment_totals.c.segments + n, "bytes": segment_totals.c.bytes + b},
-        )
-        c.execute(stmt)
+    rows = [{"camera_id": cam, "segments": n, "bytes": b} for cam, (n, b) in sorted(deltas.items()) if n or b]
+    if not rows:
+        return
+    stmt = insert(segment_totals).values(rows)  # one statement for every camera of the transaction
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[segment_totals.c.camera_id],
+        set_={"segments": segment_totals.c.segments + stmt.excluded.segments,
+              "bytes": segment_totals.c.bytes + stmt.excluded.bytes},
+    )
+    c.execute(stmt)
 
