@@ -45,7 +45,11 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             health_url=c.health_url,
             options={
                 k: v
-                for k, v in {"health": c.health.model_dump(exclude_none=True), "retention_days": c.retention_days}.items()
+                for k, v in {
+                    "health": c.health.model_dump(exclude_none=True),
+                    "retention_days": c.retention_days,
+                    "location": c.location.model_dump() if c.location else None,
+                }.items()
                 if v
             },
         )

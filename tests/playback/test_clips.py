@@ -16,9 +16,9 @@ from playback.clips import ClipError, IncompatibleRuns, NothingRecorded, export_
 from storage.keys import segment_key
 from storage.object_store import LocalStore, S3Store
 from storage.timeline import Span
-from tests.api.recorded import Recording, RunSpec, make_recording, us
-from tests.media import probe
-from tests.servers import SeaweedS3
+from harness.recorded import Recording, RunSpec, make_recording, us
+from harness.media import probe
+from harness.servers import SeaweedS3
 
 T0 = us(1714557600)
 FPS = 25

@@ -16,8 +16,8 @@ from storage.catalog.partitions import DAY_US
 from storage.leases import LeaseKeeper
 from storage.object_store import LocalStore
 from storage.retention import apply_retention
-from tests.fakes import FakeClock
-from tests.pgbouncer import PgBouncer
+from harness.fakes import FakeClock
+from harness.pgbouncer import PgBouncer
 from tests.storage.test_retention import put_segment
 
 NOW = 1_800_000_000 * 1_000_000

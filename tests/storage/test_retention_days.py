@@ -12,8 +12,8 @@ from storage.catalog import Catalog
 from storage.catalog.partitions import DAY_US, day_partitions, partition_name
 from storage.object_store import LocalStore
 from storage.retention import add_hold, apply_retention
-from tests.fakes import FakeClock
-from tests.servers import SeaweedS3
+from harness.fakes import FakeClock
+from harness.servers import SeaweedS3
 from tests.storage.test_retention import put_segment
 
 NOW = 1_800_000_000 * 1_000_000

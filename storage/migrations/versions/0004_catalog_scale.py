@@ -8,7 +8,7 @@ keep their fragment index as the JSON text's bytes, which `unpack_fragments` sti
 written after the upgrade are packed, and the JSON ones age out with retention.
 
 Revision ID: 0004
-Revises: 0005
+Revises: 0006
 """
 
 import json
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
