@@ -26,9 +26,9 @@ from evidence.signing_keys import SigningKeys, key_path
 from storage.object_store import LocalStore, S3Store
 from storage.retention import apply_retention
 from tests.api.conftest import T0, ApiEnv, make_env
-from tests.api.recorded import RunSpec, make_recording, us
-from tests.fakes import FakeClock
-from tests.vigilproc import wait_until
+from harness.recorded import RunSpec, make_recording, us
+from harness.fakes import FakeClock
+from harness.vigilproc import wait_until
 from vigil.cli import main as vigil
 
 # three cameras in Semarang: two near Simpang Lima (≈ 300 m apart), one 5 km away

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from storage.api_keys import create_key
-from tests.servers import RtspServer, SeaweedS3
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer, SeaweedS3
+from harness.vigilproc import VigilProcess, wait_until
 from vigil.cli import main as vigil
 
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
