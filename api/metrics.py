@@ -1,7 +1,8 @@
 """Prometheus metrics: one CollectorRegistry per app (tests make several apps in one process).
 
 Feed figures come from the shared status document (no extra SQL per scrape); stored-segment totals
-are a GROUP BY over the segments table, so they are refreshed at most once a minute."""
+come from the catalog's running per-camera totals (one small table, not a scan of the segments),
+still cached for a minute since every node's scraper asks."""
 
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
     """The API app over a catalog with 4,470 cameras (+ statuses) and a day of segments for 50."""
     import sqlalchemy as sa
 
-    from storage.catalog import cameras, feed_status, segments
+    from storage.catalog import Fragment, cameras, feed_status, segments
+    from storage.catalog.fragment_index import pack_fragments
     from harness.api_env import camera_url, make_env
 
     env = make_env(workdir)
@@ -102,13 +103,13 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
             for i in range(N_CAMERAS)])
         seg_us = 60_000_000
         day0 = T0 - 86_400_000_000
-        frag = [[800 + 500_000 * k, 500_000, 2_000_000 * k, 2_000_000] for k in range(30)]
+        frag = pack_fragments([Fragment(800 + 500_000 * k, 500_000, 2_000_000 * k, 2_000_000) for k in range(30)])
         for i in range(N_RECORDED):
             cid = f"cam{i:04d}"
             c.execute(sa.insert(segments), [
                 {"camera_id": cid, "run_id": f"{i:04d}" + "a" * 28, "seq": s, "start_us": day0 + s * seg_us,
                  "end_us": day0 + (s + 1) * seg_us, "media_start_us": s * seg_us, "bytes": 15_000_800,
-                 "header_bytes": 800, "object_key": f"{cid}/seg/{day0 + s * seg_us}.mp4", "video_codec": "h264",
+                 "header_bytes": 800, "video_codec": "h264",
                  "audio_codec": None, "width": 1280, "height": 720, "frames": 1500, "fragments": frag,
                  "recovered": False, "drift_us": 0, "lease_epoch": 1, "node_id": "node-1", "state": "stored",
                  "stored_us": day0 + (s + 1) * seg_us + 1_500_000}

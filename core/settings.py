@@ -191,6 +191,8 @@ class RetentionConfig(_Strict):
     max_bytes: int | None = Field(default=None, description="byte budget for the whole object store")
     interval_s: float = Field(default=600.0, gt=0)
     batch: int = Field(default=500, ge=1)
+    event_days: float = Field(default=400.0, gt=0, description="health events older than this are deleted, "
+                              "except each camera's state at that age (what reports of later windows need)")
 
     _size = field_validator("max_bytes", mode="before")(lambda v: None if v is None else parse_size(v))
 

@@ -2,7 +2,9 @@
 
 Why from events: every transition is an event dated when the fault began (ingest/health/rules.py),
 so the history alone gives each camera's state at every instant. The current status only fills in
-a camera that has no event yet (it is still `starting`, say).
+a camera that has no event yet (it is still `starting`, say). A report reads only its window's
+events plus, per camera, the one or two events before it that fix its state at the window's start
+(`Catalog.states_before`), so its cost is the window's, however long the history.
 
 Definitions (all times half-open, [start_us, end_us), clipped to `now_us` when given):
 
@@ -40,7 +42,6 @@ from storage.catalog import Camera, Catalog, Event, FeedStatus
 __all__ = ["Outage", "ReportRow", "Timeline", "availability", "camera_timeline", "to_csv", "to_json"]
 
 _COUNTED = (*VERDICTS, UNKNOWN)  # the states whose seconds a row adds up
-_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +161,17 @@ def _row(key: str, timelines: Sequence[Timeline], start_us: int, end_us: int) ->
     )
 
 
-def _state_events(catalog: Catalog, end_us: int) -> dict[str, list[Event]]:
-    """Every state event before end_us, by camera (paged through the catalog's cursor)."""
+def _state_events(catalog: Catalog, start_us: int, end_us: int, cameras: Iterable[str] | None) -> dict[str, list[Event]]:
+    """What the window needs, by camera: the state events inside it plus each camera's state at its
+    start (`Catalog.states_before`) — never the history before the window."""
+    wanted = set(cameras) if cameras is not None else None
     by_cam: dict[str, list[Event]] = defaultdict(list)
-    cursor = 0
-    while True:
-        page = catalog.events_since(cursor, limit=_PAGE, end_us=end_us)
-        if not page:
-            return by_cam
-        for e in page:
-            if e.kind == "state":
-                by_cam[e.camera_id].append(e)
-        cursor = int(page[-1].id or cursor)
-        if len(page) < _PAGE:
-            return by_cam
+    for cam, evs in catalog.states_before(start_us, sorted(wanted) if wanted is not None else None).items():
+        by_cam[cam].extend(evs)
+    for e in catalog.state_events_between(start_us, end_us):
+        if wanted is None or e.camera_id in wanted:
+            by_cam[e.camera_id].append(e)
+    return by_cam
 
 
 def _watched(cam: Camera | None) -> bool:
@@ -196,7 +194,8 @@ def availability(
     """
     if now_us is not None:
         end_us = min(end_us, now_us)
-    events = _state_events(catalog, end_us)
+    cameras = list(cameras) if cameras is not None else None
+    events = _state_events(catalog, start_us, end_us, cameras)
     status = {s.camera_id: s for s in catalog.all_status()}
     known = {c.id: c for c in catalog.list_cameras()}
     ids = sorted(set(known) | set(events) | set(status))

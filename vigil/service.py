@@ -120,6 +120,7 @@ class Service:
         while not self._stopping.wait(r.interval_s):
             try:
                 apply_retention(self.catalog, self.store, default_days=r.days, max_bytes=r.max_bytes, batch=r.batch)
+                self.catalog.prune_events(int((time.time() - r.event_days * 86_400) * 1_000_000))
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("retention pass failed")
 

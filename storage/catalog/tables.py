@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "exports", "feed_status", "holds", "incidents",
-           "leases", "metadata", "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segments",
+           "leases", "metadata", "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segment_totals", "segments",
            "server_secrets", "ticket_cameras", "ticket_notes", "tickets"]
 
 metadata = sa.MetaData()
@@ -24,6 +24,10 @@ cameras = sa.Table(
     sa.Column("updated_us", sa.BigInteger, nullable=False),
 )
 
+# On PostgreSQL `segments` is partitioned by day on start_us (storage/catalog/partitions.py), so
+# retention drops whole days; its primary key there is (id, start_us), as a partitioned table's
+# unique keys must hold the partition key — `id` stays unique, drawn from one sequence. The object
+# key is derived from (camera_id, start_us) by storage/keys.py, never stored.
 segments = sa.Table(
     "segments",
     metadata,
@@ -36,21 +40,33 @@ segments = sa.Table(
     sa.Column("media_start_us", sa.BigInteger, nullable=False),  # decode time since the run began
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("header_bytes", sa.Integer, nullable=False),
-    sa.Column("object_key", sa.String(255), nullable=False, unique=True),
     sa.Column("video_codec", sa.String(16), nullable=False),
     sa.Column("audio_codec", sa.String(16), nullable=True),
     sa.Column("width", sa.Integer, nullable=True),
     sa.Column("height", sa.Integer, nullable=True),
     sa.Column("frames", sa.Integer, nullable=False),
-    sa.Column("fragments", sa.JSON, nullable=False),  # [[offset, size, start_off_us, duration_us], …]
+    sa.Column("fragments", sa.LargeBinary, nullable=False),  # packed: storage/catalog/fragment_index.py
     sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("drift_us", sa.BigInteger, nullable=True),  # wall clock minus media clock at close
     sa.Column("lease_epoch", sa.BigInteger, nullable=True),
     sa.Column("node_id", sa.String(64), nullable=True),  # the node that recorded it
     sa.Column("state", sa.String(8), nullable=False),  # spooled | stored | deleting
     sa.Column("stored_us", sa.BigInteger, nullable=True),
-    sa.Index("ix_segments_camera_start", "camera_id", "start_us"),
-    sa.Index("ix_segments_state", "state"),
+    sa.Index("ux_segments_camera_start", "camera_id", "start_us", unique=True),
+    # only rows not yet stored (or being deleted): small, whatever the history
+    sa.Index("ix_segments_unstored", "state", postgresql_where=sa.text("state <> 'stored'"),
+             sqlite_where=sa.text("state <> 'stored'")),
+    postgresql_partition_by="RANGE (start_us)",
+)
+
+# Stored segments and bytes per camera, kept in the transactions that change them (mark stored,
+# mark deleting, delete, drop a day), so /metrics and retention never scan `segments`.
+segment_totals = sa.Table(
+    "segment_totals",
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("segments", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 feed_status = sa.Table(
@@ -82,6 +98,7 @@ events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("figures", sa.JSON, nullable=False),
     sa.Index("ix_events_camera_at", "camera_id", "at_us"),
+    sa.Index("ix_events_at", "at_us"),  # a report's window and event retention read by time
 )
 
 api_keys = sa.Table(

@@ -419,8 +419,10 @@ def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) ->
             assert metric(m, "vigil_feeds", {"state": "unknown"}) == 4
             assert metric(m, "vigil_feeds", {"state": "online"}) == 0
             # the wall re-reads the status every 5 s: the tile, its style and the counter
+            # (a re-read may land while only some statuses have gone stale: wait for the one after)
             wait_until(lambda: badges(page).get("cam-c") == "unknown", 20, 0.1, "the wall to show cam-c unknown")
-            assert page.text_content("#counters [data-filter='unknown'] .n") == "4"
+            wait_until(lambda: page.text_content("#counters [data-filter='unknown'] .n") == "4", 12, 0.1,
+                       "the wall's counter to show the four stale cameras")
             tile = page.locator("#wall-grid .tile[data-id='cam-c']")
             assert "no report from its worker since" in (tile.get_attribute("title") or "")
             color = tile.evaluate("t => getComputedStyle(t).borderTopColor")
