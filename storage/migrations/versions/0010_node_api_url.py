@@ -2,14 +2,14 @@
 another (it relays that node's live channel).
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
