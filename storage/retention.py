@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from storage.catalog import Catalog, cameras, holds, segments
+from storage.catalog import Catalog, holds, segments
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.timeline import overlaps
 from core.clock import SYSTEM_CLOCK, Clock
@@ -143,8 +143,8 @@ def apply_retention(
     active = list_holds(catalog)
     with catalog.engine.connect() as c:
         leftovers = _candidates(c, _cols().where(segments.c.state == "deleting"))
-        days = {r.id: (r.options or {}).get("retention_days") for r in c.execute(sa.select(cameras.c.id, cameras.c.options))}
         cams = [r[0] for r in c.execute(sa.select(segments.c.camera_id).distinct())]
+    days = {cam.id: cam.options.retention_days for cam in catalog.list_cameras()}
     _delete(catalog, store, leftovers, res)
 
     # by age, per camera; keyset pages so held segments at the front never block the rest

@@ -3,7 +3,7 @@
 States, thresholds and the measurements behind them: docs/design/health.md.
 """
 
-from ingest.health.monitor import HealthMonitor, effective_config
+from ingest.health.monitor import HealthMonitor
 from ingest.health.rules import FAULTS, STATES, Figures, HealthRules, Sample, Verdict
 
-__all__ = ["FAULTS", "STATES", "Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict", "effective_config"]
+__all__ = ["FAULTS", "STATES", "Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict"]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from core.camera_config import CameraOptions
 from core.redact import redact_url
 
 __all__ = ["Camera", "Event", "FeedStatus", "Fragment", "Segment"]
@@ -21,8 +22,12 @@ class Camera:
     tags: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     health_url: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CameraOptions = field(default_factory=CameraOptions)
     updated_us: int = 0
+    # Why the stored options were refused ("" = they are valid): a row written past the API's and
+    # the config's checks. The worker then keeps this camera, alone, in an error state; writing the
+    # camera back leaves the stored options as they were, for someone to correct.
+    options_error: str = ""
 
     @property
     def safe_url(self) -> str:

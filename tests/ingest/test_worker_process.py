@@ -1,0 +1,64 @@
+"""A real worker process (spawned as the supervisor spawns it) recording a real RTSP camera, driven
+through its pipe: leases renewed under load never end a healthy run."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import time
+from pathlib import Path
+
+from ingest.worker_process import Lease, SetCameras, SetLeases, Stop, worker_process_main
+from storage.catalog import Camera, Catalog
+from storage.spool import Spool
+from core.settings import Settings
+from tests.servers import RtspServer
+from tests.vigilproc import wait_until
+
+FILLER = 100_000  # other cameras' leases in each heartbeat: a big map takes a while to rebuild
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
+        catalog=f"sqlite:///{tmp_path / 'catalog.db'}",
+        storage={"backend": "local", "path": str(tmp_path / "objects")},
+        spool={"path": str(tmp_path / "spool")},
+        recording={"segment_seconds": 2},
+        health={"enabled": False},
+        workers={"backoff_initial_s": 0.2, "backoff_max_s": 0.2},
+    )
+
+
+def test_a_lease_renewal_never_ends_a_healthy_run(tmp_path: Path) -> None:
+    """Heartbeats replace the lease map while packets check it: the camera must never see it empty."""
+    settings = _settings(tmp_path)
+    Catalog(settings.catalog)  # creates the tables
+    rtsp = RtspServer({"/cam": "synthetic:?w=160&h=120&fps=25&gop=10"})
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=worker_process_main, args=(0, settings.model_dump_json(), child), daemon=True)
+    try:
+        proc.start()
+        child.close()
+        deadline = time.monotonic() + 3600
+        held = {f"other-{i:06d}": Lease(1, deadline) for i in range(FILLER)}
+        held["cam"] = Lease(7, deadline)
+        heartbeat = pickle.dumps(SetLeases(held))
+        parent.send_bytes(heartbeat)
+        parent.send(SetCameras([Camera("cam", rtsp.url("/cam"))]))
+        spool = Spool(settings.spool.path)
+        wait_until(lambda: spool.open_segments("cam"), 30, what="the camera to record")
+        t_end = time.monotonic() + 4.0
+        while time.monotonic() < t_end:  # renew as a busy supervisor would, back to back
+            parent.send_bytes(heartbeat)
+        parent.send(Stop())
+        proc.join(20)
+        assert proc.exitcode == 0
+        runs = {s.meta.run_id for s in spool.closed_segments()}
+        assert len(runs) == 1, f"the run was cut {len(runs) - 1} time(s) while its lease stayed valid"
+        assert {s.meta.lease_epoch for s in spool.closed_segments()} == {7}
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        rtsp.stop()
