@@ -111,10 +111,10 @@ class Uploader:
         pending = self.spool.closed_segments()
         self.stats.pending = len(pending)
         now_us = int(self.clock.now() * 1e6)
-        self.stats.lag_s = max(0.0, (now_us - pending[0].end_us) / 1e6) if pending and pending[0].end_us else 0.0
+        self.stats.lag_s = max(0.0, (now_us - pending[0].segment.end_us) / 1e6) if pending else 0.0
         # Register every closed segment first, in one transaction: the catalog knows what is
         # recorded (as `spooled`) even while the store is down.
-        segs = [sp.to_segment() for sp in pending]
+        segs = [sp.segment for sp in pending]
         new = [seg for seg in segs if seg.object_key not in self._ids]
         for seg, sid in zip(new, self.catalog.add_segments(new) if new else []):
             self._ids[seg.object_key] = sid
@@ -189,7 +189,7 @@ class Uploader:
         for sp in self.spool.closed_segments():
             if usage <= self.max_spool_bytes:
                 break
-            seg = sp.to_segment()
+            seg = sp.segment
             self.spool.remove(sp)
             self._ids.pop(seg.object_key, None)
             usage -= seg.bytes

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.camera_config import CameraOptions
 from core.redact import redact_url
+from storage.keys import segment_key
 
 __all__ = ["Camera", "Event", "FeedStatus", "Fragment", "Segment"]
 
@@ -49,6 +50,11 @@ class Fragment:
 
 @dataclass(slots=True)
 class Segment:
+    """One segment at every stage of its life: `state` is `recording` while its writer holds it in
+    the spool, `spooled` once closed (in the spool, and in the catalog until uploaded), `stored`
+    in the object store, `deleting` while retention removes it. The spool's journal and the
+    catalog's row are its two stored forms (storage/spool.py, storage/catalog/segment_rows.py)."""
+
     camera_id: str
     run_id: str
     seq: int
@@ -75,6 +81,40 @@ class Segment:
     @property
     def duration_us(self) -> int:
         return self.end_us - self.start_us
+
+    @property
+    def run_start_us(self) -> int:
+        """Wall clock of the run's media time zero: the same for every segment of a run."""
+        return self.start_us - self.media_start_us
+
+    @classmethod
+    def opening(
+        cls,
+        camera_id: str,
+        run_id: str,
+        seq: int,
+        start_us: int,
+        media_start_us: int,
+        video_codec: str,
+        **known: Any,
+    ) -> Segment:
+        """A segment as its writer opens it: no fragment yet, ending where it starts."""
+        return cls(
+            camera_id=camera_id,
+            run_id=run_id,
+            seq=seq,
+            start_us=start_us,
+            end_us=start_us,
+            media_start_us=media_start_us,
+            bytes=0,
+            header_bytes=0,
+            object_key=segment_key(camera_id, start_us),
+            video_codec=video_codec,
+            frames=0,
+            fragments=[],
+            state="recording",
+            **known,
+        )
 
 
 @dataclass(slots=True)

@@ -54,9 +54,9 @@ def test_a_lease_renewal_never_ends_a_healthy_run(tmp_path: Path) -> None:
         parent.send(Stop())
         proc.join(20)
         assert proc.exitcode == 0
-        runs = {s.meta.run_id for s in spool.closed_segments()}
+        runs = {s.segment.run_id for s in spool.closed_segments()}
         assert len(runs) == 1, f"the run was cut {len(runs) - 1} time(s) while its lease stayed valid"
-        assert {s.meta.lease_epoch for s in spool.closed_segments()} == {7}
+        assert {s.segment.lease_epoch for s in spool.closed_segments()} == {7}
     finally:
         if proc.is_alive():
             proc.kill()
