@@ -1,5 +1,6 @@
-"""A real worker process (spawned as the supervisor spawns it) recording a real RTSP camera, driven
-through its pipe: leases renewed under load never end a healthy run."""
+"""The worker process: a real one (spawned as the supervisor spawns it) recording a real RTSP camera,
+driven through its pipe — leases renewed under load never end a healthy run; and its state alone —
+one camera's unusable settings refuse that camera, never the others."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pickle
 import time
 from pathlib import Path
 
-from ingest.worker_process import Lease, SetCameras, SetLeases, Stop, worker_process_main
+from ingest.worker_process import Lease, SetCameras, SetLeases, Stop, WorkerProcess, worker_process_main
 from storage.catalog import Camera, Catalog
 from storage.spool import Spool
+from core.camera_config import CameraOptions
+from core.health_config import HealthOverrides
 from core.settings import Settings
 from tests.servers import RtspServer
 from tests.vigilproc import wait_until
@@ -62,3 +65,32 @@ def test_a_lease_renewal_never_ends_a_healthy_run(tmp_path: Path) -> None:
             proc.kill()
             proc.join(5)
         rtsp.stop()
+
+
+def test_a_camera_whose_settings_cannot_be_used_is_refused_alone(tmp_path: Path) -> None:
+    """Both ways a bad value reaches a worker: refused when the row was read, or when merged."""
+    settings = _settings(tmp_path)
+    catalog = Catalog(settings.catalog)
+    proc = WorkerProcess(0, settings, catalog=catalog, store=None, spool=Spool(settings.spool.path))
+    slipped = CameraOptions.model_construct(health=HealthOverrides.model_construct(black_fraction=3.0), retention_days=None)
+    cams = [
+        Camera("good", "rtsp://127.0.0.1:1/x"),
+        Camera("read-bad", "rtsp://127.0.0.1:1/y", options_error="health.freeze_after_s: Input should be greater than 0"),
+        Camera("merge-bad", "rtsp://127.0.0.1:1/z", options=slipped),
+    ]
+    try:
+        proc.apply(cams)
+        assert {cid: r.worker is not None for cid, r in proc.cameras.items()} == {
+            "good": True, "read-bad": False, "merge-bad": False,
+        }
+        proc.status_writer.flush()
+        bad = catalog.get_status("read-bad"), catalog.get_status("merge-bad")
+        assert [(s.state, s.reason) for s in bad if s is not None] == [
+            ("offline", "settings refused: health.freeze_after_s: Input should be greater than 0"),
+            ("offline", "settings refused: black_fraction: Input should be less than or equal to 1"),
+        ]
+        fixed = Camera("read-bad", "rtsp://127.0.0.1:1/y")
+        proc.apply([cams[0], fixed, cams[2]])  # corrected: recorded, the others untouched
+        assert proc.cameras["read-bad"].worker is not None and proc.cameras["good"].camera is cams[0]
+    finally:
+        proc.stop_all(drain_s=2)
