@@ -87,8 +87,13 @@ class CameraWorker:
     def _run_guarded(self) -> None:
         try:
             self.run()
-        except BaseException:  # a camera's thread dying silently is the one thing not allowed
+        except BaseException as e:  # a camera's thread dying silently is the one thing not allowed
             log.exception("%s: camera loop crashed", self.camera.id)
+            self.last_reason = f"recording stopped: {scrub_text(f'{type(e).__name__}: {e}')}"
+            try:  # the camera alone goes offline, saying why; the process and its other cameras go on
+                self.monitor.on_connect_failed(self.last_reason)
+            except Exception:  # noqa: BLE001
+                log.exception("%s: cannot report the crash", self.camera.id)
 
     def run(self) -> None:
         cam = self.camera
