@@ -18,13 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ingest.health.monitor import HealthMonitor, shared_pool
-from ingest.health.writer import StatusWriter
-from ingest.refused_camera import RefusedCamera
 from ingest.worker import CameraWorker, WorkerOptions
 from storage.catalog import Camera, Catalog
 from storage.object_store import ObjectStore, open_store
@@ -35,6 +32,10 @@ from core.logs import setup_logging
 from core.redact import scrub_text
 from core.settings import Settings
 from core.validation import describe_errors
+
+if TYPE_CHECKING:  # imported where used: the supervisor's process imports this module, not numpy/OpenCV
+    from ingest.health.monitor import HealthMonitor
+    from ingest.refused_camera import RefusedCamera
 
 __all__ = ["Lease", "LeaseTable", "SetCameras", "SetLeases", "Stop", "WorkerProcess", "worker_process_main"]
 
@@ -161,6 +162,9 @@ class WorkerProcess:
             read_coalesce_s=w.read_coalesce_s,
             node_id=settings.node_id or None,
         )
+        from ingest.health.monitor import shared_pool
+        from ingest.health.writer import StatusWriter
+
         # One writer for every camera of this process: their statuses go in one transaction per flush.
         self.status_writer = StatusWriter(catalog, shared_pool())
         self.leases = LeaseTable()
@@ -199,6 +203,9 @@ class WorkerProcess:
 
     def _start(self, cam: Camera) -> _Running:
         """A recorder for `cam`, or — if its settings cannot be used — a refusal that says why."""
+        from ingest.health.monitor import HealthMonitor
+        from ingest.refused_camera import RefusedCamera
+
         running = _Running(cam, fingerprint=_fingerprint(cam))
         why = cam.options_error
         monitor: HealthMonitor | None = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +96,10 @@ def test_a_camera_whose_settings_cannot_be_used_is_refused_alone(tmp_path: Path)
         assert proc.cameras["read-bad"].worker is not None and proc.cameras["good"].camera is cams[0]
     finally:
         proc.stop_all(drain_s=2)
+
+
+def test_the_supervisors_process_does_not_load_the_health_sampler() -> None:
+    """numpy and OpenCV (~40 MB, 1 s) belong in the worker processes, not beside the API."""
+    code = "import sys, vigil.service, api.app; print(sorted({'cv2', 'numpy', 'ingest.health.monitor'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
