@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.roles import Role
-from core.camera_config import CameraConfig, RetentionDays, check_tags, check_url
+from core.camera_config import CameraConfig, CameraLocation, RetentionDays, check_tags, check_url
 from core.health_config import HealthOverrides
+from core.roles import Role
+from core.states import FEED_STATES
 
 __all__ = [
     "AuditEntryOut",
@@ -62,6 +63,7 @@ class CameraPatch(BaseModel):
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
     retention_days: RetentionDays | None = None
+    location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
 
     _url = field_validator("url", "health_url")(check_url)
     _tags = field_validator("tags")(check_tags)
@@ -81,6 +83,7 @@ class CameraOut(BaseModel):
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
     retention_days: float | None = None
+    location: CameraLocation | None = None
     updated_us: int
 
 
@@ -94,7 +97,7 @@ class CameraList(BaseModel):
 class StatusCamera(BaseModel):
     id: str
     name: str
-    state: str = Field(description="starting|online|frozen|black|tampered|offline|unknown|disabled")
+    state: str = Field(description="|".join(FEED_STATES))
     since_us: int | None = Field(description="when the feed entered this state")
     reason: str
     fps: float | None
@@ -223,6 +226,8 @@ class AuditEntryOut(BaseModel):
     sha256: str | None
     bytes: int | None
     detail: dict[str, Any]
+    prev_sha256: str | None = Field(None, description="the previous entry's row_sha256 (the hash chain)")
+    row_sha256: str | None = Field(None, description="SHA-256 over this entry's content and prev_sha256")
 
 
 class AuditList(BaseModel):

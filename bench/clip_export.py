@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from storage.catalog import Catalog
     from playback.clips import export_clip
     from storage.object_store import S3Store
-    from tests.api.recorded import record_run
-    from tests.servers import SeaweedS3
+    from harness.recorded import record_run
+    from harness.servers import SeaweedS3
 
     clip = clip_720p()
     print(f"# Clip export, {args.minutes} min of 720p25 from S3 — {machine()}", flush=True)

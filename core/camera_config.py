@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.health_config import HealthOverrides
 from core.ids import check_camera_id
 
-__all__ = ["CameraConfig", "CameraOptions", "RetentionDays", "check_tags", "check_url"]
+__all__ = ["CameraConfig", "CameraLocation", "CameraOptions", "RetentionDays", "check_tags", "check_url"]
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://\S+|/\S*)$")
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -52,11 +52,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CameraLocation(_Strict):
+    """Where a camera stands and where it looks: what an incident's `near` search and an evidence
+    manifest need (WGS 84 degrees; heading clockwise from true north)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    address: str = Field(default="", max_length=500)
+
+
 class CameraOptions(_Strict):
     """What the catalog keeps in a camera's `options` column (JSON): its settings beyond the stream."""
 
     health: HealthOverrides = Field(default_factory=HealthOverrides)
     retention_days: RetentionDays | None = None
+    location: CameraLocation | None = None
 
     def to_json(self) -> dict[str, object]:
         """The column's value: only what is set, so an untouched camera stores `{}`."""
@@ -75,6 +86,7 @@ class CameraConfig(_Strict):
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides = Field(default_factory=HealthOverrides, description="per-camera health threshold overrides")
     retention_days: RetentionDays | None = None
+    location: CameraLocation | None = None
 
     _id = field_validator("id")(check_camera_id)
     _url = field_validator("url", "health_url")(check_url)
@@ -82,4 +94,4 @@ class CameraConfig(_Strict):
 
     @property
     def options(self) -> CameraOptions:
-        return CameraOptions(health=self.health, retention_days=self.retention_days)
+        return CameraOptions(health=self.health, retention_days=self.retention_days, location=self.location)

@@ -19,13 +19,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from core.camera_config import CameraConfig
+from core.camera_config import CameraConfig, CameraLocation
 from core.health_config import HealthConfig, HealthOverrides
 from core.validation import describe_errors
 
 __all__ = [
     "CameraConfig",
+    "CameraLocation",
     "ConfigError",
+    "EvidenceConfig",
     "HealthConfig",
     "HealthOverrides",
     "NotificationsConfig",
@@ -198,6 +200,17 @@ class TicketsConfig(_Strict):
         return v
 
 
+class EvidenceConfig(_Strict):
+    """Evidence exports: the Ed25519 signing key (a file, never the catalog) and the bundles."""
+
+    signing_key_path: Path | None = Field(
+        default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
+    )
+    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_at_once: int = Field(default=1, ge=1, le=8)
+    max_incident_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -214,6 +227,7 @@ class Settings(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     tickets: TicketsConfig = TicketsConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []

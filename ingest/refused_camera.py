@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 
-from ingest.health.monitor import STATUS_REFRESH_S
 from ingest.health.writer import StatusWriter, Write, WriteQueue
 from storage.catalog import Event, FeedStatus
 from core.clock import Clock
+from core.states import OFFLINE, STATUS_REFRESH_S
 
 __all__ = ["REFUSED_STATE", "RefusedCamera"]
 
 log = logging.getLogger("vigil.worker")
 
-REFUSED_STATE = "offline"  # not recorded; the reason says it is the camera's settings, not its link
+REFUSED_STATE = OFFLINE  # not recorded; the reason says it is the camera's settings, not its link
 
 
 class RefusedCamera:

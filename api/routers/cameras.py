@@ -18,7 +18,7 @@ from storage.audit_log import add_audit
 from storage.catalog import Camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
-_OPTIONS = {"health": HealthOverrides(), "retention_days": None}  # what null resets each option to
+_OPTIONS = {"health": HealthOverrides(), "retention_days": None, "location": None}  # what null resets each to
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
@@ -33,6 +33,7 @@ def camera_out(cam: Camera) -> CameraOut:
         health_url=safe_url(cam.health_url),
         health=cam.options.health.model_dump(exclude_none=True),
         retention_days=cam.options.retention_days,
+        location=cam.options.location.model_dump() if cam.options.location else None,
         updated_us=cam.updated_us,
     )
 
@@ -85,7 +86,7 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
     for name in ("url", "name", "transport", "tags", "enabled", "health_url"):
         if name in changes:
             setattr(cam, name, changes[name])
-    if "health" in changes or "retention_days" in changes:
+    if changes.keys() & _OPTIONS.keys():
         if cam.options_error:  # what is stored was refused: these replace it whole
             cam.options, cam.options_error = CameraOptions(), ""
         cam.options = cam.options.model_copy(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "feed_status", "holds", "leases", "metadata",
-           "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segments", "server_secrets", "ticket_cameras",
-           "ticket_notes", "tickets"]
+__all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "exports", "feed_status", "holds", "incidents",
+           "leases", "metadata", "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segments",
+           "server_secrets", "ticket_cameras", "ticket_notes", "tickets"]
 
 metadata = sa.MetaData()
 
@@ -109,6 +109,10 @@ audit = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=True),
     sa.Column("bytes", sa.BigInteger, nullable=True),
     sa.Column("detail", sa.JSON, nullable=False),
+    # the hash chain (storage/audit_log.py): the previous row's digest, and this row's over its
+    # content and that; NULL only on rows written before the chain existed
+    sa.Column("prev_sha256", sa.String(64), nullable=True),
+    sa.Column("row_sha256", sa.String(64), nullable=True),
 )
 
 
@@ -237,4 +241,39 @@ ticket_notes = sa.Table(
     sa.Column("author", sa.String(100), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Index("ix_ticket_notes_ticket", "ticket_id"),
+)
+
+incidents = sa.Table(
+    "incidents",  # an investigator's question: these cameras, this window (evidence/incidents.py)
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("selector", sa.JSON, nullable=False),  # what was asked: cameras, tags, near
+    sa.Column("cameras", sa.JSON, nullable=False),  # what it resolved to: [{camera_id, hold_id}, …]
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+exports = sa.Table(
+    "exports",  # evidence bundles: a background job per row, its file on the node that made it
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("incident_id", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued | running | done | failed
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),  # of bundle.zip
+    sa.Column("manifest_sha256", sa.String(64), nullable=True),
+    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("finished_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_exports_incident", "incident_id"),
 )

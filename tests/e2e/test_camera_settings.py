@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from storage.catalog import Catalog, cameras
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, runs_of, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, runs_of, wait_until
+
+pytestmark = pytest.mark.e2e  # a real vigil process
 
 
 def _write_options(catalog: Catalog, camera_id: str, options: dict[str, object]) -> None:

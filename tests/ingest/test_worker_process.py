@@ -11,14 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ingest.worker_process import Lease, SetCameras, SetLeases, Stop, WorkerProcess, worker_process_main
 from storage.catalog import Camera, Catalog
 from storage.spool import Spool
 from core.camera_config import CameraOptions
 from core.health_config import HealthOverrides
 from core.settings import Settings
-from tests.servers import RtspServer
-from tests.vigilproc import wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import wait_until
 
 FILLER = 100_000  # other cameras' leases in each heartbeat: a big map takes a while to rebuild
 
@@ -34,6 +36,7 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
+@pytest.mark.e2e  # a real worker process and camera
 def test_a_lease_renewal_never_ends_a_healthy_run(tmp_path: Path) -> None:
     """Heartbeats replace the lease map while packets check it: the camera must never see it empty."""
     settings = _settings(tmp_path)

@@ -15,9 +15,9 @@ from storage.catalog import Catalog, Fragment, Segment
 from playback.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip, plan_clip, repr_digest
 from storage.object_store import LocalStore, S3Store
 from storage.timeline import Span
-from tests.api.recorded import Recording, RunSpec, make_recording, us
-from tests.media import probe
-from tests.servers import SeaweedS3
+from harness.recorded import Recording, RunSpec, make_recording, us
+from harness.media import probe
+from harness.servers import SeaweedS3
 
 T0 = us(1714557600)
 FPS = 25

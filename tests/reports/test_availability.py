@@ -96,6 +96,21 @@ def test_now_clips_the_window(catalog: Catalog) -> None:
     assert row.outages == 1 and row.mttr_s is None and row.longest_outage_s == 10
 
 
+def test_a_stale_status_is_unknown_time_not_uptime(catalog: Catalog) -> None:
+    """Its worker last reported at 40 s: from then on the camera's state is unknown, not online."""
+    cams(catalog, ("cam-s", {}))
+    ev(catalog, "cam-s", -1, "starting", "online")
+    catalog.put_status(FeedStatus(camera_id="cam-s", state="online", since_us=T0 - S, updated_us=T0 + 40 * S))
+    row = one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 100 * S), "cam-s")
+    assert (row.period_s, row.online_s, row.unknown_s, row.uptime_pct) == (100, 40, 60, 40.0)
+    assert row.outages == 0 and row.longest_outage_s == 0  # no report is not a fault of the camera
+    row = one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 45 * S), "cam-s")  # 5 s old: still fresh
+    assert (row.period_s, row.online_s, row.unknown_s) == (45, 45, 0)
+    catalog.upsert_camera(Camera(id="cam-s", url="rtsp://u:p@h/cam-s", enabled=False), T0)  # switched off
+    assert one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 100 * S), "cam-s").unknown_s == 0
+    assert "unknown_s" in to_csv([row]).splitlines()[0].split(",")
+
+
 def test_grouped_by_tag(catalog: Catalog) -> None:
     cams(
         catalog, ("n1", {"district": "north"}), ("n2", {"district": "north"}), ("s1", {"district": "south"}), ("x", {})

@@ -11,7 +11,7 @@ from storage.catalog import Camera, Catalog, Segment
 from storage.keys import segment_key
 from storage.object_store import LocalStore
 from storage.retention import add_hold, apply_retention, list_holds, release_hold
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 DAY = 86_400 * 1_000_000
 NOW = 1_800_000_000 * 1_000_000

@@ -14,8 +14,8 @@ from storage.object_store import LocalStore, ObjectStoreError, S3Store
 from storage.catalog import Segment
 from storage.spool import Spool
 from storage.uploader import Uploader
-from tests.servers import SeaweedS3
-from tests.fakes import FakeClock
+from harness.servers import SeaweedS3
+from harness.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 

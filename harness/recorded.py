@@ -20,7 +20,7 @@ import av
 from storage.catalog import Catalog, Fragment, Segment
 from storage.keys import segment_key
 from storage.object_store import ObjectStore
-from tests.media import make_clip
+from harness.media import make_clip
 
 __all__ = [
     "FragmentBytes",
