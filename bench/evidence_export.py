@@ -28,7 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.clip_export import T0, long_run  # noqa: E402
-from bench.common import FFMPEG, clip_720p, loadavg, machine, md_table, median, save_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    FFMPEG,
+    clip_720p,
+    loadavg,
+    machine,
+    md_table,
+    median,
+    save_result,
+)
 
 
 def _cpu(who: int) -> float:
@@ -53,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     from evidence.incidents import Selector, coverage, create_incident
     from evidence.signing_keys import SigningKeys
     from core.camera_config import CameraLocation, CameraOptions
+    from harness.recorded import record_run
+    from harness.servers import SeaweedS3
     from storage.catalog import Camera, Catalog
     from storage.object_store import S3Store
-    from tests.api.recorded import record_run
-    from tests.servers import SeaweedS3
 
     clip = clip_720p()
     print(f"# Evidence export, {args.cameras} cameras × {args.minutes} min of 720p25 from S3 — {machine()}", flush=True)

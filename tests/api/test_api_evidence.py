@@ -24,12 +24,12 @@ from fastapi.testclient import TestClient
 from core.camera_config import CameraLocation, CameraOptions
 from evidence.exports import get_export
 from evidence.signing_keys import SigningKeys, key_path
+from harness.fakes import FakeClock
+from harness.recorded import RunSpec, make_recording, us
+from harness.vigilproc import wait_until
 from storage.object_store import LocalStore, S3Store
 from storage.retention import apply_retention
 from tests.api.conftest import T0, ApiEnv, make_env
-from tests.api.recorded import RunSpec, make_recording, us
-from tests.fakes import FakeClock
-from tests.vigilproc import wait_until
 from vigil.cli import main as vigil
 
 # three cameras in Semarang: two near Simpang Lima (≈ 300 m apart), one 5 km away
@@ -264,11 +264,11 @@ def test_one_flipped_byte_anywhere_fails_both(bundle: Bundle, tmp_path: Path) ->
 
 def test_verify_needs_the_audit_entry_and_a_published_key(bundle: Bundle, tmp_path: Path) -> None:
     """A bundle signed by some other key, or one the audit log does not hold, is not the service's."""
+    import sqlite3
+
     import sqlalchemy as sa
 
     from storage.catalog import Catalog, audit
-
-    import sqlite3
 
     other = tmp_path / "other.db"
     with sqlite3.connect(bundle.env.catalog.url.split("///", 1)[1]) as src, sqlite3.connect(other) as dst:

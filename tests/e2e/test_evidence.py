@@ -12,11 +12,14 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 
+from harness.servers import RtspServer, SeaweedS3
+from harness.vigilproc import VigilProcess, wait_until
 from storage.api_keys import create_key
-from tests.servers import RtspServer, SeaweedS3
-from tests.vigilproc import VigilProcess, wait_until
 from vigil.cli import main as vigil
+
+pytestmark = pytest.mark.e2e  # real vigil processes, RTSP cameras and S3
 
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
 
