@@ -84,6 +84,7 @@ class Segment:
         """Derived from camera and start (storage/keys.py), never stored twice."""
         return segment_key(self.camera_id, self.start_us)
 
+    @property
     def run_start_us(self) -> int:
         """Wall clock of the run's media time zero: the same for every segment of a run."""
         return self.start_us - self.media_start_us
