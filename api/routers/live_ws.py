@@ -20,7 +20,7 @@ from api.dependencies import CameraDep, NeedsCatalog, Principal, Services, Servi
 from api.links import signed_url
 from api.live_relay import NODE_KID_PREFIX, open_remote
 from api.schemas import SignedUrl
-from core.settings import CAMERA_ID
+from core.ids import CAMERA_ID
 from playback.live_feed import LiveFeeds, Viewer
 from storage.catalog import leases
 from storage.live_channel import channel_address, substream_channel
