@@ -358,7 +358,7 @@ class HealthMonitor:
         self._references.clear()  # a picture from before the gap is no evidence of a freeze after it
         self._skipped = 0
         self._drop_decoder()
-        log.info("%s: disconnected (%s)", self.camera_id, reason)
+        log.debug("%s: disconnected (%s)", self.camera_id, reason)
 
     def on_connect_failed(self, reason: str) -> None:
         """A connection attempt failed: the camera is offline now (dated from its last packet)."""
