@@ -22,6 +22,7 @@ from api.event_watch import EventWatcher
 from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
+from api.routers import network_report
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -100,6 +101,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(web.router)  # the command-center page (api/web/)
     for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit):
         app.include_router(r.router, responses=_ERRORS)
+    app.include_router(network_report.router, responses=_ERRORS)
     # The status poll's fast path (api/fast_status.py), inside the metrics middleware so polls are
     # still counted; the route above stays the documented path and takes what it passes on.
     status_route = next(r for r in status.router.routes if getattr(r, "path", None) == "/api/status")

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.network_metrics import NetworkCollector
 from api.status_board import StatusBoard
 from storage.catalog import Catalog
 from core.clock import Clock
@@ -95,6 +96,7 @@ class ApiMetrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_VigilCollector(board, catalog, clock, stats))
+        self.registry.register(NetworkCollector(catalog, clock))
         self.requests = Counter(
             "vigil_api_requests", "API requests served", ["method", "route", "status"], registry=self.registry
         )

@@ -22,6 +22,7 @@ from storage.catalog import Camera
 from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
 from core.logs import LogThrottle
+from ingest.network import ArrivalTiming
 from core.redact import scrub_text
 
 __all__ = ["PROBLEM_LOG_INTERVAL_S", "CameraWorker", "Monitor", "WorkerOptions", "worker_process_main"]
@@ -35,6 +36,7 @@ class Monitor(FeedObserver, Protocol):
     """The health monitor as the camera loop sees it (ingest/health/monitor.py)."""
 
     def on_connecting(self) -> None: ...
+    def on_source(self, timing: ArrivalTiming | None) -> None: ...
     def on_connect_failed(self, reason: str) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
     def tick(self) -> None: ...
@@ -131,6 +133,7 @@ class CameraWorker:
                 self.monitor.on_connect_failed(str(e))
             else:
                 self.sessions += 1
+                self.monitor.on_source(getattr(source, "timing", None))
                 session = Session(
                     source,
                     self.spool,

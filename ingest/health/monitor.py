@@ -34,6 +34,7 @@ from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.metrics import Picture, measure_picture, snapshot_jpeg, trimmed_diff
 from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
 from ingest.health.writer import StatusWriter, Write
+from ingest.network import ArrivalTiming, LinkMeter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
@@ -97,6 +98,17 @@ class _Kept:
         return pkt
 
 
+def _declared_fps(stream: Any) -> float | None:
+    """The frame rate the stream declares (SDP, SPS timing), if any."""
+    for rate in (getattr(stream, "average_rate", None), getattr(stream.codec_context, "framerate", None)):
+        try:
+            if rate:
+                return float(rate)
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+    return None
+
+
 class _Throttle:
     """Log the first few occurrences of a repeating problem, then one in `every`."""
 
@@ -143,6 +155,7 @@ class HealthMonitor:
         self._video_index: int | None = None
         self._run_id: str | None = None
         self._reconnects = 0
+        self._link = LinkMeter(now)  # the network's condition (ingest/network.py), under self._lock
         self._lost = False
         self._note = ""
         self._p_sizes: list[int] = []
@@ -209,11 +222,19 @@ class HealthMonitor:
         """
         log.debug("%s: connecting", self.camera_id)
 
+    def on_source(self, timing: ArrivalTiming | None) -> None:
+        """A connection is open; `timing` is its jitter and RTP-loss meter (None: the source has none)."""
+        with self._lock:
+            self._link.watch(timing)
+
     def on_connected(self, run_id: str, video_stream: av.video.stream.VideoStream) -> None:
         """A run starts (after connecting, or within a connection after a codec change)."""
+        declared = _declared_fps(video_stream)
+        now = self.clock.monotonic()
         with self._lock:
             self._run_id = run_id
             self._video_index = video_stream.index
+            self._link.connected(now, declared, reconnect=self._lost)
             if self._lost:
                 self._reconnects += 1
                 self._lost = False
@@ -239,10 +260,14 @@ class HealthMonitor:
             if count:
                 self._win_bytes += size
             if not is_video or self._closed:
+                if count and not self._closed:
+                    self._link.data(arrival_mono, size)
                 return
             if count:
                 self._win_frames += 1
                 self._last_packet_t = arrival_mono
+                dts, tb = packet.dts, packet.time_base
+                self._link.frame(arrival_mono, size, float(dts * tb) if dts is not None and tb else None)
             if not sample:
                 return
             if not packet.is_keyframe:
@@ -349,10 +374,12 @@ class HealthMonitor:
 
     def on_disconnected(self, reason: str) -> None:
         """The stream ended or failed; `offline` follows if nothing comes back within stall_timeout_s."""
+        now = self.clock.monotonic()
         with self._lock:
             self._lost = True
             self._note = reason
             self._p_sizes = []
+            self._link.disconnected(now)
         self._kept.clear()
         self._cadence.restart()
         self._references.clear()  # a picture from before the gap is no evidence of a freeze after it
@@ -480,6 +507,7 @@ class HealthMonitor:
             figures["sharpness_baseline"] = round(base, 4)
         if self._decode_errors:
             figures["decode_errors"] = self._decode_errors
+        figures["network"] = self._link.figures(now).as_dict()
         silent = self._last_packet_t is None or now - self._last_packet_t >= self.cfg.stall_timeout_s
         return FeedStatus(
             camera_id=self.camera_id,
