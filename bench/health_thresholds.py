@@ -265,42 +265,74 @@ def print_margins(results: list[Result]) -> None:
 
 
 class AdaptiveReplay:
-    """The monitor's sampling loop without the monitor: cadence, look-back, references, rules."""
+    """The monitor's sampling loop without the monitor: cadence, look-back, references, rules.
+
+    As ingest/health/monitor.py: keyframes skipped since the last judged one are counted (`skipped`);
+    after a skip only the last judged picture is a reference; a sample that looks frozen against a
+    picture from before skipped keyframes first looks at the kept keyframe just before it, and judges
+    all the kept ones when the picture stood still since it too (else that one alone).
+    """
 
     def __init__(self, cfg: HealthConfig) -> None:
         self.cadence = Cadence(cfg)
         self.rules = HealthRules(cfg, start_t=0.0)
         self.refs: list[np.ndarray] = []
         self.kept: list[tuple[Key, Gop]] = []
+        self.skipped = 0
         self.decoded = self.keyframes = 0
+
+    def _figures(self, k: Key, g: Gop, skipped: int) -> Figures:
+        refs = self.refs[-1:] if skipped else self.refs[-3:]
+        diffs = [trimmed_diff(k.reference, r) or 0.0 for r in refs]
+        return Figures(
+            diff=diffs[-1] if diffs else None,
+            repeat=min(diffs) if diffs else None,
+            luma=k.luma,
+            dark_fraction=k.dark,
+            sharpness=k.sharp,
+            contrast=k.contrast,
+            p_ratio=g.p_ratio,
+            p_median_bytes=g.p_median,
+            keyframe_bytes=g.key_bytes,
+        )
+
+    def _judge(self, k: Key, g: Gop, figs: Figures, skipped: int, out: list[Verdict]) -> None:
+        self.refs = [k.reference] if skipped else [*self.refs[-2:], k.reference]
+        if (v := self.rules.feed(Sample(g.t, figs, skipped))) is not None:
+            out.append(v)
+
+    def _look_back(self, kept: list[tuple[Key, Gop]], skipped: int, out: list[Verdict]) -> int:
+        carry = skipped - len(kept)
+        for kk, gg in kept:
+            self.decoded += 1
+            self._judge(kk, gg, self._figures(kk, gg, carry), carry, out)
+            carry = 0
+        return carry
 
     def feed(self, k: Key, offset: float) -> list[Verdict]:
         g = replace(k.gop, t=k.gop.t + offset)
         self.keyframes += 1
         why = self.cadence.decide(g, alert=self.rules.pending)
         if why is None:
+            self.skipped += 1
             self.kept = [*self.kept[-(MAX_KEPT - 1) :], (k, g)]
             return []
-        todo = (self.kept if looks_back(why) else []) + [(k, g)]
-        self.kept = []
-        out = []
-        for kk, gg in todo:
-            self.decoded += 1
-            diffs = [trimmed_diff(kk.reference, r) or 0.0 for r in self.refs[-3:]]
-            self.refs = [*self.refs[-2:], kk.reference]
-            figs = Figures(
-                diff=diffs[-1] if diffs else None,
-                repeat=min(diffs) if diffs else None,
-                luma=kk.luma,
-                dark_fraction=kk.dark,
-                sharpness=kk.sharp,
-                contrast=kk.contrast,
-                p_ratio=gg.p_ratio,
-                p_median_bytes=gg.p_median,
-                keyframe_bytes=gg.key_bytes,
-            )
-            if (v := self.rules.feed(Sample(gg.t, figs))) is not None:
-                out.append(v)
+        kept, self.kept = self.kept, []
+        skipped, self.skipped = self.skipped, 0
+        out: list[Verdict] = []
+        if looks_back(why) and kept:
+            skipped = self._look_back(kept, skipped, out)
+            kept = []
+        self.decoded += 1
+        figs = self._figures(k, g, skipped)
+        if kept and skipped and figs.diff is not None and self.rules.holds(figs, g.t, skipped)["frozen"]:
+            self.decoded += 1  # the keyframe just before, decoded to look
+            prev = kept[-1][0]
+            near = Figures(diff=trimmed_diff(k.reference, prev.reference), p_ratio=g.p_ratio)
+            back = kept if self.rules.holds(near, g.t)["frozen"] else kept[-1:]
+            skipped = self._look_back(back, skipped, out)
+            figs = self._figures(k, g, skipped)
+        self._judge(k, g, figs, skipped, out)
         return out
 
 

@@ -5,6 +5,7 @@ import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKe
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
 import { LiveView } from "./live.js";
+import { NetworkView } from "./network.js";
 import { setHlsUrl } from "./player.js";
 import { Timeline } from "./timeline.js";
 import { Wall } from "./wall.js";
@@ -18,6 +19,7 @@ const app = {
   wall: null,
   live: null,
   timeline: null,
+  network: null,
   stream: null,
   etag: "",
   pollTimer: null,
@@ -103,6 +105,7 @@ function signOut(message) {
   clearInterval(app.pollTimer);
   app.live?.dialog.close();
   app.timeline?.hide();
+  app.network?.hide();
   app.wall?.stop();
   app.session = null;
   app.etag = "";
@@ -193,10 +196,19 @@ function route() {
   if (!app.session) return;
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline;
+  const onNetwork = view === "network" && allows("investigator");
+  $("view-wall").hidden = onTimeline || onNetwork;
   $("view-timeline").hidden = !onTimeline;
-  $("tab-wall").setAttribute("aria-current", onTimeline ? "false" : "page");
+  $("view-network").hidden = !onNetwork;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onNetwork ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
+  $("tab-network").setAttribute("aria-current", onNetwork ? "page" : "false");
+  if (onNetwork) {
+    app.network ??= new NetworkView({ onError: (m) => banner(m) });
+    app.network.show();
+  } else {
+    app.network?.hide();
+  }
   if (!onTimeline) {
     app.timeline?.hide();
     return;
