@@ -52,7 +52,7 @@ from ingest.health.metrics import (
 from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.monitor import MAX_KEPT
-from ingest.health.rules import Figures, HealthRules, Sample, Verdict
+from ingest.health.rules import REPEAT_BAND, Figures, HealthRules, Sample, Verdict
 from tests.ingest.health_clips import SCENES, ClipSpec, Part, make_health_clip
 from core.settings import HealthConfig
 
@@ -268,21 +268,24 @@ class AdaptiveReplay:
     """The monitor's sampling loop without the monitor: cadence, look-back, references, rules.
 
     As ingest/health/monitor.py: keyframes skipped since the last judged one are counted (`skipped`);
-    after a skip only the last judged picture is a reference; a sample that looks frozen against a
-    picture from before skipped keyframes first looks at the kept keyframe just before it, and judges
-    all the kept ones when the picture stood still since it too (else that one alone).
+    `repeat` is over the judged pictures of the same run of consecutive keyframes (after a skip, over
+    the last three judged); a sample that looks frozen across skipped keyframes first looks at the
+    kept keyframe just before it: if the picture moved since (≥ the come-back band) that one alone is
+    judged first, else all the kept ones are.
     """
 
     def __init__(self, cfg: HealthConfig) -> None:
         self.cadence = Cadence(cfg)
         self.rules = HealthRules(cfg, start_t=0.0)
-        self.refs: list[np.ndarray] = []
+        self.refs: list[tuple[np.ndarray, int]] = []
+        self.chain = 0
         self.kept: list[tuple[Key, Gop]] = []
         self.skipped = 0
         self.decoded = self.keyframes = 0
 
     def _figures(self, k: Key, g: Gop, skipped: int) -> Figures:
-        refs = self.refs[-1:] if skipped else self.refs[-3:]
+        chain = self.refs[-1][1] if self.refs else 0
+        refs = [r for r, c in self.refs[-3:] if skipped or c == chain]
         diffs = [trimmed_diff(k.reference, r) or 0.0 for r in refs]
         return Figures(
             diff=diffs[-1] if diffs else None,
@@ -297,7 +300,8 @@ class AdaptiveReplay:
         )
 
     def _judge(self, k: Key, g: Gop, figs: Figures, skipped: int, out: list[Verdict]) -> None:
-        self.refs = [k.reference] if skipped else [*self.refs[-2:], k.reference]
+        self.chain += 1 if skipped else 0
+        self.refs = [*self.refs[-2:], (k.reference, self.chain)]
         if (v := self.rules.feed(Sample(g.t, figs, skipped))) is not None:
             out.append(v)
 
@@ -327,9 +331,8 @@ class AdaptiveReplay:
         figs = self._figures(k, g, skipped)
         if kept and skipped and figs.diff is not None and self.rules.holds(figs, g.t, skipped)["frozen"]:
             self.decoded += 1  # the keyframe just before, decoded to look
-            prev = kept[-1][0]
-            near = Figures(diff=trimmed_diff(k.reference, prev.reference), p_ratio=g.p_ratio)
-            back = kept if self.rules.holds(near, g.t)["frozen"] else kept[-1:]
+            near = trimmed_diff(k.reference, kept[-1][0].reference)
+            back = kept[-1:] if near is not None and near >= REPEAT_BAND * self.rules.cfg.freeze_diff else kept
             skipped = self._look_back(back, skipped, out)
             figs = self._figures(k, g, skipped)
         self._judge(k, g, figs, skipped, out)
@@ -427,8 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="two sizes, GOP 50 only, two variants")
     ap.add_argument("--jobs", type=int, default=2, help="processes (each case runs on one core)")
+    ap.add_argument("--only", help="only the encodings whose label contains this (e.g. cbr), with their moving clip")
     args = ap.parse_args(argv)
     cases = grid(args.quick)
+    if args.only:
+        cases = [c for c in cases if args.only in c.label]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_case, cases))

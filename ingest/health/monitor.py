@@ -32,7 +32,7 @@ import numpy as np
 from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.metrics import Picture, measure_picture, snapshot_jpeg, trimmed_diff
-from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
+from ingest.health.rules import REPEAT_BAND, ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
 from ingest.health.writer import StatusWriter, Write
 from ingest.network import ArrivalTiming, LinkMeter
 from storage.catalog import Catalog, Event, FeedStatus
@@ -179,7 +179,9 @@ class HealthMonitor:
         self.decisions: deque[tuple[float, str]] = deque(maxlen=1024)
         self._decoder: Any = None  # av.VideoCodecContext; typed loosely, PyAV's stubs lack decode()
         self._decoder_stream: Any = None
-        self._references: deque[np.ndarray] = deque(maxlen=REFERENCES)
+        # (picture, run of consecutive keyframes it belongs to): the last judged pictures
+        self._references: deque[tuple[np.ndarray, int]] = deque(maxlen=REFERENCES)
+        self._chain = 0
         self._decode_errors = 0
         self._decode_log = _Throttle()
         self._writer.register(self)
@@ -298,16 +300,16 @@ class HealthMonitor:
         self.decisions.append((gop.t, why))
         self._skipped = self._sample(packet, packet.stream, gop, arrival_mono, skipped, kept)
 
-    def _still_since(self, pic: Picture | None, k: _Kept, gop: Gop) -> bool:
-        """Whether the picture also stood still since keyframe `k`, the one just before it (decoded
-        to look, not judged). If it moved, a loop came back: `k` alone is judged before it, not all
-        the kept keyframes (a loop as long as sample_interval_s would otherwise decode them all)."""
+    def _moved_since(self, pic: Picture | None, k: _Kept) -> bool:
+        """Whether the picture moved (beyond any re-quantised frozen picture) since keyframe `k`,
+        the one just before it, decoded to look, not judged. Then a loop came back: `k` alone is
+        judged before it; else all the kept keyframes are, so a freeze is dated as every-keyframe
+        sampling would date it (a loop as long as sample_interval_s costs 2 decodes, not all)."""
         prev, _, _ = self._picture(k.packet(), k.stream)
         if pic is None or prev is None:
-            return True  # cannot tell: judge them all
-        figs = Figures(diff=trimmed_diff(pic.reference, prev.reference), p_ratio=gop.p_ratio)
-        with self._lock:
-            return self._rules.holds(figs, gop.t)["frozen"]
+            return False  # cannot tell: judge them all
+        d = trimmed_diff(pic.reference, prev.reference)
+        return d is not None and d >= REPEAT_BAND * self.cfg.freeze_diff
 
     def _look_back(self, kept: list[_Kept], skipped: int, now: float) -> int:
         """Judge the kept keyframes in order; returns the keyframes skipped before the next one."""
@@ -338,13 +340,15 @@ class HealthMonitor:
                 with self._lock:
                     suspect = self._rules.holds(figures, gop.t, skipped)["frozen"]
                 if suspect:
-                    back = kept if self._still_since(pic, kept[-1], gop) else kept[-1:]
+                    back = kept[-1:] if self._moved_since(pic, kept[-1]) else kept
                     skipped = self._look_back(back, skipped, now)
                     figures = self._figures_of(pic, gop, decode_ms, skipped)
             if pic is not None:
-                if skipped or (self._references and self._references[-1].shape != pic.reference.shape):
-                    self._references.clear()  # only consecutive keyframes are evidence of a repeat
-                self._references.append(pic.reference)
+                if self._references and self._references[-1][0].shape != pic.reference.shape:
+                    self._references.clear()
+                if skipped:
+                    self._chain += 1
+                self._references.append((pic.reference, self._chain))
         except Exception:  # measuring must never end a recording
             log.exception("%s: health sample failed", self.camera_id)
             figures = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
@@ -449,13 +453,15 @@ class HealthMonitor:
     def _figures_of(self, pic: Picture | None, gop: Gop, decode_ms: float | None, skipped: int) -> Figures:
         """The sample's figures against the references (not changed here).
 
-        After skipped keyframes only the last judged picture is compared: older ones are not
-        evidence of a repeat (rules.py, `_repeats`).
+        `repeat` is over the last judged pictures of the same run of consecutive keyframes; after
+        skipped keyframes over the last three judged, whatever their runs (rules.py: then a repeat
+        is a suspicion, not evidence).
         """
         packet_figs = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
         if pic is None:
             return packet_figs
-        refs = list(self._references)[-1:] if skipped else list(self._references)
+        chain = self._references[-1][1] if self._references else 0
+        refs = [r for r, c in self._references if skipped or c == chain]
         diffs = [trimmed_diff(pic.reference, r) for r in refs]
         known = [d for d in diffs if d is not None]
         diff = diffs[-1] if diffs else None  # None too when the resolution changed

@@ -191,7 +191,8 @@ class HealthRules:
         - The difference to the previous sample is below freeze_diff: a live scene's sensor noise
           keeps it above (≥ 0.56 measured, a dark CRF-encoded street), a frozen picture's codec
           noise below (≤ 0.33 with CRF, HEVC, a camera-like QP floor or x264enc).
-        - Or, the samples being consecutive keyframes, the smallest difference to the last three is.
+        - Or the smallest difference to the last three samples is. After skipped keyframes that, and a
+          picture coming back (below), are a suspicion only: held, but not dated back over them.
         - Or, while the picture keeps coming back (`_repeats`) within freeze_after_s, up to the band:
           a bitrate-mode encoder without a QP floor re-quantises a frozen noisy picture differently
           at each keyframe (0–0.84 measured), but a live scene never comes back. Once frozen, a
@@ -213,10 +214,14 @@ class HealthRules:
         p = f", P-frames at {f.p_ratio:.1%} of the keyframe" if f.p_ratio is not None else ""
         if f.diff < c.freeze_diff:
             return FreezeCheck(True, f"difference {f.diff:.2f} < {c.freeze_diff:g}{p}")
-        if not skipped and f.repeat is not None and f.repeat < c.freeze_diff:
+        if f.repeat is not None and f.repeat < c.freeze_diff:
             return FreezeCheck(
                 True, f"difference {f.repeat:.2f} to an earlier keyframe < {c.freeze_diff:g} (to the last {f.diff:.2f}){p}"
             )
+        if skipped and self._comes_back(f):
+            # Across skipped keyframes a come-back is only a suspicion (a loop comes back too): held,
+            # but not dated back, so the keyframes after it (or the kept ones before it) decide.
+            return FreezeCheck(True, f"difference {f.diff:.2f} < {band:g}, the picture coming back across skipped keyframes{p}")
         memory = c.freeze_after_s * (REPEAT_MEMORY if self.state == "frozen" else 1.0)
         if self._repeat_t is not None and t - self._repeat_t <= memory + 1e-9:
             return FreezeCheck(
@@ -231,12 +236,14 @@ class HealthRules:
         A live scene's sensor noise is new at every keyframe, so its difference to each of the last
         three samples is the same (quiet scenes: within 2 %). A frozen picture re-quantised at each
         keyframe comes back: exactly (≤ EXACT_REPEAT × freeze_diff), or closer to an older sample
-        than to the previous one (< CLOSER × diff). Only among consecutive keyframes: a picture seen
-        again after skipped ones is what a loop or a tour shows.
+        than to the previous one (< CLOSER × diff). Only among consecutive keyframes does it count as
+        evidence for later samples (`_repeat_t`): a picture seen again after skipped ones is also
+        what a loop or a tour shows.
         """
-        if f.diff is None or skipped:
-            return False
-        if f.diff >= REPEAT_BAND * self.cfg.freeze_diff:
+        return not skipped and self._comes_back(f)
+
+    def _comes_back(self, f: Figures) -> bool:
+        if f.diff is None or f.diff >= REPEAT_BAND * self.cfg.freeze_diff:
             return False  # it moved since the previous keyframe, whatever came back
         nearest = f.repeat if f.repeat is not None else f.diff
         if nearest < EXACT_REPEAT * self.cfg.freeze_diff:

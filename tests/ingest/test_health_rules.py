@@ -461,3 +461,34 @@ def test_every_reason_quotes_the_figures_the_rule_used() -> None:
     rules = HealthRules(CFG)
     came_back = rules.freeze_check(Figures(diff=0.58, repeat=0.08, p_ratio=0.03), 1.0)
     assert came_back.held and came_back.why.startswith("difference 0.08 to an earlier keyframe < 0.4 (to the last 0.58)")
+
+
+def test_a_quiet_loop_coming_back_across_skipped_keyframes_is_only_a_suspicion() -> None:
+    """A night scene looping every 20 s: its periodic samples differ by noise only (inside the
+    come-back band) and meet an older one exactly. Held at that sample, but the consecutive
+    keyframes after it never come back: no freeze."""
+    f = Feed()
+    f.samples(NIGHT, 10)
+    for _ in range(30):
+        f.t += 10
+        f.feed(Sample(f.t, Figures(diff=0.6, repeat=0.0, luma=38, dark_fraction=0.11, sharpness=0.25, p_ratio=0.005), skipped=4))
+        assert f.rules.pending  # suspected: the cadence now decodes every keyframe
+        _periodic(f, NIGHT, 10, gop_s=GOP_S)
+    assert f.path == ["online"]
+
+
+def test_a_frozen_noisy_picture_sampled_periodically_is_confirmed_on_the_keyframes_after() -> None:
+    """A bitrate-mode encoder's frozen noisy picture: the periodic sample comes back to an older one,
+    the keyframes after it keep coming back among themselves: frozen, freeze_after_s later."""
+    f = Feed()
+    f.samples(MOVING, 20)
+    f.t += 10
+    seen = f.t
+    f.feed(Sample(f.t, Figures(diff=0.58, repeat=0.08, luma=126, dark_fraction=0.0, sharpness=0.38, p_ratio=0.03), skipped=4))
+    for diff, rep in ERRATIC:
+        f.t += GOP_S
+        f.feed(Sample(f.t, Figures(diff=diff, repeat=rep, luma=126, dark_fraction=0.0, sharpness=0.38, p_ratio=0.03)))
+    assert f.path == ["online", "frozen"]
+    # the suspicion carries no come-back memory: dated from the keyframes' own evidence, a GOP or two on
+    assert seen <= f.verdicts[1].at <= seen + 2 * GOP_S
+    assert f.verdicts[1].detected - seen <= CFG.freeze_after_s + 3 * GOP_S
