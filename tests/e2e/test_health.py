@@ -288,15 +288,17 @@ def test_the_demos_own_cameras_give_no_false_alarm_and_one_frozen_interval_per_s
             wait_until(lambda: sum(1 for _, m in marks if m == "normal") >= 2, 180, 0.5, "two scheduled freezes")
             time.sleep(5)
             stop.set()
-            for cid in ("simpang-lima-01", "tugu-muda-02"):
-                assert [(e.from_state, e.to_state) for e in transitions(cat, cid)] == [("starting", "online")], (
+            # no picture fault on the healthy cameras (a start-up slower than stall_timeout_s on a
+            # loaded machine may show as offline: the link's business, not the picture's)
+            for cid in ("simpang-lima-01", "tugu-muda-02", "kota-lama-03"):
+                states = [e.to_state for e in transitions(cat, cid)]
+                assert "online" in states and not {"frozen", "black", "tampered"} & set(states), (
                     cid, [e.reason for e in transitions(cat, cid)],
                 )
-            plaza = [e.to_state for e in transitions(cat, "kota-lama-03")]
-            assert not {"frozen", "black", "tampered"} & set(plaza), plaza
             gate = transitions(cat, "pelabuhan-gate-04")
             frozen = [(e.at_us / 1e6, e.reason) for e in gate if e.to_state == "frozen"]
             thawed = [e.at_us / 1e6 for e in gate if e.from_state == "frozen"]
+            assert not {"black", "tampered"} & {e.to_state for e in gate}
             starts = [t for t, m in marks if m == "freeze"][:2]
             ends = [t for t, m in marks if m == "normal"][:2]
             assert len(frozen) == 2 and len(thawed) == 2, [(e.to_state, e.reason) for e in gate]
