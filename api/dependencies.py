@@ -19,7 +19,7 @@ from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
 from api.timeparse import parse_time_us
-from core.roles import Role, role_allows
+from core.roles import ALL_ROLES, Permission, Role, role_allows
 from storage.api_keys import KeyInfo, get_key, verify_key
 from storage.catalog import Camera, Catalog
 from playback.live import LiveIndex
@@ -191,7 +191,9 @@ class NeedsCatalog(Exception):
     """The decision needs a catalog query: retry from a worker thread."""
 
 
-def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: bool = True) -> Principal:
+def bearer_principal(
+    svc: Services, header: str | None, role: Role | Permission, *, lookup: bool = True
+) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
     `role`; else 401/403. Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
     Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
@@ -211,12 +213,13 @@ def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: b
     if info is None:
         raise _unauthorized("unknown or revoked API key")
     if not role_allows(info.role, role):
-        raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
+        what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
+        raise HTTPException(403, f"this needs {what}; the key {info.name!r} is {info.role}")
     return Principal(info.role, info, "bearer")
 
 
 def authenticate(
-    request: Request, svc: Services, role: Role, *, signed: bool = False, lookup: bool = True
+    request: Request, svc: Services, role: Role | Permission, *, signed: bool = False, lookup: bool = True
 ) -> Principal:
     """The caller, if their key (or signed URL) admits `role`; else 401/403. With `lookup`
     (blocking: a worker thread or a sync handler) a key missing from the cache is looked up in the
@@ -239,7 +242,7 @@ def authenticate(
     return Principal(info.role, info, "signature")
 
 
-def require(role: Role, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:
+def require(role: Role | Permission, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers whose key has at least `role`; with `signed`, a valid
     signed URL (see api/signing.py) is accepted in place of the header.
 

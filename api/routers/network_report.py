@@ -1,7 +1,7 @@
 """`GET /api/reports/network`: the weakest links (reports/weakest_links.py), JSON or CSV by `Accept`.
 
-Who may read it: investigators and admins, and technicians (the people who fix the links) once
-that role exists; viewers may not (it names the network's weak points).
+Who may read it: those who see recordings (investigators, admins) or work fault tickets
+(technicians: the people who fix the links); viewers may not (it names the network's weak points).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from api.dependencies import Principal, ServicesDep, now_us, require
 from core.roles import role_allows
 from reports.weakest_links import LinkRow, to_csv, weakest_links
 
-__all__ = ["READERS_BELOW_INVESTIGATOR", "router"]
+__all__ = ["READER_PERMISSIONS", "router"]
 
 router = APIRouter(tags=["report"])
-READERS_BELOW_INVESTIGATOR = frozenset({"technician"})
+READER_PERMISSIONS = ("recordings", "ticket_work")  # any one of them (core/roles.py)
 
 
 async def _network_reader(p: Annotated[Principal, Depends(require("viewer"))]) -> Principal:
-    if role_allows(p.role, "investigator") or p.role in READERS_BELOW_INVESTIGATOR:
+    if any(role_allows(p.role, perm) for perm in READER_PERMISSIONS):
         return p
     raise HTTPException(403, f"this needs the investigator or technician role; the key {p.name!r} is {p.role}")
 

@@ -7,11 +7,13 @@ import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
 import { LiveView } from "./live.js";
 import { NetworkView } from "./network.js";
 import { setHlsUrl } from "./player.js";
+import { TicketsView } from "./tickets.js";
 import { Timeline } from "./timeline.js";
 import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
-const ROLES = ["viewer", "investigator", "admin"];
+// what a role name asks for, as a permission of the session (core/roles.py)
+const NEEDS = { viewer: "status", investigator: "recordings", admin: "admin" };
 const STATUS_POLL_MS = 30000; // the event stream carries changes; this catches cameras added or removed
 
 const app = {
@@ -24,9 +26,12 @@ const app = {
   etag: "",
   pollTimer: null,
   statusBusy: false,
+  tickets: null,
 };
 
-const allows = (needed) => Boolean(app.session) && ROLES.indexOf(app.session.role) >= ROLES.indexOf(needed);
+const allows = (needed) => Boolean(app.session) && (app.session.permissions || []).includes(NEEDS[needed] || needed);
+/** The weakest links: for those who see recordings (investigators) or work tickets (technicians). */
+const canNetwork = () => allows("recordings") || allows("ticket_work");
 
 // ---- messages
 
@@ -106,6 +111,7 @@ function signOut(message) {
   app.live?.dialog.close();
   app.timeline?.hide();
   app.network?.hide();
+  app.tickets?.hide();
   app.wall?.stop();
   app.session = null;
   app.etag = "";
@@ -122,6 +128,7 @@ function start(session) {
   $("signin").hidden = true;
   $("app").hidden = false;
   for (const e of document.querySelectorAll("[data-needs]")) e.hidden = !allows(e.dataset.needs);
+  $("tab-network").hidden = !canNetwork();
   const who = $("who");
   who.textContent = "";
   const strong = document.createElement("strong");
@@ -135,6 +142,18 @@ function start(session) {
     onTimeline: (id) => { location.hash = `#/timeline/${encodeURIComponent(id)}`; },
     onError: (m) => banner(m),
   });
+  if (allows("tickets")) {
+    app.tickets ??= new TicketsView({
+      canWork: () => allows("ticket_work"),
+      keyName: session.key_name || "",
+      onError: (m) => banner(m),
+      onCount: (open, unacked) => {
+        $("tk-count").hidden = open === 0;
+        $("tk-count").textContent = unacked ? `${open} (${unacked} new)` : String(open);
+      },
+    });
+    app.tickets.count();
+  }
   app.wall.start();
   app.stream = new EventStream("/api/events/stream", { onEvent, onState: streamState });
   app.stream.start();
@@ -146,6 +165,7 @@ function start(session) {
 function describeRole(role) {
   return {
     viewer: "status, wall and live video",
+    technician: "status, wall, live video and fault tickets (acknowledge, notes, resolve)",
     investigator: "wall, live video, recordings, playback and clip export",
     admin: "everything, including cameras and keys",
   }[role] || "";
@@ -173,6 +193,7 @@ async function loadStatus() {
 
 function onEvent(type, ev) {
   if (type !== "state") return;
+  app.tickets?.changed();
   if (!app.wall.applyEvent(ev)) loadStatus(); // a camera we do not know yet
   const c = app.wall.get(ev.camera_id);
   if (c && app.live.isOpen) app.live.update(c);
@@ -195,14 +216,19 @@ function streamState(state, why) {
 function route() {
   if (!app.session) return;
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
+  const onTickets = view === "tickets" && Boolean(app.tickets);
   const onTimeline = view === "timeline";
-  const onNetwork = view === "network" && allows("investigator");
-  $("view-wall").hidden = onTimeline || onNetwork;
+  const onNetwork = view === "network" && canNetwork();
+  $("view-wall").hidden = onTimeline || onTickets || onNetwork;
   $("view-timeline").hidden = !onTimeline;
+  $("view-tickets").hidden = !onTickets;
   $("view-network").hidden = !onNetwork;
-  $("tab-wall").setAttribute("aria-current", onTimeline || onNetwork ? "false" : "page");
+  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onNetwork ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
+  $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
   $("tab-network").setAttribute("aria-current", onNetwork ? "page" : "false");
+  if (onTickets) app.tickets.show();
+  else app.tickets?.hide();
   if (onNetwork) {
     app.network ??= new NetworkView({ onError: (m) => banner(m) });
     app.network.show();
