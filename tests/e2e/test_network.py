@@ -76,6 +76,8 @@ def test_reconnects_loss_and_the_weakest_links_first(tmp_path: Path) -> None:
             table = list(csv.DictReader(io.StringIO(text)))
             assert [x["key"] for x in table] == ["south", "north"] and table[0]["worst_camera"] == "flaky"
             assert httpx.get(f"{v.url}/api/reports/network", headers=viewer, timeout=10).status_code == 403
+            tech = {"Authorization": f"Bearer {create_key(cat, 'technician', 'net-tech')}"}
+            assert httpx.get(f"{v.url}/api/reports/network", headers=tech, timeout=10).status_code == 200
 
             metrics = httpx.get(f"{v.url}/metrics", headers=admin, timeout=10).text
             m = re.search(r'^vigil_feed_reconnects_per_hour\{camera="flaky"\} (\S+)$', metrics, re.M)
