@@ -431,10 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="two sizes, GOP 50 only, two variants")
     ap.add_argument("--jobs", type=int, default=2, help="processes (each case runs on one core)")
     ap.add_argument("--only", help="only the encodings whose label contains this (e.g. cbr), with their moving clip")
+    ap.add_argument("--skip", help="leave out the encodings whose label contains this")
     args = ap.parse_args(argv)
     cases = grid(args.quick)
     if args.only:
         cases = [c for c in cases if args.only in c.label]
+    if args.skip:
+        cases = [c for c in cases if args.skip not in c.label]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_case, cases))
