@@ -19,11 +19,12 @@ from fastapi.responses import JSONResponse
 import core
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
-from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
+from api.evidence_services import start_evidence
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
 from api.routers import network_report
 from api.routers import notifications, ticket_report, tickets
+from api.routers import exports, incidents, signing_keys
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -71,6 +72,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         live=LiveIndex(ctx.catalog, ctx.spool),
         clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
     )
+    evidence = services.extra["evidence"] = start_evidence(ctx)  # the signing key exists from the first start
     api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats, ctx.settings)
 
     @asynccontextmanager
@@ -86,6 +88,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             gc.unfreeze()  # back to normal collection (tests build many apps in one process)
             await watcher.stop()
             await asyncio.to_thread(board.stop)
+            evidence.runner.stop()
 
     app = FastAPI(title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
@@ -102,13 +105,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
     for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit,
-              tickets, ticket_report, notifications):
+              tickets, ticket_report, notifications, incidents, exports, signing_keys):
         app.include_router(r.router, responses=_ERRORS)
     app.include_router(network_report.router, responses=_ERRORS)
-    # The status poll's fast path (api/fast_status.py), inside the metrics middleware so polls are
-    # still counted; the route above stays the documented path and takes what it passes on.
-    status_route = next(r for r in status.router.routes if getattr(r, "path", None) == "/api/status")
-    app.state.fast_status = FastStatusSwitch()
-    app.add_middleware(FastStatus, services=services, switch=app.state.fast_status, route=status_route)
+    # The status poll goes to its handler before FastAPI's router (api/routers/status.py), inside
+    # the metrics middleware so polls are counted.
+    app.add_middleware(status.StatusFront)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app

@@ -196,7 +196,7 @@ def bearer_principal(
 ) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
     `role`; else 401/403. Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
-    Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
+    Also what `GET /api/status` calls (api/routers/status.py), so it decides and words refusals alike."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
     if not header:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.roles import Role
-from core.settings import CAMERA_ID, HealthOverrides
+from core.settings import CAMERA_ID, CameraLocation, HealthOverrides
+from core.states import FEED_STATES
 
 __all__ = [
     "AuditEntryOut",
@@ -85,6 +86,7 @@ class CameraPatch(BaseModel):
     enabled: bool | None = None
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+    location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -101,6 +103,7 @@ class CameraIn(BaseModel):
     enabled: bool = True
     health_url: str | None = None
     health: HealthOverrides = Field(default_factory=HealthOverrides)
+    location: CameraLocation | None = Field(None, description="where it stands: lat, lon, heading_deg, address")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -122,6 +125,7 @@ class CameraOut(BaseModel):
     enabled: bool
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
+    location: CameraLocation | None = None
     updated_us: int
 
 
@@ -135,7 +139,7 @@ class CameraList(BaseModel):
 class StatusCamera(BaseModel):
     id: str
     name: str
-    state: str = Field(description="starting|online|frozen|black|tampered|offline|unknown|disabled")
+    state: str = Field(description="|".join(FEED_STATES))
     since_us: int | None = Field(description="when the feed entered this state")
     reason: str
     fps: float | None
@@ -264,6 +268,8 @@ class AuditEntryOut(BaseModel):
     sha256: str | None
     bytes: int | None
     detail: dict[str, Any]
+    prev_sha256: str | None = Field(None, description="the previous entry's row_sha256 (the hash chain)")
+    row_sha256: str | None = Field(None, description="SHA-256 over this entry's content and prev_sha256")
 
 
 class AuditList(BaseModel):

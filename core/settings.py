@@ -21,7 +21,9 @@ from pydantic_settings import (
 
 __all__ = [
     "CameraConfig",
+    "CameraLocation",
     "ConfigError",
+    "EvidenceConfig",
     "HealthConfig",
     "NotificationsConfig",
     "TicketsConfig",
@@ -145,6 +147,16 @@ class HealthOverrides(_Strict):
     snapshot_interval_s: float | None = None
 
 
+class CameraLocation(_Strict):
+    """Where a camera stands and where it looks: what an incident's `near` search and an evidence
+    manifest need (WGS 84 degrees; heading clockwise from true north)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    address: str = Field(default="", max_length=500)
+
+
 class CameraConfig(_Strict):
     id: str
     name: str = ""
@@ -155,6 +167,7 @@ class CameraConfig(_Strict):
     health_url: str | None = None
     health: HealthOverrides = HealthOverrides()
     retention_days: float | None = Field(default=None, gt=0)
+    location: CameraLocation | None = None
 
     @field_validator("id")
     @classmethod
@@ -177,6 +190,8 @@ class RetentionConfig(_Strict):
     max_bytes: int | None = Field(default=None, description="byte budget for the whole object store")
     interval_s: float = Field(default=600.0, gt=0)
     batch: int = Field(default=500, ge=1)
+    event_days: float = Field(default=400.0, gt=0, description="health events older than this are deleted, "
+                              "except each camera's state at that age (what reports of later windows need)")
 
     _size = field_validator("max_bytes", mode="before")(lambda v: None if v is None else parse_size(v))
 
@@ -259,6 +274,17 @@ class TicketsConfig(_Strict):
         return v
 
 
+class EvidenceConfig(_Strict):
+    """Evidence exports: the Ed25519 signing key (a file, never the catalog) and the bundles."""
+
+    signing_key_path: Path | None = Field(
+        default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
+    )
+    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_at_once: int = Field(default=1, ge=1, le=8)
+    max_incident_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -275,6 +301,7 @@ class Settings(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     tickets: TicketsConfig = TicketsConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []

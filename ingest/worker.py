@@ -179,13 +179,14 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
     from ingest.health.monitor import HealthMonitor, shared_pool
     from ingest.health.writer import StatusWriter
     from storage.catalog import Catalog
+    from storage.catalog.base import POOL_WORKER
     from storage.object_store import open_store
     from core.logs import setup_logging
     from core.settings import HealthConfig, Settings
 
     settings = Settings.model_validate_json(settings_json)
     setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
-    catalog = Catalog(settings.catalog, create=False)
+    catalog = Catalog(settings.catalog, create=False, pool=POOL_WORKER)
     try:
         store = open_store(settings.storage)
     except Exception as e:  # snapshots are optional; recording is not

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from storage.catalog import Fragment, Segment
-from storage.keys import segment_key
 
 __all__ = ["OpenSegment", "Spool", "SpooledSegment", "SegmentMeta", "read_journal"]
 
@@ -87,7 +86,6 @@ class SpooledSegment:
             media_start_us=m.media_start_us,
             bytes=self.bytes,
             header_bytes=self.header_bytes,
-            object_key=segment_key(m.camera_id, m.start_us),
             video_codec=m.video_codec,
             audio_codec=m.audio_codec,
             width=m.width,

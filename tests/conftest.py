@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import ClipInfo, make_clip
-from tests.servers import SeaweedS3
+from harness.media import ClipInfo, make_clip
+from harness.servers import SeaweedS3
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,11 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             health_url=c.health_url,
             options={
                 k: v
-                for k, v in {"health": c.health.model_dump(exclude_none=True), "retention_days": c.retention_days}.items()
+                for k, v in {
+                    "health": c.health.model_dump(exclude_none=True),
+                    "retention_days": c.retention_days,
+                    "location": c.location.model_dump() if c.location else None,
+                }.items()
                 if v
             },
         )
@@ -115,6 +119,7 @@ class Service:
         while not self._stopping.wait(r.interval_s):
             try:
                 apply_retention(self.catalog, self.store, default_days=r.days, max_bytes=r.max_bytes, batch=r.batch)
+                self.catalog.prune_events(int((time.time() - r.event_days * 86_400) * 1_000_000))
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("retention pass failed")
 

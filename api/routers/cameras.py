@@ -29,6 +29,7 @@ def camera_out(cam: Camera) -> CameraOut:
         enabled=cam.enabled,
         health_url=safe_url(cam.health_url),
         health=dict((cam.options or {}).get("health", {})),
+        location=(cam.options or {}).get("location"),
         updated_us=cam.updated_us,
     )
 
@@ -60,7 +61,7 @@ def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response)
         tags=body.tags,
         enabled=body.enabled,
         health_url=body.health_url,
-        options={"health": health} if health else {},
+        options={k: v for k, v in {"health": health, "location": body.location and body.location.model_dump()}.items() if v},
     )
     _write(svc, cam)
     add_audit(svc.ctx.catalog, "camera.create", key=who.key, at_us=cam.updated_us, camera_id=cam.id)
@@ -89,6 +90,13 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
             options["health"] = health
         else:
             options.pop("health", None)
+        cam.options = options
+    if "location" in changes:
+        options = dict(cam.options or {})
+        if body.location is None:
+            options.pop("location", None)
+        else:
+            options["location"] = body.location.model_dump()
         cam.options = options
     _write(svc, cam)
     fields = sorted(k for k in changes if k != "url") + (["url"] if "url" in changes else [])

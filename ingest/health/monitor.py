@@ -40,12 +40,12 @@ from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
 from core.clock import Clock
 from core.settings import HealthConfig, HealthOverrides
+from core.states import STATUS_REFRESH_S  # status rewritten at least this often when nothing changes
 
 __all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config", "shared_pool"]
 
 log = logging.getLogger("vigil.health")
 
-STATUS_REFRESH_S = 2.0  # status rewritten at most this often when nothing changes
 RATE_WINDOW_S = 2.0  # fps and bitrate are averaged over this window
 MAX_P_SIZES = 4096  # frame sizes kept in one GOP (a 10 s GOP at 60 fps is 600)
 REFERENCES = 3  # earlier pictures a sample is compared with (rules.py: exact repeats)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.redact import redact_url
+from storage.keys import segment_key
 
 __all__ = ["Camera", "Event", "FeedStatus", "Fragment", "Segment"]
 
@@ -52,7 +51,6 @@ class Segment:
     media_start_us: int
     bytes: int
     header_bytes: int
-    object_key: str
     video_codec: str
     frames: int
     fragments: list[Fragment]
@@ -70,6 +68,11 @@ class Segment:
     @property
     def duration_us(self) -> int:
         return self.end_us - self.start_us
+
+    @property
+    def object_key(self) -> str:
+        """Derived from camera and start (storage/keys.py), never stored twice."""
+        return segment_key(self.camera_id, self.start_us)
 
 
 @dataclass(slots=True)
@@ -98,22 +101,6 @@ class Event:
     reason: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
-
-
-def _fragments_to_json(frags: Sequence[Fragment]) -> list[list[int]]:
-    return [[f.offset, f.size, f.start_off_us, f.duration_us] for f in frags]
-
-
-def _fragments_from_json(raw: Any) -> list[Fragment]:
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    return [Fragment(*map(int, r)) for r in raw or []]
-
-
-def _segment_from_row(r: Any) -> Segment:
-    m = dict(r._mapping)
-    m["fragments"] = _fragments_from_json(m["fragments"])
-    return Segment(**m)
 
 
 def _shallow(obj: Any) -> dict[str, Any]:

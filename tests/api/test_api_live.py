@@ -20,9 +20,9 @@ import pytest
 from storage.spool import OpenSegment, SegmentMeta, Spool
 from storage.uploader import Uploader
 from tests.api.conftest import T0, ApiEnv, make_env, serve
-from tests.api.recorded import FragmentBytes, fragment_mp4, split_fmp4, us
-from tests.media import make_clip
-from tests.fakes import FakeClock
+from harness.recorded import FragmentBytes, fragment_mp4, split_fmp4, us
+from harness.media import make_clip
+from harness.fakes import FakeClock
 
 GOP_US = 1_000_000  # the clip's GOP: 25 frames at 25 fps
 

@@ -15,8 +15,8 @@ import httpx
 
 from storage.api_keys import create_key
 from storage.catalog import Catalog
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
 
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25&scene=moving"
 

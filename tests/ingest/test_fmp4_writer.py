@@ -15,8 +15,8 @@ from ingest.fmp4_writer import RunWriter, _BoxSplitter
 from ingest.session import Session
 from ingest.source import SourceOptions, open_source
 from storage.spool import Spool, read_journal
-from tests.media import make_clip
-from tests.fakes import FakeClock
+from harness.media import make_clip
+from harness.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 

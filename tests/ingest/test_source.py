@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.source import AvSource, LiveEdge, SourceOptions, open_source
-from tests.servers import RtspServer
+from harness.servers import RtspServer
+
+pytestmark = pytest.mark.e2e  # long RTSP runs against the real server
 
 FPS = 25
 

@@ -9,7 +9,7 @@ from ingest.source import SourceError, SourceOptions
 from ingest.worker import CameraWorker, WorkerOptions
 from storage.catalog import Camera
 from storage.spool import Spool
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 
 class RecordingMonitor:

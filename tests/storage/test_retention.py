@@ -10,7 +10,7 @@ from storage.catalog import Camera, Catalog, Segment
 from storage.keys import segment_key
 from storage.object_store import LocalStore
 from storage.retention import add_hold, apply_retention, list_holds, release_hold
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 DAY = 86_400 * 1_000_000
 NOW = 1_800_000_000 * 1_000_000
@@ -19,7 +19,7 @@ NOW = 1_800_000_000 * 1_000_000
 def put_segment(cat: Catalog, store: LocalStore, cam: str, start_us: int, dur_us: int = 60_000_000, size: int = 1000) -> Segment:
     key = segment_key(cam, start_us)
     store.put_bytes(key, b"x" * size)
-    seg = Segment(cam, "run", 0, start_us, start_us + dur_us, 0, size, 10, key, "h264", 1500, [], state="stored")
+    seg = Segment(cam, "run", 0, start_us, start_us + dur_us, 0, size, 10, "h264", 1500, [], state="stored")
     cat.add_segment(seg)
     cat.mark_stored(seg.id or 0, start_us)  # type: ignore[arg-type]
     return seg

@@ -13,8 +13,8 @@ from storage.catalog import Catalog
 from storage.object_store import LocalStore, ObjectStoreError, S3Store
 from storage.spool import SegmentMeta, Spool
 from storage.uploader import Uploader
-from tests.servers import SeaweedS3
-from tests.fakes import FakeClock
+from harness.servers import SeaweedS3
+from harness.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 
