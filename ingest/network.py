@@ -5,8 +5,9 @@ Two halves, both pure (times are passed in):
 - `ArrivalTiming` lives with the connection (ingest/source.py): packet arrival jitter and, over UDP,
   RTP packets lost. Only the reader knows which arrival times are the network's: with TCP read
   coalescing a frame read from the socket's backlog after a pause arrives "late" by the pause, not
-  by the network. So jitter is taken over frames the reader had to wait for (a read that blocked
-  ≥ WAITED_S), the RFC 3550 interarrival estimator over consecutive such frames. RTP loss is what
+  by the network, and a pausing reader never waits on the network. So jitter is taken over frames
+  the reader had to wait for (a read that blocked ≥ WAITED_S; UDP, or TCP without coalescing), the
+  RFC 3550 interarrival estimator over consecutive such frames. RTP loss is what
   FFmpeg's RTP demuxer reports ("RTP: missed N packets", only over UDP: TCP does not lose).
 - `LinkMeter` lives with the camera's health monitor and survives reconnects: reconnects per hour,
   seconds stalled, frames delivered against the camera's nominal rate, bitrate against the camera's

@@ -210,7 +210,10 @@ class AvSource:
             if pkt.stream_index != video:
                 yield pkt
                 continue
-            timing.frame(t1, dts * tb, t1 - t0)
+            if not pause:
+                # With read coalescing the reader sleeps at the live edge instead of waiting on the
+                # network, so no arrival time is the network's: jitter is measured without it only.
+                timing.frame(t1, dts * tb, t1 - t0)
             fresh = pause > 0 and at_edge(t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
             if fresh:

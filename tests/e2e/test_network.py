@@ -51,13 +51,15 @@ def test_reconnects_loss_and_the_weakest_links_first(tmp_path: Path) -> None:
             wait_until(lambda: all(network(cat, c).get("delivery_ratio") is not None for c in ids), 30, 0.5, "delivery")
 
             f, s, u = network(cat, "flaky"), network(cat, "steady"), network(cat, "over-udp")
-            assert f["reconnects_per_hour"] > 0 and f["stalled_s"] >= 2.5, f
+            assert f["reconnects_per_hour"] > 0 and f["stalled_s"] >= 1.5, f
             assert s["reconnects"] == 0 and s["stalled_s"] < 1.0, s
             assert s["transport"] == "tcp" and s["rtp_lost"] is None, s
             assert u["transport"] == "udp" and u["rtp_lost"] is not None and u["rtp_lost"] >= 0, u
-            for n in (s, u):
-                assert n["nominal_fps"] == 25.0 and 0.8 <= n["delivery_ratio"] <= 1.2, n
-                assert n["jitter_ms"] is not None and 0 <= n["jitter_ms"] < 200, n
+            for cid, n in (("steady", s), ("over-udp", u)):
+                assert n["nominal_fps"] == 25.0 and 0.8 <= n["delivery_ratio"] <= 1.2, (cid, n)
+            # jitter where reads wait on the network (UDP); TCP read coalescing sleeps instead: null
+            assert u["jitter_ms"] is not None and 0 <= u["jitter_ms"] < 200, u
+            assert s["jitter_ms"] is None, s
 
             admin = {"Authorization": f"Bearer {create_key(cat, 'admin', 'net-admin')}"}
             viewer = {"Authorization": f"Bearer {create_key(cat, 'viewer', 'net-viewer')}"}
@@ -84,7 +86,7 @@ def test_reconnects_loss_and_the_weakest_links_first(tmp_path: Path) -> None:
             assert m and float(m.group(1)) > 0, metrics[-2000:]
             assert re.search(r'^vigil_feed_rtp_lost_packets_total\{camera="over-udp"\} \S+$', metrics, re.M)
             assert 'vigil_feed_rtp_lost_packets_total{camera="steady"}' not in metrics
-            assert re.search(r'^vigil_feed_jitter_seconds\{camera="steady"\} \S+$', metrics, re.M)
+            assert re.search(r'^vigil_feed_jitter_seconds\{camera="over-udp"\} \S+$', metrics, re.M)
     finally:
         srv.stop()
         flaky.stop()
