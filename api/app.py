@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import core
+from core.validation import describe_errors
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -52,11 +53,7 @@ Times: ISO 8601 with a zone, or epoch seconds. Ranges are half-open [start, end)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{loc}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
-    return "; ".join(parts) or "invalid request"
+    return describe_errors(exc.errors(), skip=("body",)) or "invalid request"
 
 
 def create_app(ctx: ApiContext) -> FastAPI:

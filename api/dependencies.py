@@ -26,7 +26,8 @@ from playback.live import LiveIndex
 from storage.object_store import ObjectStore
 from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
-from core.settings import CAMERA_ID, Settings
+from core.ids import CAMERA_ID
+from core.settings import Settings
 
 __all__ = [
     "ApiContext",

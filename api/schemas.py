@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.camera_config import CameraConfig, CameraLocation, RetentionDays, check_tags, check_url
+from core.health_config import HealthOverrides
 from core.roles import Role
-from core.settings import CAMERA_ID, CameraLocation, HealthOverrides
 from core.states import FEED_STATES
 
 __all__ = [
@@ -36,9 +36,6 @@ __all__ = [
     "StatusOut",
 ]
 
-_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://\S+|/\S*)$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
@@ -53,27 +50,6 @@ class HealthOut(BaseModel):
 # ---- cameras ----------------------------------------------------------------------------------
 
 
-def _check_url(v: str | None) -> str | None:
-    if v is None:
-        return v
-    if len(v) > 2048 or not _URL.match(v):
-        raise ValueError("expected a URL such as rtsp://user:pass@host/path (or an absolute file path)")
-    return v
-
-
-def _check_tags(v: dict[str, str] | None) -> dict[str, str] | None:
-    if v is None:
-        return v
-    if len(v) > 50:
-        raise ValueError("at most 50 tags")
-    for k, val in v.items():
-        if not _TAG_KEY.match(k):
-            raise ValueError(f"tag name {k!r}: 1-64 of letters, digits, '_', '.', '-'")
-        if len(val) > 256:
-            raise ValueError(f"tag {k!r}: value longer than 256 characters")
-    return v
-
-
 class CameraPatch(BaseModel):
     """Fields to change; absent fields stay as they are."""
 
@@ -86,34 +62,15 @@ class CameraPatch(BaseModel):
     enabled: bool | None = None
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+    retention_days: RetentionDays | None = None
     location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
 
-    _url = field_validator("url", "health_url")(_check_url)
-    _tags = field_validator("tags")(_check_tags)
+    _url = field_validator("url", "health_url")(check_url)
+    _tags = field_validator("tags")(check_tags)
 
 
-class CameraIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)
-    url: str = Field(description="RTSP URL with credentials; stored, never returned")
-    name: str = Field("", max_length=200)
-    transport: Literal["tcp", "udp"] = "tcp"
-    tags: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    health_url: str | None = None
-    health: HealthOverrides = Field(default_factory=HealthOverrides)
-    location: CameraLocation | None = Field(None, description="where it stands: lat, lon, heading_deg, address")
-
-    _url = field_validator("url", "health_url")(_check_url)
-    _tags = field_validator("tags")(_check_tags)
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not CAMERA_ID.match(v):
-            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
-        return v
+class CameraIn(CameraConfig):
+    """A new camera: the same settings, checked by the same rules, as a camera in the config file."""
 
 
 class CameraOut(BaseModel):
@@ -125,6 +82,7 @@ class CameraOut(BaseModel):
     enabled: bool
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
+    retention_days: float | None = None
     location: CameraLocation | None = None
     updated_us: int
 

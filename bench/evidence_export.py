@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from evidence.bundle import ExportedBy, write_bundle
     from evidence.incidents import Selector, coverage, create_incident
     from evidence.signing_keys import SigningKeys
+    from core.camera_config import CameraLocation, CameraOptions
     from harness.recorded import record_run
     from harness.servers import SeaweedS3
     from storage.catalog import Camera, Catalog
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         segs = {}
         for i, cid in enumerate(cams):
             cat.upsert_camera(Camera(cid, "rtsp://h/x", tags={"district": "bench"},
-                                     options={"location": {"lat": -6.99 + i * 1e-3, "lon": 110.42}}), T0)
+                                     options=CameraOptions(location=CameraLocation(lat=-6.99 + i * 1e-3, lon=110.42))), T0)
             _, segs[cid] = record_run(store, cat, cid, f"r{i:02d}" + "0" * 29, T0, data, 30,
                                       width=clip.width, height=clip.height)
         del data

@@ -19,12 +19,17 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from core.camera_config import CameraConfig, CameraLocation
+from core.health_config import HealthConfig, HealthOverrides
+from core.validation import describe_errors
+
 __all__ = [
     "CameraConfig",
     "CameraLocation",
     "ConfigError",
     "EvidenceConfig",
     "HealthConfig",
+    "HealthOverrides",
     "NotificationsConfig",
     "TicketsConfig",
     "WebhookConfig",
@@ -33,7 +38,6 @@ __all__ = [
     "parse_size",
 ]
 
-CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
@@ -99,82 +103,6 @@ class WorkersConfig(_Strict):
     # Pause after reading a fresh video packet, so a thread wakes a few times a second instead of
     # once per RTP packet (ingest/source.py). Adds up to this much to live latency; 0 = off.
     read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
-
-
-class HealthConfig(_Strict):
-    """Thresholds for feed states; docs/design/health.md gives the measurements behind each default."""
-
-    enabled: bool = True  # False: no decoding, only packet-level states (starting/online/offline)
-    # Longest time between decoded samples while the compressed stream looks normal (packet sizes
-    # like the camera's recent GOPs); a suspicious GOP or a pending fault decodes every keyframe.
-    # 0 = decode every keyframe. Cost and latencies: docs/design/health.md, "Decode cadence".
-    sample_interval_s: float = Field(
-        default=10.0,
-        ge=0,
-        description="longest time between decoded samples while the compressed stream looks normal; 0 = every keyframe",
-    )
-    freeze_after_s: float = Field(default=10.0, gt=0)
-    stall_timeout_s: float = Field(default=5.0, gt=0)
-    black_after_s: float = Field(default=5.0, gt=0)
-    tamper_after_s: float = Field(default=20.0, gt=0)
-    recover_after_s: float = Field(default=2.0, ge=0)
-    # Mean absolute grey-level difference between samples at half resolution, the 1 % most-changed
-    # pixels (an OSD clock) left out: quiet σ=2 scenes measure ≥ 0.56 (a dark street), frozen
-    # pictures ≤ 0.33 (up to 0.84 from bitrate-mode encoders: see the come-back rule in rules.py).
-    freeze_diff: float = Field(default=0.4, gt=0)
-    # Median P-frame size over keyframe size: above it the encoder is spending on change, so the
-    # picture is not called frozen (frozen ≤ 0.06 with every encoder measured).
-    freeze_p_ratio: float = Field(default=0.1, gt=0)
-    black_luma: float = Field(default=32.0, ge=0, le=255)  # a pixel darker than this is dark
-    black_fraction: float = Field(default=0.98, gt=0, le=1)  # share of dark pixels that makes black
-    tamper_ratio: float = Field(default=0.2, gt=0, lt=1)  # sharpness below this share of the baseline
-    snapshot_interval_s: float = Field(default=10.0, ge=0)
-
-
-class HealthOverrides(_Strict):
-    enabled: bool | None = None
-    sample_interval_s: float | None = None
-    freeze_after_s: float | None = None
-    stall_timeout_s: float | None = None
-    black_after_s: float | None = None
-    tamper_after_s: float | None = None
-    recover_after_s: float | None = None
-    freeze_diff: float | None = None
-    freeze_p_ratio: float | None = None
-    black_luma: float | None = None
-    black_fraction: float | None = None
-    tamper_ratio: float | None = None
-    snapshot_interval_s: float | None = None
-
-
-class CameraLocation(_Strict):
-    """Where a camera stands and where it looks: what an incident's `near` search and an evidence
-    manifest need (WGS 84 degrees; heading clockwise from true north)."""
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    heading_deg: float | None = Field(default=None, ge=0, lt=360)
-    address: str = Field(default="", max_length=500)
-
-
-class CameraConfig(_Strict):
-    id: str
-    name: str = ""
-    url: str
-    transport: Literal["tcp", "udp"] = "tcp"
-    tags: dict[str, str] = {}
-    enabled: bool = True
-    health_url: str | None = None
-    health: HealthOverrides = HealthOverrides()
-    retention_days: float | None = Field(default=None, gt=0)
-    location: CameraLocation | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not CAMERA_ID.match(v):
-            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
-        return v
 
 
 class ClusterConfig(_Strict):
@@ -329,17 +257,6 @@ class Settings(BaseSettings):
         return cams
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{loc}: {msg}")
-    return "; ".join(lines)
-
-
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML file (if any), apply `VIGIL_*` variables, validate. Raises `ConfigError`."""
     data: dict[str, Any] = {}
@@ -366,4 +283,4 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}{_describe(e)}") from None
+        raise ConfigError(f"{where}{describe_errors(e.errors())}") from None

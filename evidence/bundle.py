@@ -258,7 +258,7 @@ def write_bundle(
         for cov in cover:
             cam = cov.camera
             cid = cov.member.camera_id
-            location = (cam.options or {}).get("location") if cam else None
+            location = cam.options.location.model_dump() if cam and cam.options.location else None
             entry: dict[str, Any] = {
                 "camera_id": cid,
                 "name": cam.name if cam else "",

@@ -105,8 +105,8 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _location(cam: Camera) -> dict[str, Any] | None:
-    loc = (cam.options or {}).get("location")
-    return loc if isinstance(loc, dict) and "lat" in loc and "lon" in loc else None
+    loc = cam.options.location
+    return loc.model_dump() if loc is not None else None
 
 
 def resolve(cameras: Sequence[Camera], sel: Selector) -> list[tuple[Camera, float | None]]:

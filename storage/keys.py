@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from core.ids import CAMERA_ID_PATTERN
+
 __all__ = ["SegmentKey", "segment_key", "parse_segment_key", "snapshot_key", "us_to_datetime"]
 
 _KEY = re.compile(
-    r"^(?P<camera>[a-z0-9][a-z0-9_-]{0,63})/(?P<Y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<H>\d{2})/"
+    rf"^(?P<camera>{CAMERA_ID_PATTERN})/"
+    r"(?P<Y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<H>\d{2})/"
     r"(?P<start>\d{8}T\d{6}\.\d{6}Z)\.mp4$"
 )
 

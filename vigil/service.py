@@ -24,6 +24,7 @@ from storage.retention import apply_retention
 from storage.spool import Spool
 from storage.uploader import Uploader
 from core.clock import SYSTEM_CLOCK
+from core.drain import DRAIN_S, WORKER_DRAIN_S
 from core.settings import Settings
 
 __all__ = ["Service", "seed_cameras"]
@@ -43,18 +44,10 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             tags=dict(c.tags),
             enabled=c.enabled,
             health_url=c.health_url,
-            options={
-                k: v
-                for k, v in {
-                    "health": c.health.model_dump(exclude_none=True),
-                    "retention_days": c.retention_days,
-                    "location": c.location.model_dump() if c.location else None,
-                }.items()
-                if v
-            },
+            options=c.options,
         )
         existing = catalog.get_camera(c.id)
-        if existing is None or (
+        if existing is None or existing.options_error or (
             existing.url, existing.name, existing.transport, existing.tags, existing.enabled, existing.health_url, existing.options
         ) != (cam.url, cam.name, cam.transport, cam.tags, cam.enabled, cam.health_url, cam.options):
             catalog.upsert_camera(cam, now_us)
@@ -133,10 +126,10 @@ class Service:
         self.notifier.start()
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
 
-    def stop_recording(self, drain_s: float = 8.0) -> None:
+    def stop_recording(self, drain_s: float = DRAIN_S) -> None:
         self._stopping.set()
         t0 = time.monotonic()
-        self.supervisor.stop(timeout_s=min(6.0, drain_s))
+        self.supervisor.stop(timeout_s=min(WORKER_DRAIN_S, drain_s))
         self.notifier.stop(timeout_s=1.0)
         left = max(1.0, drain_s - (time.monotonic() - t0))
         self.uploader.stop(drain_timeout_s=left)

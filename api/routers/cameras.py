@@ -10,12 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
+from core.camera_config import CameraOptions
+from core.health_config import HealthOverrides
 from core.redact import safe_url
 from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
 from storage.audit_log import add_audit
 from storage.catalog import Camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+_OPTIONS = {"health": HealthOverrides(), "retention_days": None, "location": None}  # what null resets each to
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
@@ -28,8 +31,9 @@ def camera_out(cam: Camera) -> CameraOut:
         tags=dict(cam.tags or {}),
         enabled=cam.enabled,
         health_url=safe_url(cam.health_url),
-        health=dict((cam.options or {}).get("health", {})),
-        location=(cam.options or {}).get("location"),
+        health=cam.options.health.model_dump(exclude_none=True),
+        retention_days=cam.options.retention_days,
+        location=cam.options.location.model_dump() if cam.options.location else None,
         updated_us=cam.updated_us,
     )
 
@@ -52,7 +56,6 @@ def list_cameras(_: Admin, svc: ServicesDep) -> CameraList:
 def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response) -> CameraOut:
     if svc.ctx.catalog.get_camera(body.id) is not None:
         raise HTTPException(409, f"camera {body.id!r} exists; change it with PATCH /api/cameras/{body.id}")
-    health = body.health.model_dump(exclude_none=True)
     cam = Camera(
         id=body.id,
         url=body.url,
@@ -61,7 +64,7 @@ def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response)
         tags=body.tags,
         enabled=body.enabled,
         health_url=body.health_url,
-        options={k: v for k, v in {"health": health, "location": body.location and body.location.model_dump()}.items() if v},
+        options=body.options,
     )
     _write(svc, cam)
     add_audit(svc.ctx.catalog, "camera.create", key=who.key, at_us=cam.updated_us, camera_id=cam.id)
@@ -83,21 +86,12 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
     for name in ("url", "name", "transport", "tags", "enabled", "health_url"):
         if name in changes:
             setattr(cam, name, changes[name])
-    if "health" in changes:
-        options = dict(cam.options or {})
-        health = body.health.model_dump(exclude_none=True) if body.health else {}
-        if health:
-            options["health"] = health
-        else:
-            options.pop("health", None)
-        cam.options = options
-    if "location" in changes:
-        options = dict(cam.options or {})
-        if body.location is None:
-            options.pop("location", None)
-        else:
-            options["location"] = body.location.model_dump()
-        cam.options = options
+    if changes.keys() & _OPTIONS.keys():
+        if cam.options_error:  # what is stored was refused: these replace it whole
+            cam.options, cam.options_error = CameraOptions(), ""
+        cam.options = cam.options.model_copy(
+            update={name: getattr(body, name) or default for name, default in _OPTIONS.items() if name in changes}
+        )
     _write(svc, cam)
     fields = sorted(k for k in changes if k != "url") + (["url"] if "url" in changes else [])
     add_audit(

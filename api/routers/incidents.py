@@ -16,7 +16,8 @@ from api.evidence_services import evidence_of
 from api.routers.exports import ExportOut, export_out
 from api.schemas import GapOut
 from api.timeparse import iso_utc
-from core.settings import CAMERA_ID, CameraLocation
+from core.ids import CAMERA_ID
+from core.settings import CameraLocation
 from evidence.exports import create_export, list_exports
 from evidence.incidents import Incident, IncidentError, Near, Selector, coverage, create_incident, get_incident, list_incidents
 from storage.audit_log import add_audit
@@ -115,7 +116,7 @@ def _out(svc: ServicesDep, inc: Incident) -> IncidentOut:
         cams.append(IncidentCameraOut(
             camera_id=c.member.camera_id,
             name=c.camera.name if c.camera else "",
-            location=(c.camera.options or {}).get("location") if c.camera else None,
+            location=c.camera.options.location if c.camera else None,
             tags=dict(c.camera.tags or {}) if c.camera else {},
             distance_m=c.member.distance_m,
             hold_id=c.member.hold_id,

@@ -37,14 +37,7 @@ def live_playlist(who: ViewerOrSigned, cam: CameraDep, request: Request, svc: Se
     if win is None:
         raise HTTPException(404, f"camera {cam.id!r} has no recent media (is it recording?)")
     sources = [
-        MediaSource(
-            uri=signed_url(svc, request, who, media_path(s.object_key), {}, MEDIA_TTL_S)[0],
-            header_bytes=s.header_bytes,
-            run_id=s.run_id,
-            start_us=s.start_us,
-            fragments=s.fragments,
-        )
-        for s in win.segments
+        MediaSource(s, signed_url(svc, request, who, media_path(s.object_key), {}, MEDIA_TTL_S)[0]) for s in win.segments
     ]
     entries, skipped = live_entries(sources, win.min_window_us)
     text = render_live(entries, win.first_sequence + skipped, win.run_start_us // 1_000_000)

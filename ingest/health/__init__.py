@@ -3,7 +3,7 @@
 States (their names: core/states.py), thresholds and the measurements behind them: docs/design/health.md.
 """
 
-from ingest.health.monitor import HealthMonitor, effective_config
+from ingest.health.monitor import HealthMonitor
 from ingest.health.rules import Figures, HealthRules, Sample, Verdict
 
-__all__ = ["Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict", "effective_config"]
+__all__ = ["Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from core.camera_config import CameraOptions
 from core.redact import redact_url
 from storage.keys import segment_key
 
@@ -20,8 +21,12 @@ class Camera:
     tags: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     health_url: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CameraOptions = field(default_factory=CameraOptions)
     updated_us: int = 0
+    # Why the stored options were refused ("" = they are valid): a row written past the API's and
+    # the config's checks. The worker then keeps this camera, alone, in an error state; writing the
+    # camera back leaves the stored options as they were, for someone to correct.
+    options_error: str = ""
 
     @property
     def safe_url(self) -> str:
@@ -43,6 +48,11 @@ class Fragment:
 
 @dataclass(slots=True)
 class Segment:
+    """One segment at every stage of its life: `state` is `recording` while its writer holds it in
+    the spool, `spooled` once closed (in the spool, and in the catalog until uploaded), `stored`
+    in the object store, `deleting` while retention removes it. The spool's journal and the
+    catalog's row are its two stored forms (storage/spool.py, storage/catalog/segment_rows.py)."""
+
     camera_id: str
     run_id: str
     seq: int
@@ -73,6 +83,39 @@ class Segment:
     def object_key(self) -> str:
         """Derived from camera and start (storage/keys.py), never stored twice."""
         return segment_key(self.camera_id, self.start_us)
+
+    @property
+    def run_start_us(self) -> int:
+        """Wall clock of the run's media time zero: the same for every segment of a run."""
+        return self.start_us - self.media_start_us
+
+    @classmethod
+    def opening(
+        cls,
+        camera_id: str,
+        run_id: str,
+        seq: int,
+        start_us: int,
+        media_start_us: int,
+        video_codec: str,
+        **known: Any,
+    ) -> Segment:
+        """A segment as its writer opens it: no fragment yet, ending where it starts."""
+        return cls(
+            camera_id=camera_id,
+            run_id=run_id,
+            seq=seq,
+            start_us=start_us,
+            end_us=start_us,
+            media_start_us=media_start_us,
+            bytes=0,
+            header_bytes=0,
+            video_codec=video_codec,
+            frames=0,
+            fragments=[],
+            state="recording",
+            **known,
+        )
 
 
 @dataclass(slots=True)

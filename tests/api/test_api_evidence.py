@@ -21,6 +21,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from core.camera_config import CameraLocation, CameraOptions
 from evidence.exports import get_export
 from evidence.signing_keys import SigningKeys, key_path
 from harness.fakes import FakeClock
@@ -74,7 +75,7 @@ def _wait_export(c: TestClient, env: ApiEnv, export_id: str) -> dict[str, object
 def env(tmp_path_factory: pytest.TempPathFactory, s3_store: S3Store) -> ApiEnv:
     e = make_env(tmp_path_factory.mktemp("evidence"), store=s3_store)
     for cid, (loc, district) in PLACES.items():
-        e.add_camera(cid, name=loc["address"], tags={"district": district}, options={"location": loc})
+        e.add_camera(cid, name=loc["address"], tags={"district": district}, options=CameraOptions(location=CameraLocation(**loc)))
     media = e.workdir / "media"
     # ev-simpang-1: two runs with a gap; ev-simpang-2: the picture size changes between two runs
     make_recording(s3_store, e.catalog, "ev-simpang-1", media, [RunSpec(T0, 6, 2), RunSpec(T0 + us(8), 4, 2)])

@@ -17,7 +17,7 @@ import pytest
 
 from ingest.health.cadence import BASELINE_GOPS
 from ingest.health.rules import BASELINE_MIN_SAMPLES
-from ingest.health.monitor import STATUS_REFRESH_S, HealthMonitor, InlineExecutor, effective_config
+from ingest.health.monitor import STATUS_REFRESH_S, HealthMonitor, InlineExecutor
 from ingest.health.writer import StatusWriter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
@@ -25,7 +25,7 @@ from storage.object_store import LocalStore, ObjectStoreError
 from reports.availability import availability
 from harness.health_clips import ClipSpec, Part, make_health_clip
 from harness.fakes import FakeClock
-from core.settings import HealthConfig, HealthOverrides
+from core.settings import HealthConfig
 
 FPS, GOP = 10, 20  # 2 s GOP at 10 fps: realistic keyframe spacing, few frames to encode
 GOP_S = GOP / FPS
@@ -416,15 +416,6 @@ def test_b_frames_sample_each_keyframe_itself(tmp_path: Path) -> None:
     r.play(clip)
     assert r.path() == [("starting", "online"), ("online", "black")]
     _check(r.events()[1], r, 6, CFG.black_after_s)
-
-
-def test_effective_config_applies_camera_overrides() -> None:
-    cfg = effective_config(CFG, HealthOverrides(freeze_after_s=30, freeze_diff=None))
-    assert (cfg.freeze_after_s, cfg.freeze_diff) == (30, CFG.freeze_diff)
-    assert effective_config(CFG, {"black_luma": 20}).black_luma == 20
-    assert effective_config(CFG, None) is CFG
-    with pytest.raises(ValueError):
-        effective_config(CFG, {"tamper_ratio": 2})
 
 
 def test_one_transaction_per_flush_for_all_cameras_of_a_worker(tmp_path: Path, clips: dict[str, Path]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.camera_config import CameraOptions
 from storage.catalog import Camera, Catalog, Segment
 from storage.keys import segment_key
 from storage.object_store import LocalStore
@@ -28,7 +29,7 @@ def put_segment(cat: Catalog, store: LocalStore, cam: str, start_us: int, dur_us
 def test_age_limits_per_camera_and_holds(catalog_url: str, tmp_path: Path) -> None:
     cat = Catalog(catalog_url)
     store = LocalStore(tmp_path / "obj")
-    cat.upsert_camera(Camera("short", "rtsp://h/a", options={"retention_days": 1}), NOW)
+    cat.upsert_camera(Camera("short", "rtsp://h/a", options=CameraOptions(retention_days=1)), NOW)
     cat.upsert_camera(Camera("long", "rtsp://h/b"), NOW)
     short = [put_segment(cat, store, "short", NOW - int(d * DAY)) for d in (5, 3, 2, 0.5)]
     long = [put_segment(cat, store, "long", NOW - d * DAY) for d in (40, 31, 10)]

@@ -92,11 +92,12 @@ def test_a_dropped_day_leaves_s3_in_batched_deletes(pg_url: str, s3: SeaweedS3) 
 
 
 def test_a_camera_kept_longer_moves_to_a_fresh_day_and_goes_by_its_own_limit(pg_url: str, tmp_path: Path) -> None:
+    from core.camera_config import CameraOptions
     from storage.catalog import Camera
 
     cat = Catalog(pg_url)
     store = LocalStore(tmp_path / "obj")
-    cat.upsert_camera(Camera("evidence", "rtsp://h/e", options={"retention_days": 90}), NOW)
+    cat.upsert_camera(Camera("evidence", "rtsp://h/e", options=CameraOptions(retention_days=90)), NOW)
     start = D0 - 40 * DAY_US
     short = [put_segment(cat, store, "a", start + k * M) for k in range(3)]
     kept = put_segment(cat, store, "evidence", start + M)
