@@ -23,6 +23,7 @@ from api.event_watch import EventWatcher
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.evidence_services import start_evidence
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, live_ws, media, metrics, recordings, report, status, web
+from api.routers import network_report
 from api.routers import notifications, ticket_report, tickets
 from api.routers import exports, incidents, signing_keys
 from api.schemas import ErrorOut
@@ -106,6 +107,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for r in (metrics, cameras, status, events, report, live, live_ws, recordings, clips, holds, media, keys, audit,
               tickets, ticket_report, notifications, incidents, exports, signing_keys):
         app.include_router(r.router, responses=_ERRORS)
+    app.include_router(network_report.router, responses=_ERRORS)
     # The status poll goes to its handler before FastAPI's router (api/routers/status.py), inside
     # the metrics middleware so polls are counted.
     app.add_middleware(status.StatusFront)

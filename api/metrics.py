@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.network_metrics import NetworkCollector
 from api.operations_metrics import OperationsCollector
 from api.status_board import StatusBoard
 from core.settings import Settings
@@ -107,6 +108,7 @@ class ApiMetrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_VigilCollector(board, catalog, clock, stats))
+        self.registry.register(NetworkCollector(catalog, clock))
         if settings is not None:
             self.registry.register(OperationsCollector(settings, catalog, clock))
         self.requests = Counter(

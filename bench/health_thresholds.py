@@ -52,7 +52,7 @@ from ingest.health.metrics import (
 from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.monitor import MAX_KEPT
-from ingest.health.rules import Figures, HealthRules, Sample, Verdict
+from ingest.health.rules import REPEAT_BAND, Figures, HealthRules, Sample, Verdict
 from harness.health_clips import SCENES, ClipSpec, Part, make_health_clip
 from core.settings import HealthConfig
 
@@ -265,42 +265,77 @@ def print_margins(results: list[Result]) -> None:
 
 
 class AdaptiveReplay:
-    """The monitor's sampling loop without the monitor: cadence, look-back, references, rules."""
+    """The monitor's sampling loop without the monitor: cadence, look-back, references, rules.
+
+    As ingest/health/monitor.py: keyframes skipped since the last judged one are counted (`skipped`);
+    `repeat` is over the judged pictures of the same run of consecutive keyframes (after a skip, over
+    the last three judged); a sample that looks frozen across skipped keyframes first looks at the
+    kept keyframe just before it: if the picture moved since (≥ the come-back band) that one alone is
+    judged first, else all the kept ones are.
+    """
 
     def __init__(self, cfg: HealthConfig) -> None:
         self.cadence = Cadence(cfg)
         self.rules = HealthRules(cfg, start_t=0.0)
-        self.refs: list[np.ndarray] = []
+        self.refs: list[tuple[np.ndarray, int]] = []
+        self.chain = 0
         self.kept: list[tuple[Key, Gop]] = []
+        self.skipped = 0
         self.decoded = self.keyframes = 0
+
+    def _figures(self, k: Key, g: Gop, skipped: int) -> Figures:
+        chain = self.refs[-1][1] if self.refs else 0
+        refs = [r for r, c in self.refs[-3:] if skipped or c == chain]
+        diffs = [trimmed_diff(k.reference, r) or 0.0 for r in refs]
+        return Figures(
+            diff=diffs[-1] if diffs else None,
+            repeat=min(diffs) if diffs else None,
+            luma=k.luma,
+            dark_fraction=k.dark,
+            sharpness=k.sharp,
+            contrast=k.contrast,
+            p_ratio=g.p_ratio,
+            p_median_bytes=g.p_median,
+            keyframe_bytes=g.key_bytes,
+        )
+
+    def _judge(self, k: Key, g: Gop, figs: Figures, skipped: int, out: list[Verdict]) -> None:
+        self.chain += 1 if skipped else 0
+        self.refs = [*self.refs[-2:], (k.reference, self.chain)]
+        if (v := self.rules.feed(Sample(g.t, figs, skipped))) is not None:
+            out.append(v)
+
+    def _look_back(self, kept: list[tuple[Key, Gop]], skipped: int, out: list[Verdict]) -> int:
+        carry = skipped - len(kept)
+        for kk, gg in kept:
+            self.decoded += 1
+            self._judge(kk, gg, self._figures(kk, gg, carry), carry, out)
+            carry = 0
+        return carry
 
     def feed(self, k: Key, offset: float) -> list[Verdict]:
         g = replace(k.gop, t=k.gop.t + offset)
         self.keyframes += 1
         why = self.cadence.decide(g, alert=self.rules.pending)
         if why is None:
+            self.skipped += 1
             self.kept = [*self.kept[-(MAX_KEPT - 1) :], (k, g)]
             return []
-        todo = (self.kept if looks_back(why) else []) + [(k, g)]
-        self.kept = []
-        out = []
-        for kk, gg in todo:
-            self.decoded += 1
-            diffs = [trimmed_diff(kk.reference, r) or 0.0 for r in self.refs[-3:]]
-            self.refs = [*self.refs[-2:], kk.reference]
-            figs = Figures(
-                diff=diffs[-1] if diffs else None,
-                repeat=min(diffs) if diffs else None,
-                luma=kk.luma,
-                dark_fraction=kk.dark,
-                sharpness=kk.sharp,
-                contrast=kk.contrast,
-                p_ratio=gg.p_ratio,
-                p_median_bytes=gg.p_median,
-                keyframe_bytes=gg.key_bytes,
-            )
-            if (v := self.rules.feed(Sample(gg.t, figs))) is not None:
-                out.append(v)
+        kept, self.kept = self.kept, []
+        skipped, self.skipped = self.skipped, 0
+        out: list[Verdict] = []
+        if looks_back(why) and kept:
+            skipped = self._look_back(kept, skipped, out)
+            kept = []
+        self.decoded += 1
+        figs = self._figures(k, g, skipped)
+        if kept and skipped and figs.diff is not None and self.rules.holds(figs, g.t, skipped)["frozen"]:
+            self.decoded += 1  # the keyframe just before, decoded to look
+            near = trimmed_diff(k.reference, kept[-1][0].reference)
+            back = kept[-1:] if near is not None and near >= REPEAT_BAND * self.rules.cfg.freeze_diff else kept
+            skipped = self._look_back(back, skipped, out)
+            figs = self._figures(k, g, skipped)
+        self._judge(k, g, figs, skipped, out)
         return out
 
 
@@ -395,8 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="two sizes, GOP 50 only, two variants")
     ap.add_argument("--jobs", type=int, default=2, help="processes (each case runs on one core)")
+    ap.add_argument("--only", help="only the encodings whose label contains this (e.g. cbr), with their moving clip")
+    ap.add_argument("--skip", help="leave out the encodings whose label contains this")
     args = ap.parse_args(argv)
     cases = grid(args.quick)
+    if args.only:
+        cases = [c for c in cases if args.only in c.label]
+    if args.skip:
+        cases = [c for c in cases if args.skip not in c.label]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_case, cases))

@@ -95,7 +95,7 @@ class Session:
         self.result.run_ids.append(run_id)
         self._repairs = {}
         self.observer.on_connected(run_id, self.source.video)
-        log.info("%s: run %s starts", self.camera_id, run_id[:8])
+        log.debug("%s: run %s starts", self.camera_id, run_id[:8])
         return RunWriter(
             self.spool,
             camera_id=self.camera_id,
@@ -118,7 +118,7 @@ class Session:
         w.close()
         self.result.media_s += w.last_media_us / 1e6
         self.result.frames += w.frames
-        log.info(
+        log.debug(
             "%s: run %s ends (%s): %.2f s, %d frames, %d segments",
             self.camera_id,
             w.run_id[:8],

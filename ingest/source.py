@@ -3,8 +3,10 @@ camera never blocks a thread forever."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,11 +14,31 @@ from typing import Any, Protocol
 
 import av
 import av.container
+import av.logging
+
+from ingest.network import ArrivalTiming
 
 from core.redact import redact_url
 from core.redact import scrub_text as scrub  # PyAV errors quote the URL they opened
 
 __all__ = ["PacketSource", "AvSource", "LiveEdge", "SourceOptions", "open_source", "scrub", "SourceError"]
+
+log = logging.getLogger("vigil.source")
+_libav_lock = threading.Lock()
+_libav_on = False
+
+
+def _hear_libav() -> None:
+    """Let FFmpeg's warnings reach Python (once per process): over UDP its RTP demuxer says when it
+    skips lost packets. Each connection captures its own thread's messages (`AvSource.packets`), so
+    none reaches the console; identical messages of different cameras are not merged."""
+    global _libav_on
+    with _libav_lock:
+        if not _libav_on:
+            av.logging.set_skip_repeated(False)
+            av.logging.set_level(av.logging.WARNING)
+            _libav_on = True
+
 
 class SourceError(Exception):
     """The camera could not be opened or read; the message is free of credentials."""
@@ -111,6 +133,12 @@ class AvSource:
         audios = [s for s in self.container.streams.audio if s.codec_context.name in ("aac", "mp3", "opus", "alac")]
         self.audio = audios[0] if audios else None
         self._streams = [self.video] + ([self.audio] if self.audio else [])
+        # jitter and (UDP) RTP loss of this connection: ingest/network.py
+        rtsp = url.lower().startswith("rtsp")
+        self.timing = ArrivalTiming(opts.transport if rtsp else "file")
+        if rtsp and opts.transport == "udp":
+            _hear_libav()
+        self._iter: Iterator[av.Packet] | None = None
 
     def _open(self, url: str, opts: SourceOptions, *, fast: bool) -> av.container.InputContainer:
         options: dict[str, str] = {}
@@ -135,27 +163,29 @@ class AvSource:
             raise SourceError(f"cannot open {self.safe_url}: {scrub(str(e))}") from None
 
     def packets(self) -> Iterator[av.Packet]:
+        self._iter = self._packets()
+        return self._iter
+
+    def _packets(self) -> Iterator[av.Packet]:
         try:
             if not self.network:
                 yield from self._paced_packets()
-            elif self.coalesce_s > 0:
-                yield from self._coalesced_packets()
             else:
-                for pkt in self.container.demux(self._streams):
-                    if pkt.size or pkt.dts is not None:  # not the demuxer's flush packet at the end
-                        yield pkt
+                with av.logging.Capture(local=True) as said:  # this thread's FFmpeg messages
+                    yield from self._network_packets(said)
         except av.error.FFmpegError as e:
             raise SourceError(f"reading {self.safe_url}: {scrub(_describe(e))}") from None
         except OSError as e:
             raise SourceError(f"reading {self.safe_url}: {scrub(str(e))}") from None
 
-    def _coalesced_packets(self) -> Iterator[av.Packet]:
-        """Network packets, read in bursts: after a video packet at the live edge, pause.
+    def _network_packets(self, said: list[tuple[int, str, str]]) -> Iterator[av.Packet]:
+        """Network packets; with `coalesce_s`, read in bursts: after a video packet at the live edge, pause.
 
         A packet at the live edge (`LiveEdge`) was waiting for the network, so the socket is
         drained. Packets read from a backlog sit further from the edge, so a reader that falls
         behind (a busy machine, a receive window smaller than a pause's worth of stream) stops
-        pausing until it has caught up.
+        pausing until it has caught up. Each read is timed: one that blocked got its frame off the
+        network, and only those frames' arrival times measure jitter (ingest/network.py).
         """
         pause = self.coalesce_s
         video = self.video.index
@@ -163,7 +193,19 @@ class AvSource:
         at_edge = LiveEdge(near_s=pause / 2).at_edge
         mono = time.monotonic
         sleep = time.sleep
-        for pkt in self.container.demux(self._streams):
+        timing = self.timing
+        it = iter(self.container.demux(self._streams))
+        while True:
+            t0 = mono()
+            pkt = next(it, None)
+            if pkt is None:
+                return
+            t1 = mono()
+            if said:
+                for _level, name, message in said:
+                    timing.log(message)
+                    log.debug("%s: libav %s: %s", self.safe_url, name, message.strip())
+                said.clear()
             dts = pkt.dts
             if dts is None:
                 if pkt.size:
@@ -172,7 +214,11 @@ class AvSource:
             if pkt.stream_index != video:
                 yield pkt
                 continue
-            fresh = at_edge(mono(), dts * tb)
+            if not pause:
+                # With read coalescing the reader sleeps at the live edge instead of waiting on the
+                # network, so no arrival time is the network's: jitter is measured without it only.
+                timing.frame(t1, dts * tb, t1 - t0)
+            fresh = pause > 0 and at_edge(t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
             if fresh:
                 # while someone watches live, pause less than a frame (25 fps: 40 ms): never fall behind
@@ -195,6 +241,12 @@ class AvSource:
             yield pkt
 
     def close(self) -> None:
+        it, self._iter = self._iter, None
+        if it is not None:
+            try:
+                it.close()  # type: ignore[attr-defined]  # a generator: ends its log capture in this thread
+            except Exception:
+                pass
         try:
             self.container.close()
         except Exception:

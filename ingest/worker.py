@@ -17,17 +17,22 @@ from ingest.substream import CountOnly, HealthSubstream
 from storage.catalog import Camera
 from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
+from core.logs import LogThrottle
+from ingest.network import ArrivalTiming
 from core.redact import scrub_text
 
-__all__ = ["CameraWorker", "Monitor", "WorkerOptions"]
+__all__ = ["PROBLEM_LOG_INTERVAL_S", "CameraWorker", "Monitor", "WorkerOptions"]
 
 log = logging.getLogger("vigil.worker")
+
+PROBLEM_LOG_INTERVAL_S = 300.0  # a camera that keeps failing: one console line per 5 min (with a count)
 
 
 class Monitor(FeedObserver, Protocol):
     """The health monitor as the camera loop sees it (ingest/health/monitor.py)."""
 
     def on_connecting(self) -> None: ...
+    def on_source(self, timing: ArrivalTiming | None) -> None: ...
     def on_connect_failed(self, reason: str) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
     def tick(self) -> None: ...
@@ -72,6 +77,7 @@ class CameraWorker:
         self.attempts = 0
         self.sessions = 0
         self.last_reason = ""
+        self._problems = LogThrottle(PROBLEM_LOG_INTERVAL_S)
         self.thread = threading.Thread(target=self._run_guarded, name=f"cam-{camera.id}", daemon=True)
 
     def start(self) -> None:
@@ -83,6 +89,14 @@ class CameraWorker:
     def join(self, timeout: float | None = None) -> bool:
         self.thread.join(timeout)
         return not self.thread.is_alive()
+
+    def _problem(self, line: str) -> None:
+        """A failed connection or a lost stream: one console line, then one per PROBLEM_LOG_INTERVAL_S
+        (the state changes it causes are logged by the health monitor; reconnects are counted there)."""
+        left_out = self._problems(self.clock.monotonic())
+        if left_out is not None:
+            more = f" ({left_out} more since the last line)" if left_out else ""
+            log.warning("%s%s", line, more)
 
     def _run_guarded(self) -> None:
         try:
@@ -117,10 +131,11 @@ class CameraWorker:
                 source = self.opener(cam.url, src_opts)
             except SourceError as e:
                 self.last_reason = str(e)
-                log.warning("%s: %s", cam.id, e)
+                self._problem(f"{cam.id}: {e}")
                 self.monitor.on_connect_failed(str(e))
             else:
                 self.sessions += 1
+                self.monitor.on_source(getattr(source, "timing", None))
                 session = Session(
                     source,
                     self.spool,
@@ -143,12 +158,12 @@ class CameraWorker:
                     log.exception("%s: %s", cam.id, reason)
                 self.last_reason = reason
                 if not self.stop_event.is_set():
-                    log.warning("%s: disconnected: %s", cam.id, reason)
+                    self._problem(f"{cam.id}: disconnected: {reason}")
                 self.monitor.on_disconnected(reason)
                 if self.clock.monotonic() - started >= self.opts.healthy_after_s:
                     self.backoff.reset()
             if self.stop_event.is_set():
                 break
             delay = self.backoff.next_delay()
-            log.info("%s: reconnecting in %.1f s", cam.id, delay)
+            log.debug("%s: reconnecting in %.1f s", cam.id, delay)
             self.clock.sleep(delay, self.stop_event)

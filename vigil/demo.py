@@ -43,19 +43,28 @@ def _free_port(preferred: int) -> int:
     raise RuntimeError("no free port")
 
 
-def start_camserver(port: int) -> subprocess.Popen[str]:
+def start_camserver(port: int, log_path: Path | None = None) -> subprocess.Popen[str]:
+    """The demo's cameras; their own log (sessions, schedule) goes to `log_path`, not the console."""
     cmd = [SYSTEM_PYTHON, str(CAMSERVER), "--port", str(port), "--auth", "demo:demo"]
     for path, spec in MOUNTS.items():
         cmd += ["--mount", f"{path}={spec.format(s=SAMPLES)}"]
     for s in SCHEDULES:
         cmd += ["--schedule", s]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    err = open(log_path, "a") if log_path is not None else None
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+    finally:
+        if err is not None:
+            err.close()  # the child holds its own descriptor
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("READY"):
             return proc
     proc.wait()
-    raise RuntimeError(f"the demo camera server exited with {proc.returncode} (is GStreamer installed? run .ci/setup)")
+    where = f"; its log: {log_path}" if log_path is not None else ""
+    raise RuntimeError(
+        f"the demo camera server exited with {proc.returncode} (is GStreamer installed? run .ci/setup){where}"
+    )
 
 
 def demo_settings(data_dir: Path, api_port: int, rtsp_port: int) -> Settings:
@@ -84,7 +93,7 @@ def run_demo(data_dir: str = "./data", port: int = 8080) -> int:
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     rtsp_port = _free_port(8554)
-    cams = start_camserver(rtsp_port)
+    cams = start_camserver(rtsp_port, data / "camserver.log")
     try:
         settings = demo_settings(data, port, rtsp_port)
         key = create_key(Catalog(settings.catalog), "admin", "demo")
@@ -93,6 +102,7 @@ def run_demo(data_dir: str = "./data", port: int = 8080) -> int:
             f"\nvigil demo: {len(settings.cameras)} cameras on rtsp://127.0.0.1:{rtsp_port}, recording into {data}\n"
             f"  open  http://{settings.api.host}:{port}/\n"
             f"  admin key (shown once): {key}\n"
+            f"  the cameras' own log: {data / 'camserver.log'}\n"
             f"  Ctrl-C stops and keeps everything recorded.\n",
             flush=True,
         )

@@ -157,6 +157,7 @@ class Service:
         received: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: received.append(signum))
+        log.info("API and web page on http://%s:%d", self.settings.api.host, self.settings.api.port)
         try:
             server.run()
         finally:

@@ -31,9 +31,10 @@ import numpy as np
 
 from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
-from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
-from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
+from ingest.health.metrics import Picture, measure_picture, snapshot_jpeg, trimmed_diff
+from ingest.health.rules import REPEAT_BAND, ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
 from ingest.health.writer import StatusWriter, Write, WriteQueue
+from ingest.network import ArrivalTiming, LinkMeter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
@@ -89,6 +90,17 @@ class _Kept:
         return pkt
 
 
+def _declared_fps(stream: Any) -> float | None:
+    """The frame rate the stream declares (SDP, SPS timing), if any."""
+    for rate in (getattr(stream, "average_rate", None), getattr(stream.codec_context, "framerate", None)):
+        try:
+            if rate:
+                return float(rate)
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+    return None
+
+
 class _Throttle:
     """Log the first few occurrences of a repeating problem, then one in `every`."""
 
@@ -135,6 +147,7 @@ class HealthMonitor:
         self._video_index: int | None = None
         self._run_id: str | None = None
         self._reconnects = 0
+        self._link = LinkMeter(now)  # the network's condition (ingest/network.py), under self._lock
         self._lost = False
         self._note = ""
         self._p_sizes: list[int] = []
@@ -153,11 +166,14 @@ class HealthMonitor:
         # Session thread only: the decode cadence, the decoder, the last pictures, the kept keyframe.
         self._cadence = Cadence(cfg)
         self._kept: deque[_Kept] = deque(maxlen=MAX_KEPT)  # skipped since the last decoded sample
+        self._skipped = 0  # keyframes not judged (skipped or undecodable) since the last judged one
         # (keyframe time, why it was decoded), newest last: diagnostics for tests and benches.
         self.decisions: deque[tuple[float, str]] = deque(maxlen=1024)
         self._decoder: Any = None  # av.VideoCodecContext; typed loosely, PyAV's stubs lack decode()
         self._decoder_stream: Any = None
-        self._references: deque[np.ndarray] = deque(maxlen=REFERENCES)
+        # (picture, run of consecutive keyframes it belongs to): the last judged pictures
+        self._references: deque[tuple[np.ndarray, int]] = deque(maxlen=REFERENCES)
+        self._chain = 0
         self._decode_errors = 0
         self._decode_log = _Throttle()
         self._writer.register(self)
@@ -200,11 +216,19 @@ class HealthMonitor:
         """
         log.debug("%s: connecting", self.camera_id)
 
+    def on_source(self, timing: ArrivalTiming | None) -> None:
+        """A connection is open; `timing` is its jitter and RTP-loss meter (None: the source has none)."""
+        with self._lock:
+            self._link.watch(timing)
+
     def on_connected(self, run_id: str, video_stream: av.video.stream.VideoStream) -> None:
         """A run starts (after connecting, or within a connection after a codec change)."""
+        declared = _declared_fps(video_stream)
+        now = self.clock.monotonic()
         with self._lock:
             self._run_id = run_id
             self._video_index = video_stream.index
+            self._link.connected(now, declared, reconnect=self._lost)
             if self._lost:
                 self._reconnects += 1
                 self._lost = False
@@ -230,10 +254,14 @@ class HealthMonitor:
             if count:
                 self._win_bytes += size
             if not is_video or self._closed:
+                if count and not self._closed:
+                    self._link.data(arrival_mono, size)
                 return
             if count:
                 self._win_frames += 1
                 self._last_packet_t = arrival_mono
+                dts, tb = packet.dts, packet.time_base
+                self._link.frame(arrival_mono, size, float(dts * tb) if dts is not None and tb else None)
             if not sample:
                 return
             if not packet.is_keyframe:
@@ -246,34 +274,78 @@ class HealthMonitor:
         gop = Cadence.gop(arrival_mono, size, p_sizes)
         why = self._cadence.decide(gop, alert=alert) if self.cfg.enabled else "disabled"
         if why is None:
+            self._skipped += 1
             try:
                 self._kept.append(_Kept(bytes(packet), packet.stream, gop))  # ~10 µs for a 100 kB keyframe
             except Exception:  # noqa: BLE001 - without it a trigger decodes the current keyframe only
                 self._kept.clear()
             return
-        kept = list(self._kept) if looks_back(why) else []
+        kept = list(self._kept)
         self._kept.clear()
-        for k in kept:
+        skipped, self._skipped = self._skipped, 0
+        if looks_back(why) and kept:
             # The fault may have begun before this keyframe (the packets show a freeze one GOP
             # late, a bitrate-mode encoder's only once its rate control settles): judge the skipped
             # keyframes first, so the rules see the pairs every-keyframe sampling would have seen.
-            self.decisions.append((k.gop.t, "look-back"))
-            self._sample(k.packet(), k.stream, k.gop, arrival_mono)
+            skipped = self._look_back(kept, skipped, arrival_mono)
+            kept = []
         self.decisions.append((gop.t, why))
-        self._sample(packet, packet.stream, gop, arrival_mono)
+        self._skipped = self._sample(packet, packet.stream, gop, arrival_mono, skipped, kept)
 
-    def _sample(self, packet: av.Packet, stream: Any, gop: Gop, now: float) -> None:
-        """Decode, measure and judge one keyframe (session thread)."""
+    def _moved_since(self, pic: Picture | None, k: _Kept) -> bool:
+        """Whether the picture moved (beyond any re-quantised frozen picture) since keyframe `k`,
+        the one just before it, decoded to look, not judged. Then a loop came back: `k` alone is
+        judged before it; else all the kept keyframes are, so a freeze is dated as every-keyframe
+        sampling would date it (a loop as long as sample_interval_s costs 2 decodes, not all)."""
+        prev, _, _ = self._picture(k.packet(), k.stream)
+        if pic is None or prev is None:
+            return False  # cannot tell: judge them all
+        d = trimmed_diff(pic.reference, prev.reference)
+        return d is not None and d >= REPEAT_BAND * self.cfg.freeze_diff
+
+    def _look_back(self, kept: list[_Kept], skipped: int, now: float) -> int:
+        """Judge the kept keyframes in order; returns the keyframes skipped before the next one."""
+        carry = skipped - len(kept)  # those the bounded store let go
+        for k in kept:
+            self.decisions.append((k.gop.t, "look-back"))
+            carry = self._sample(k.packet(), k.stream, k.gop, now, carry)
+        return carry
+
+    def _sample(
+        self, packet: av.Packet, stream: Any, gop: Gop, now: float, skipped: int, kept: list[_Kept] | None = None
+    ) -> int:
+        """Decode, measure and judge one keyframe (session thread); returns the keyframes skipped
+        before the next one (0, or one more when this one gave no picture).
+
+        `skipped` keyframes came since the last judged one. When the picture then looks frozen
+        against that older one, the `kept` keyframes between are judged first: a loop, a tour or a
+        timelapse comes back to the same picture, a freeze stays on it through every keyframe.
+        """
         with self._lock:
             self._samples += 1
         frame: av.VideoFrame | None = None
+        pic: Picture | None = None
         try:
-            figures, frame = self._measure(packet, stream, gop)
+            pic, frame, decode_ms = self._picture(packet, stream)
+            figures = self._figures_of(pic, gop, decode_ms, skipped)
+            if kept and skipped and figures.diff is not None:
+                with self._lock:
+                    suspect = self._rules.holds(figures, gop.t, skipped)["frozen"]
+                if suspect:
+                    back = kept[-1:] if self._moved_since(pic, kept[-1]) else kept
+                    skipped = self._look_back(back, skipped, now)
+                    figures = self._figures_of(pic, gop, decode_ms, skipped)
+            if pic is not None:
+                if self._references and self._references[-1][0].shape != pic.reference.shape:
+                    self._references.clear()
+                if skipped:
+                    self._chain += 1
+                self._references.append((pic.reference, self._chain))
         except Exception:  # measuring must never end a recording
             log.exception("%s: health sample failed", self.camera_id)
             figures = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
         with self._lock:
-            verdict = self._rules.feed(Sample(gop.t, figures))
+            verdict = self._rules.feed(Sample(gop.t, figures, skipped))
             self._figures = figures.as_dict()
             if verdict is not None:
                 self._record(verdict, now)
@@ -294,18 +366,22 @@ class HealthMonitor:
             self._schedule_flush()
         if snap:
             self._schedule_snapshot()
+        return 0 if pic is not None or not self.cfg.enabled else skipped + 1
 
     def on_disconnected(self, reason: str) -> None:
         """The stream ended or failed; `offline` follows if nothing comes back within stall_timeout_s."""
+        now = self.clock.monotonic()
         with self._lock:
             self._lost = True
             self._note = reason
             self._p_sizes = []
+            self._link.disconnected(now)
         self._kept.clear()
         self._cadence.restart()
         self._references.clear()  # a picture from before the gap is no evidence of a freeze after it
+        self._skipped = 0
         self._drop_decoder()
-        log.info("%s: disconnected (%s)", self.camera_id, reason)
+        log.debug("%s: disconnected (%s)", self.camera_id, reason)
 
     def on_connect_failed(self, reason: str) -> None:
         """A connection attempt failed: the camera is offline now (dated from its last packet)."""
@@ -355,38 +431,43 @@ class HealthMonitor:
             threading.Event().wait(0.01)
 
     # ---- measuring (session thread only) ----------------------------------------------------
-    def _measure(self, packet: av.Packet, stream: Any, gop: Gop) -> tuple[Figures, av.VideoFrame | None]:
-        packet_figs = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
+    def _picture(self, packet: av.Packet, stream: Any) -> tuple[Picture | None, av.VideoFrame | None, float | None]:
+        """Decode and measure one keyframe: (picture, frame, decode ms); Nones when it gives none."""
         if not self.cfg.enabled:
-            return packet_figs, None
+            return None, None, None
         t0 = perf_counter()
         frame = self._decode(packet, stream)
         if frame is None:
-            return packet_figs, None
+            return None, None, None
         decode_ms = (perf_counter() - t0) * 1e3
-        pic = measure_picture(frame, self.cfg.black_luma)
-        diffs = [trimmed_diff(pic.reference, r) for r in self._references]
-        if diffs and diffs[-1] is None:  # the resolution changed: earlier pictures are not comparable
-            self._references.clear()
-            diffs = []
+        return measure_picture(frame, self.cfg.black_luma), frame, decode_ms
+
+    def _figures_of(self, pic: Picture | None, gop: Gop, decode_ms: float | None, skipped: int) -> Figures:
+        """The sample's figures against the references (not changed here).
+
+        `repeat` is over the last judged pictures of the same run of consecutive keyframes; after
+        skipped keyframes over the last three judged, whatever their runs (rules.py: then a repeat
+        is a suspicion, not evidence).
+        """
+        packet_figs = Figures(p_ratio=gop.p_ratio, p_median_bytes=gop.p_median, keyframe_bytes=gop.key_bytes)
+        if pic is None:
+            return packet_figs
+        chain = self._references[-1][1] if self._references else 0
+        refs = [r for r, c in self._references if skipped or c == chain]
+        diffs = [trimmed_diff(pic.reference, r) for r in refs]
         known = [d for d in diffs if d is not None]
-        diff = diffs[-1] if diffs else None
-        repeat = min(known) if known else None
-        self._references.append(pic.reference)
-        return (
-            Figures(
-                diff=diff,
-                repeat=repeat,
-                luma=pic.luma,
-                dark_fraction=pic.dark_fraction,
-                sharpness=pic.sharpness,
-                contrast=pic.contrast,
-                p_ratio=gop.p_ratio,
-                p_median_bytes=gop.p_median,
-                keyframe_bytes=gop.key_bytes,
-                decode_ms=decode_ms,
-            ),
-            frame,
+        diff = diffs[-1] if diffs else None  # None too when the resolution changed
+        return Figures(
+            diff=diff,
+            repeat=min(known) if diff is not None else None,
+            luma=pic.luma,
+            dark_fraction=pic.dark_fraction,
+            sharpness=pic.sharpness,
+            contrast=pic.contrast,
+            p_ratio=gop.p_ratio,
+            p_median_bytes=gop.p_median,
+            keyframe_bytes=gop.key_bytes,
+            decode_ms=decode_ms,
         )
 
     def _decode(self, packet: av.Packet, stream: Any) -> av.VideoFrame | None:
@@ -424,6 +505,7 @@ class HealthMonitor:
             figures["sharpness_baseline"] = round(base, 4)
         if self._decode_errors:
             figures["decode_errors"] = self._decode_errors
+        figures["network"] = self._link.figures(now).as_dict()
         silent = self._last_packet_t is None or now - self._last_packet_t >= self.cfg.stall_timeout_s
         return FeedStatus(
             camera_id=self.camera_id,

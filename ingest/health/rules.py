@@ -35,6 +35,7 @@ __all__ = [
     "BASELINE_SAMPLES",
     "CLOSER",
     "EXACT_REPEAT",
+    "FreezeCheck",
     "REPEAT_BAND",
     "REPEAT_MEMORY",
     "ConnectFailed",
@@ -84,8 +85,12 @@ class Figures:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One judged keyframe. `skipped`: keyframes that arrived since the previous sample and were not
+    judged (the decode cadence skips them); the pair then says nothing about the pictures between."""
+
     t: float  # monotonic arrival of the sampled keyframe, s
     figures: Figures
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,14 @@ class ConnectFailed:
 
 
 Observation = Sample | LinkCheck | ConnectFailed
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeCheck:
+    """Whether one sample shows a frozen picture, and the figures that decided it (quoted in reasons)."""
+
+    held: bool
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,55 +168,85 @@ class HealthRules:
             or any(on is not None for on in self._onset.values())
         )
 
-    def holds(self, f: Figures, t: float) -> dict[str, bool]:
+    def holds(self, f: Figures, t: float, skipped: int = 0) -> dict[str, bool]:
         """Which picture-fault conditions this sample meets (unmeasured figures never meet one)."""
+        return self._holds(f, self.freeze_check(f, t, skipped))
+
+    def _holds(self, f: Figures, freeze: FreezeCheck) -> dict[str, bool]:
         c = self.cfg
         base = self.baseline
         black = f.dark_fraction is not None and f.dark_fraction >= c.black_fraction
         tampered = f.sharpness is not None and base is not None and f.sharpness < c.tamper_ratio * base
-        return {BLACK: black, TAMPERED: tampered, FROZEN: self._frozen(f, t)}
+        return {BLACK: black, TAMPERED: tampered, FROZEN: freeze.held}
 
-    def _frozen(self, f: Figures, t: float) -> bool:
-        """The picture did not change beyond the codec's noise, and the encoder agrees.
+    def freeze_check(self, f: Figures, t: float, skipped: int = 0) -> FreezeCheck:
+        """Whether the picture did not change beyond the codec's noise, the encoder agreeing; and why.
 
-        - The smallest difference to the last three samples is below freeze_diff: a live scene's
-          sensor noise keeps it above (≥ 0.56 measured, a dark CRF-encoded street), a frozen
-          picture's codec noise below (≤ 0.33 with CRF, HEVC, a camera-like QP floor or x264enc).
-        - Or, while the picture keeps coming back (`_repeats`) within freeze_after_s, up to
-          REPEAT_BAND × freeze_diff: a bitrate-mode encoder without a QP floor re-quantises a frozen
-          noisy picture differently at each keyframe (0–0.84 measured), but a live scene never comes
-          back. Once frozen, a come-back counts for REPEAT_MEMORY × freeze_after_s, so such a feed
-          does not flap between them; motion (a difference above the band) ends the freeze at once.
+        - Not when it changed since the previous sample by more than the come-back band
+          (REPEAT_BAND × freeze_diff, above any re-quantised frozen picture measured): whatever an
+          older picture says, this one moved. A loop, a tour or a timelapse comes back to an older
+          picture exactly; that is no freeze when the pictures between differ.
+        - The difference to the previous sample is below freeze_diff: a live scene's sensor noise
+          keeps it above (≥ 0.56 measured, a dark CRF-encoded street), a frozen picture's codec
+          noise below (≤ 0.33 with CRF, HEVC, a camera-like QP floor or x264enc).
+        - Or the smallest difference to the last three samples is. After skipped keyframes that, and a
+          picture coming back (below), are a suspicion only: held, but not dated back over them.
+        - Or, while the picture keeps coming back (`_repeats`) within freeze_after_s, up to the band:
+          a bitrate-mode encoder without a QP floor re-quantises a frozen noisy picture differently
+          at each keyframe (0–0.84 measured), but a live scene never comes back. Once frozen, a
+          come-back counts for REPEAT_MEMORY × freeze_after_s, so such a feed does not flap.
         - Either way not while the P-frames are large against the keyframe (≥ freeze_p_ratio): the
           encoder is spending bits on change (quiet scenes on high-quality encoders measure ≥ 0.15,
           frozen pictures ≤ 0.06).
+
+        `why` quotes the figures that decided, for the verdict's reason.
         """
         c = self.cfg
         if f.diff is None:
-            return False
+            return FreezeCheck(False, "no difference measured")
         if f.p_ratio is not None and f.p_ratio >= c.freeze_p_ratio:
-            return False
-        nearest = f.repeat if f.repeat is not None else f.diff
-        if nearest < c.freeze_diff:
-            return True
+            return FreezeCheck(False, f"P-frames at {f.p_ratio:.1%} of the keyframe ≥ {c.freeze_p_ratio:.0%}")
+        band = REPEAT_BAND * c.freeze_diff
+        if f.diff >= band:
+            return FreezeCheck(False, f"difference {f.diff:.2f} ≥ {band:g}")
+        p = f", P-frames at {f.p_ratio:.1%} of the keyframe" if f.p_ratio is not None else ""
+        if f.diff < c.freeze_diff:
+            return FreezeCheck(True, f"difference {f.diff:.2f} < {c.freeze_diff:g}{p}")
+        if f.repeat is not None and f.repeat < c.freeze_diff:
+            return FreezeCheck(
+                True, f"difference {f.repeat:.2f} to an earlier keyframe < {c.freeze_diff:g} (to the last {f.diff:.2f}){p}"
+            )
+        if skipped and self._comes_back(f):
+            # Across skipped keyframes a come-back is only a suspicion (a loop comes back too): held,
+            # but not dated back, so the keyframes after it (or the kept ones before it) decide.
+            return FreezeCheck(True, f"difference {f.diff:.2f} < {band:g}, the picture coming back across skipped keyframes{p}")
         memory = c.freeze_after_s * (REPEAT_MEMORY if self.state == FROZEN else 1.0)
-        recent = self._repeat_t is not None and t - self._repeat_t <= memory + 1e-9
-        return recent and f.diff < REPEAT_BAND * c.freeze_diff
+        if self._repeat_t is not None and t - self._repeat_t <= memory + 1e-9:
+            return FreezeCheck(
+                True,
+                f"difference {f.diff:.2f} < {band:g} with the picture coming back {t - self._repeat_t:.1f} s ago{p}",
+            )
+        return FreezeCheck(False, f"difference {f.diff:.2f} ≥ {c.freeze_diff:g}")
 
-    def _repeats(self, f: Figures) -> bool:
+    def _repeats(self, f: Figures, skipped: int) -> bool:
         """Evidence that the picture is not live: it repeats an earlier sample better than noise allows.
 
         A live scene's sensor noise is new at every keyframe, so its difference to each of the last
         three samples is the same (quiet scenes: within 2 %). A frozen picture re-quantised at each
         keyframe comes back: exactly (≤ EXACT_REPEAT × freeze_diff), or closer to an older sample
-        than to the previous one (< CLOSER × diff).
+        than to the previous one (< CLOSER × diff). Only among consecutive keyframes does it count as
+        evidence for later samples (`_repeat_t`): a picture seen again after skipped ones is also
+        what a loop or a tour shows.
         """
-        if f.diff is None:
-            return False
+        return not skipped and self._comes_back(f)
+
+    def _comes_back(self, f: Figures) -> bool:
+        if f.diff is None or f.diff >= REPEAT_BAND * self.cfg.freeze_diff:
+            return False  # it moved since the previous keyframe, whatever came back
         nearest = f.repeat if f.repeat is not None else f.diff
         if nearest < EXACT_REPEAT * self.cfg.freeze_diff:
             return True
-        return f.diff < REPEAT_BAND * self.cfg.freeze_diff and nearest < CLOSER * f.diff
+        return nearest < CLOSER * f.diff
 
     # ---- the one entry point -----------------------------------------------------------------
     def feed(self, obs: Observation) -> Verdict | None:
@@ -216,19 +259,26 @@ class HealthRules:
 
     def _sample(self, s: Sample) -> Verdict | None:
         t, f = s.t, s.figures
-        if self._repeats(f):
+        if self._repeats(f, s.skipped):
             self._repeat_t = t
-        holds = self.holds(f, t)
+        freeze = self.freeze_check(f, t, s.skipped)
+        holds = self._holds(f, freeze)
         for fault, held in holds.items():
+            if fault == FROZEN and f.diff is None:
+                continue  # no difference measured (undecodable keyframe): no evidence either way
             if not held:
                 self._onset[fault] = None
             elif self._onset[fault] is None:
-                # A difference compares two pictures: the picture already stood still at the earlier one.
-                self._onset[fault] = self._prev_t if fault == FROZEN and self._prev_t is not None else t
+                # A difference compares two pictures: the picture already stood still at the earlier
+                # one — unless keyframes were skipped between them (a loop comes back to a picture).
+                back = fault == FROZEN and self._prev_t is not None and not s.skipped
+                self._onset[fault] = self._prev_t if back else t
         faulty = any(holds.values())
+        # A frozen feed recovers on a picture seen to change, not on one that could not be compared.
+        neutral = not faulty and self.state == FROZEN and f.diff is None
         if faulty:
             self._clear_since = None
-        elif self._clear_since is None:
+        elif self._clear_since is None and not neutral:
             self._clear_since = t
         if self.state == ONLINE and not faulty and f.sharpness is not None:
             self._baseline.append(f.sharpness)
@@ -243,8 +293,8 @@ class HealthRules:
                 return None  # the current, more specific fault still holds
             onset = self._onset[target]
             assert onset is not None
-            return self._go(target, onset, t, self._enter_reason(target, f, t - onset), f)
-        if self.state == ONLINE or faulty:
+            return self._go(target, onset, t, self._enter_reason(target, f, t - onset, freeze), f)
+        if self.state == ONLINE or faulty or neutral:
             return None
         # Nothing holds. From `starting` the first clear picture is enough; from a fault or offline
         # the picture must stay clear for recover_after_s.
@@ -252,7 +302,8 @@ class HealthRules:
         if self.state == STARTING:
             return self._go(ONLINE, t, t, "first picture" if f.luma is not None else "packets flowing", f)
         if t - self._clear_since >= self.cfg.recover_after_s - JITTER_S:
-            return self._go(ONLINE, self._clear_since, t, self._clear_reason(t - self._clear_since), f)
+            reason = self._clear_reason(t - self._clear_since, f, freeze)
+            return self._go(ONLINE, self._clear_since, t, reason, f)
         return None
 
     def _link_check(self, c: LinkCheck) -> Verdict | None:
@@ -287,12 +338,12 @@ class HealthRules:
             self._prev_t = None
         return v
 
-    def _enter_reason(self, fault: str, f: Figures, held_s: float) -> str:
+    def _enter_reason(self, fault: str, f: Figures, held_s: float, freeze: FreezeCheck) -> str:
         c = self.cfg
         if fault == BLACK:
             return (
-                f"dark picture for {held_s:.1f} s: {f.dark_fraction or 0:.1%} of pixels below {c.black_luma:g} "
-                f"(mean luma {f.luma or 0:.0f})"
+                f"dark picture for {held_s:.1f} s: {f.dark_fraction or 0:.1%} ≥ {c.black_fraction:.0%} of pixels "
+                f"below {c.black_luma:g} (mean luma {f.luma or 0:.0f})"
             )
         if fault == TAMPERED:
             base = self.baseline or 0.0
@@ -301,14 +352,23 @@ class HealthRules:
                 f"detail lost for {held_s:.1f} s: sharpness {f.sharpness or 0:.3f} is {share:.0%} of the camera's "
                 f"baseline {base:.3f} (threshold {c.tamper_ratio:.0%})"
             )
-        p = f" and P-frames at {f.p_ratio:.1%} of the keyframe" if f.p_ratio is not None else ""
-        return f"picture unchanged for {held_s:.1f} s: difference {f.diff or 0:.2f} < {c.freeze_diff:g}{p}"
+        return f"picture unchanged for {held_s:.1f} s: {freeze.why}"
 
-    def _clear_reason(self, clear_s: float) -> str:
-        what = {
-            FROZEN: "picture changing again",
-            BLACK: "picture no longer dark",
-            TAMPERED: "detail back",
-            OFFLINE: "stream back",
-        }.get(self.state, "picture clear")
-        return f"{what} for {clear_s:.1f} s"
+    def _clear_reason(self, clear_s: float, f: Figures, freeze: FreezeCheck) -> str:
+        """Why the feed is online again, quoting the figures of the sample that decided it."""
+        c = self.cfg
+        if self.state == FROZEN:
+            return f"picture changing again for {clear_s:.1f} s: {freeze.why}"
+        if self.state == BLACK and f.dark_fraction is not None:
+            return (
+                f"picture no longer dark for {clear_s:.1f} s: {f.dark_fraction:.1%} < {c.black_fraction:.0%} of "
+                f"pixels below {c.black_luma:g}"
+            )
+        base = self.baseline
+        if self.state == TAMPERED and f.sharpness is not None and base:
+            return (
+                f"detail back for {clear_s:.1f} s: sharpness {f.sharpness:.3f} is {f.sharpness / base:.0%} "
+                f"of the camera's baseline {base:.3f} (threshold {c.tamper_ratio:.0%})"
+            )
+        what = {BLACK: "picture no longer dark", TAMPERED: "detail back", OFFLINE: "stream back"}
+        return f"{what.get(self.state, 'picture clear')} for {clear_s:.1f} s"

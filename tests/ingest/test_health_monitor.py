@@ -461,3 +461,19 @@ def test_one_transaction_per_flush_for_all_cameras_of_a_worker(tmp_path: Path, c
         assert [(e.from_state, e.to_state) for e in evs] == [("starting", "online"), ("online", "frozen")]
         st = cat.get_status(cid)
         assert st is not None and st.state == "frozen"
+
+
+DEMO_CLIPS = Path(__file__).resolve().parents[2] / "sample_streams"
+
+
+@pytest.mark.parametrize(
+    "clip, loops", [("gate-h264.mp4", 30), ("street-h264.mp4", 15), ("quiet-night-h264.mp4", 15)]
+)
+def test_the_demos_looping_clips_stay_online(tmp_path: Path, clip: str, loops: int) -> None:
+    """`vigil demo` loops these clips as live cameras: the same keyframes come back once per loop
+    (the gate's every 10 s, the sample interval), which is no freeze. Five minutes each."""
+    r = Replay(tmp_path)
+    for i in range(loops):
+        r.play(DEMO_CLIPS / clip, run_id=f"run-{i}")
+    assert r.path() == [("starting", "online")], [e.reason for e in r.events()]
+    assert r.mon.samples < 0.5 * r.mon.keyframes, "the cadence still skips most keyframes"

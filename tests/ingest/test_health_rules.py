@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pytest
@@ -340,3 +341,154 @@ def test_a_whole_day_in_the_life() -> None:
             (MOVING, 20),
         ]
     ) == ["online", "frozen", "online", "black", "online", "tampered", "online"]
+
+
+# ---- the demo's cameras (`vigil demo`), figures recorded from its events -----------------------
+# Its live cameras loop a clip (camserver `loop:`, constant QP): the same keyframe comes back
+# bit-identical once per loop. Between periodic samples (sample_interval_s 10) keyframes are skipped.
+STREET_LOOP = Figures(diff=35.8147, repeat=0.0, luma=124.6, dark_fraction=0.001, sharpness=0.2965, contrast=36.5, p_ratio=0.0248)
+NIGHT_LOOP = Figures(diff=1.5929, repeat=0.0, luma=122.1, dark_fraction=0.001, sharpness=0.458, contrast=29.9, p_ratio=0.0753)
+GATE_MOVING = Figures(diff=29.2765, repeat=29.2765, luma=139.0, dark_fraction=0.0007, sharpness=0.3421, contrast=32.5, p_ratio=0.0493)
+# The gate's clip loops every 10 s: a periodic sample 10 s after the last meets the same picture.
+GATE_LOOP = Figures(diff=0.0, repeat=0.0, luma=137.1, dark_fraction=0.0007, sharpness=0.3391, contrast=31.4, p_ratio=0.0468)
+GATE_FROZEN = Figures(diff=0.0, repeat=0.0, luma=139.2, dark_fraction=0.0007, sharpness=0.4129, contrast=32.9, p_ratio=0.0009)
+_CLAIM = re.compile(r"(\d+(?:\.\d+)?)(%?)(?: of [a-z ]+)? (<|≥) (\d+(?:\.\d+)?)(%?)")
+
+
+def claims_hold(reason: str) -> bool:
+    """Every "x < y" / "x ≥ y" a reason states is true of its own numbers."""
+    for a, pa, op, b, pb in _CLAIM.findall(reason):
+        x, y = float(a) / (100 if pa else 1), float(b) / (100 if pb else 1)
+        if (op == "<" and not x < y) or (op == "≥" and not x >= y):
+            return False
+    return True
+
+
+def test_a_picture_that_moved_since_the_last_sample_is_not_frozen_whatever_an_older_one_says() -> None:
+    """The street loop: 35.8 grey levels from the previous sample, identical to one 20 s back."""
+    rules = HealthRules(CFG)
+    for skipped in (0, 4):
+        check = rules.freeze_check(STREET_LOOP, 10.0, skipped)
+        assert not check.held and check.why == "difference 35.81 ≥ 1"
+    f = Feed()
+    for _ in range(60):  # ten minutes of periodic samples, every other one meeting the loop's start
+        f.feed(Sample(f.t + 10, MOVING, skipped=4))
+        f.t += 10
+        f.feed(Sample(f.t + 10, STREET_LOOP, skipped=4))
+        f.t += 10
+    assert f.path == ["online"]
+
+
+def test_a_noisy_loop_seen_again_after_skipped_keyframes_is_not_frozen() -> None:
+    f = Feed()
+    for _ in range(60):
+        for figs in (QUIET, NIGHT_LOOP):
+            f.t += 10
+            f.feed(Sample(f.t, figs, skipped=4))
+    assert f.path == ["online"]
+
+
+def _periodic(f: Feed, figures: Figures, seconds: float, gop_s: float = 1.0, interval_s: float = 10.0) -> None:
+    """As the decode cadence samples: every keyframe while a fault is pending, else every interval."""
+    end = f.t + seconds
+    while f.t < end - 1e-9:
+        step = gop_s if f.rules.pending else interval_s
+        f.t += step
+        f.feed(Sample(f.t, figures, skipped=round(step / gop_s) - 1))
+
+
+def test_a_loop_as_long_as_the_sample_interval_is_not_frozen() -> None:
+    """The gate: each periodic sample meets the picture of the last one; the keyframes between moved."""
+    f = Feed()
+    f.samples(GATE_MOVING, 6, step=1.0)  # the sharpness baseline learnt, every keyframe
+    for _ in range(60):
+        f.t += 10
+        f.feed(Sample(f.t, GATE_LOOP, skipped=9))  # held, but not dated back over the skipped keyframes
+        _periodic(f, GATE_MOVING, 1)  # the next keyframe, judged at once, moved
+        _periodic(f, GATE_MOVING, 9)
+    assert f.path == ["online"]
+
+
+def test_a_freeze_seen_at_a_periodic_sample_is_confirmed_on_the_keyframes_after_it() -> None:
+    f = Feed()
+    f.samples(GATE_MOVING, 6, step=1.0)
+    _periodic(f, GATE_MOVING, 30)
+    f.t += 10
+    seen = f.t
+    f.feed(Sample(f.t, GATE_FROZEN, skipped=9))
+    _periodic(f, GATE_FROZEN, 25)
+    assert f.path == ["online", "frozen"]
+    assert f.verdicts[1].at == seen and f.verdicts[1].detected == pytest.approx(seen + CFG.freeze_after_s)
+
+
+def test_the_gates_scheduled_freezes_are_one_frozen_interval_each() -> None:
+    """Frozen 25 s of every 45 s, sampled as the cadence does, for ten minutes: frozen, online, …"""
+    f = Feed()
+    f.samples(GATE_MOVING, 6, step=1.0)
+    for _ in range(13):
+        _periodic(f, GATE_MOVING, 20)
+        f.t += 1
+        f.feed(Sample(f.t, GATE_MOVING, skipped=0))  # the first frozen keyframe differs from the last live one
+        _periodic(f, GATE_FROZEN, 24)
+    _periodic(f, GATE_MOVING, 20)
+    assert f.path == ["online"] + ["frozen", "online"] * 13
+    assert all(claims_hold(v.reason) for v in f.verdicts), [v.reason for v in f.verdicts]
+
+
+def test_a_frozen_feed_does_not_recover_on_keyframes_it_could_not_compare() -> None:
+    """Undecodable keyframes (no difference measured) in a freeze are no evidence of motion."""
+    f = Feed().samples(GATE_MOVING, 6, step=1.0).samples(GATE_FROZEN, 12, step=1.0)
+    assert f.path == ["online", "frozen"]
+    f.samples(Figures(p_ratio=0.0009, keyframe_bytes=17069), 5, step=1.0)
+    f.samples(GATE_FROZEN, 5, step=1.0)
+    assert f.path == ["online", "frozen"]
+    f.samples(GATE_MOVING, 3, step=1.0)
+    assert f.path == ["online", "frozen", "online"]
+
+
+def test_every_reason_quotes_the_figures_the_rule_used() -> None:
+    f = Feed().samples(MOVING, 10)
+    for diff, rep in ERRATIC:  # frozen on a come-back, then on an earlier keyframe's difference
+        f.samples(Figures(diff=diff, repeat=rep, luma=126, dark_fraction=0.0, sharpness=0.38, p_ratio=0.03), GOP_S)
+    f.samples(MOVING, 6).samples(BLACK, 10).samples(MOVING, 6)
+    f.samples(MOVING, 20).samples(BLURRED, 30).samples(MOVING, 6)
+    assert f.path == ["online", "frozen", "online", "black", "online", "tampered", "online"]
+    for v in f.verdicts[1:]:
+        assert claims_hold(v.reason), v.reason
+        assert re.search(r"\d", v.reason), v.reason
+    assert f.verdicts[2].reason == "picture changing again for 2.0 s: difference 28.00 ≥ 1"
+    assert "< 98% of pixels below 32" in f.verdicts[4].reason and "sharpness 0.360" in f.verdicts[6].reason
+    rules = HealthRules(CFG)
+    came_back = rules.freeze_check(Figures(diff=0.58, repeat=0.08, p_ratio=0.03), 1.0)
+    assert came_back.held and came_back.why.startswith("difference 0.08 to an earlier keyframe < 0.4 (to the last 0.58)")
+
+
+def test_a_quiet_loop_coming_back_across_skipped_keyframes_is_only_a_suspicion() -> None:
+    """A night scene looping every 20 s: its periodic samples differ by noise only (inside the
+    come-back band) and meet an older one exactly. Held at that sample, but the consecutive
+    keyframes after it never come back: no freeze."""
+    f = Feed()
+    f.samples(NIGHT, 10)
+    for _ in range(30):
+        f.t += 10
+        f.feed(Sample(f.t, Figures(diff=0.6, repeat=0.0, luma=38, dark_fraction=0.11, sharpness=0.25, p_ratio=0.005), skipped=4))
+        assert f.rules.pending  # suspected: the cadence now decodes every keyframe
+        _periodic(f, NIGHT, 10, gop_s=GOP_S)
+    assert f.path == ["online"]
+
+
+def test_a_frozen_noisy_picture_sampled_periodically_is_confirmed_on_the_keyframes_after() -> None:
+    """A bitrate-mode encoder's frozen noisy picture: the periodic sample comes back to an older one,
+    the keyframes after it keep coming back among themselves: frozen, freeze_after_s later."""
+    f = Feed()
+    f.samples(MOVING, 20)
+    f.t += 10
+    seen = f.t
+    f.feed(Sample(f.t, Figures(diff=0.58, repeat=0.08, luma=126, dark_fraction=0.0, sharpness=0.38, p_ratio=0.03), skipped=4))
+    for diff, rep in ERRATIC:
+        f.t += GOP_S
+        f.feed(Sample(f.t, Figures(diff=diff, repeat=rep, luma=126, dark_fraction=0.0, sharpness=0.38, p_ratio=0.03)))
+    assert f.path == ["online", "frozen"]
+    # the suspicion carries no come-back memory: dated from the keyframes' own evidence, a GOP or two on
+    assert seen <= f.verdicts[1].at <= seen + 2 * GOP_S
+    assert f.verdicts[1].detected - seen <= CFG.freeze_after_s + 3 * GOP_S

@@ -19,6 +19,9 @@ class RecordingMonitor:
     def on_connecting(self) -> None:
         self.calls.append("connecting")
 
+    def on_source(self, timing: object) -> None:
+        pass
+
     def on_connect_failed(self, reason: str) -> None:
         self.calls.append(f"failed:{reason}")
 

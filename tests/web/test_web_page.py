@@ -314,6 +314,34 @@ def test_viewer_sees_no_timeline_or_export_and_api_refuses(world: World) -> None
             assert r.status_code == 403, (path, r.status_code, r.text)
 
 
+# ---- the network's weakest links ---------------------------------------------------------------
+
+
+def test_network_view_lists_the_weakest_links_first(world: World) -> None:
+    """#/network: per camera (enabled ones), then per district, weakest first as the API orders them."""
+    page = world.page("investigator")
+    page.click("#tab-network")
+    page.wait_for_selector("#net-table tbody tr")
+
+    def rows() -> list[tuple[str, float]]:
+        cells = page.evaluate(
+            "() => [...document.querySelectorAll('#net-table tbody tr')].map(tr => [tr.dataset.key, tr.cells[2].textContent])"
+        )
+        return [(k, float(v)) for k, v in cells]
+
+    shown = rows()
+    assert sorted(k for k, _ in shown) == ["cam-a", "cam-b", "cam-c", "cam-dead"], shown
+    assert [v for _, v in shown] == sorted((v for _, v in shown), reverse=True), shown
+    page.select_option("#net-by", "district")
+    wait_until(lambda: {k for k, _ in rows()} == {"north", "east", "central"}, 10, 0.1, "rows per district")
+    with api(world) as c:
+        doc = c.get("/api/reports/network", params={"by": "district"}).json()
+    east = next(r for r in doc["rows"] if r["key"] == "east")
+    assert east["cameras"] == 2 and east["worst_camera"] in ("cam-b", "cam-dead")
+    assert not world.page("viewer").is_visible("#tab-network")
+    page.evaluate("() => { location.hash = '#/wall'; }")
+
+
 # ---- 5b. incidents ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
 import { Incidents } from "./incidents.js";
 import { LiveView } from "./live.js";
 import { LiveWall } from "./livewall.js";
+import { NetworkView } from "./network.js";
 import { setHlsUrl } from "./player.js";
 import { TicketsView } from "./tickets.js";
 import { Timeline } from "./timeline.js";
@@ -24,6 +25,7 @@ const app = {
   wall: null,
   live: null,
   timeline: null,
+  network: null,
   incidents: null,
   stream: null,
   etag: "",
@@ -33,6 +35,8 @@ const app = {
 };
 
 const allows = (needed) => Boolean(app.session) && (app.session.permissions || []).includes(NEEDS[needed] || needed);
+/** The weakest links: for those who see recordings (investigators) or work tickets (technicians). */
+const canNetwork = () => allows("recordings") || allows("ticket_work");
 
 // ---- messages
 
@@ -111,6 +115,7 @@ function signOut(message) {
   clearInterval(app.pollTimer);
   app.live?.dialog.close();
   app.timeline?.hide();
+  app.network?.hide();
   app.tickets?.hide();
   app.wall?.stop();
   app.liveWall?.hide();
@@ -129,6 +134,7 @@ function start(session) {
   $("signin").hidden = true;
   $("app").hidden = false;
   for (const e of document.querySelectorAll("[data-needs]")) e.hidden = !allows(e.dataset.needs);
+  $("tab-network").hidden = !canNetwork();
   const who = $("who");
   who.textContent = "";
   const strong = document.createElement("strong");
@@ -221,20 +227,30 @@ function route() {
   const onTimeline = view === "timeline";
   const onIncidents = view === "incidents" && allows("investigator");
   const onLiveWall = view === "livewall";
-  $("view-wall").hidden = onTimeline || onTickets || onIncidents || onLiveWall;
+  const onNetwork = view === "network" && canNetwork();
+  const elsewhere = onTimeline || onTickets || onIncidents || onLiveWall || onNetwork;
+  $("view-wall").hidden = elsewhere;
   $("view-timeline").hidden = !onTimeline;
   $("view-tickets").hidden = !onTickets;
   $("view-incidents").hidden = !onIncidents;
-  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onIncidents || onLiveWall ? "false" : "page");
+  $("view-network").hidden = !onNetwork;
+  $("tab-wall").setAttribute("aria-current", elsewhere ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
   $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
   $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
   $("tab-livewall").setAttribute("aria-current", onLiveWall ? "page" : "false");
+  $("tab-network").setAttribute("aria-current", onNetwork ? "page" : "false");
   app.liveWall ??= new LiveWall({ cameras: () => app.wall.ids(), onOpen: (c) => app.live.open(c) });
   if (onLiveWall) app.liveWall.show();
   else app.liveWall.hide();
   if (onTickets) app.tickets.show();
   else app.tickets?.hide();
+  if (onNetwork) {
+    app.network ??= new NetworkView({ onError: (m) => banner(m) });
+    app.network.show();
+  } else {
+    app.network?.hide();
+  }
   if (onIncidents) {
     app.timeline?.hide();
     app.incidents ??= new Incidents({ cameras: () => app.wall.ids(), onError: (m) => banner(m) });
