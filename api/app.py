@@ -21,6 +21,7 @@ from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
+from api.request_guard import GuardLimits, RequestGuard
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
@@ -106,4 +107,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.fast_status = FastStatusSwitch()
     app.add_middleware(FastStatus, services=services, switch=app.state.fast_status, route=status_route)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    # outermost: the key and the body's size and pace are checked before anything reads the body
+    api_cfg = ctx.settings.api
+    app.add_middleware(
+        RequestGuard,
+        services=services,
+        limits=GuardLimits(max_body_bytes=api_cfg.max_body_bytes, body_timeout_s=api_cfg.body_timeout_s),
+    )
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -182,6 +182,20 @@ class ApiConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     auth: bool = True
     max_clip_seconds: float = Field(default=3600.0, gt=0)
+    # request limits (docs/design/security.md): bodies are small JSON documents
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: the API serves HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+
+    _size = field_validator("max_body_bytes", mode="before")(lambda v: parse_size(v))
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ApiConfig":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
 
 
 class Settings(BaseSettings):
