@@ -236,6 +236,8 @@ def authenticate(
         info = svc.keys.by_id(kid)
     if info is None:
         raise _unauthorized("the key that signed this URL was revoked")
+    if not role_allows(info.role, role):  # a URL signed for a viewer never opens more than a viewer may
+        raise HTTPException(403, f"this needs the {role} role; the key that signed this URL is {info.role}")
     return Principal(info.role, info, "signature")
 
 

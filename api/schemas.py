@@ -53,10 +53,12 @@ class HealthOut(BaseModel):
 
 
 def _check_url(v: str | None) -> str | None:
+    """The URL's shape; which schemes are allowed is the node's setting, checked by the router
+    with core/camera_url.py's `check_camera_url`, the config file's rule."""
     if v is None:
         return v
     if len(v) > 2048 or not _URL.match(v):
-        raise ValueError("expected a URL such as rtsp://user:pass@host/path (or an absolute file path)")
+        raise ValueError("expected a URL such as rtsp://host/path")
     return v
 
 
@@ -78,13 +80,15 @@ class CameraPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, description="RTSP URL with credentials; stored, never returned")
+    url: str | None = Field(None, description="RTSP URL; credentials in it are split out, stored sealed, never returned")
     name: str | None = Field(None, max_length=200)
     transport: Literal["tcp", "udp"] | None = None
     tags: dict[str, str] | None = None
     enabled: bool | None = None
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+    username: str | None = Field(None, max_length=200, description="the camera's login")
+    password: str | None = Field(None, max_length=500, description="stored sealed, never returned; null clears it")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -94,13 +98,15 @@ class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)
-    url: str = Field(description="RTSP URL with credentials; stored, never returned")
+    url: str = Field(description="RTSP URL; credentials in it are split out, stored sealed, never returned")
     name: str = Field("", max_length=200)
     transport: Literal["tcp", "udp"] = "tcp"
     tags: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     health_url: str | None = None
     health: HealthOverrides = Field(default_factory=HealthOverrides)
+    username: str | None = Field(None, max_length=200, description="the camera's login (or in the URL)")
+    password: str | None = Field(None, max_length=500, description="stored sealed, never returned (or in the URL)")
 
     _url = field_validator("url", "health_url")(_check_url)
     _tags = field_validator("tags")(_check_tags)
@@ -123,6 +129,8 @@ class CameraOut(BaseModel):
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
     updated_us: int
+    username: str | None = None
+    password_set: bool = Field(False, description="whether a password is stored (it is never returned)")
 
 
 class CameraList(BaseModel):

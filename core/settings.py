@@ -151,6 +151,9 @@ class CameraConfig(_Strict):
     health_url: str | None = None
     health: HealthOverrides = HealthOverrides()
     retention_days: float | None = Field(default=None, gt=0)
+    # credentials apart from the URL (a URL holding them is split when stored: core/camera_url.py)
+    username: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=500, repr=False)
 
     @field_validator("id")
     @classmethod
@@ -198,6 +201,27 @@ class ApiConfig(_Strict):
         return self
 
 
+class SecurityConfig(_Strict):
+    """docs/design/security.md: what each setting defends against."""
+
+    # camera URL schemes accepted (config file and API alike); add e.g. file only for trusted setups
+    camera_url_schemes: list[str] = Field(default_factory=lambda: ["rtsp", "rtsps"])
+    # the key sealing credentials in the catalog: this value (VIGIL_SECURITY__KEY), else this file
+    key: str = Field(default="", repr=False)
+    key_file: Path | None = Field(default=None, description="default: <data_dir>/secret.key")
+
+    @field_validator("camera_url_schemes")
+    @classmethod
+    def _schemes(cls, v: list[str]) -> list[str]:
+        from core.camera_url import KNOWN_SCHEMES
+
+        out = [s.lower() for s in v]
+        unknown = [s for s in out if s not in KNOWN_SCHEMES]
+        if unknown:
+            raise ValueError(f"unknown scheme(s) {unknown}; known: {', '.join(KNOWN_SCHEMES)}")
+        return out
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -212,6 +236,7 @@ class Settings(BaseSettings):
     api: ApiConfig = ApiConfig()
     cluster: ClusterConfig = ClusterConfig()
     retention: RetentionConfig = RetentionConfig()
+    security: SecurityConfig = SecurityConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []
@@ -238,6 +263,38 @@ class Settings(BaseSettings):
             seen.add(c.id)
         return cams
 
+    @model_validator(mode="after")
+    def _camera_urls(self) -> "Settings":
+        """The API's rule (core/camera_url.py), so the file cannot hold what the API refuses."""
+        from core.camera_url import check_camera_url
+
+        allowed = self.security.camera_url_schemes
+        for i, c in enumerate(self.cameras):
+            for name in ("url", "health_url"):
+                value = getattr(c, name)
+                if value is not None:
+                    try:
+                        check_camera_url(value, allowed)
+                    except ValueError as e:
+                        raise ValueError(f"cameras.{i}.{name} ({c.id}): {e}") from None
+        return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: YAML's last-one-wins would let a
+    second `api:` block silently replace the first (and turn auth off)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
 
 def _describe(err: ValidationError) -> str:
     lines = []
@@ -246,7 +303,7 @@ def _describe(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{loc}: {msg}")
+        lines.append(f"{loc}: {msg}" if e["loc"] else msg)
     return "; ".join(lines)
 
 
@@ -260,7 +317,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from core.backoff import Backoff
 from ingest.session import FeedObserver, Session
+from core.camera_url import DEFAULT_SCHEMES
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
 from ingest.substream import CountOnly, HealthSubstream
 from storage.catalog import Camera
@@ -48,6 +49,7 @@ class WorkerOptions:
     read_coalesce_s: float = 0.2
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
     node_id: str | None = None
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES  # camera URL schemes this node may open
 
 
 class CameraWorker:
@@ -97,12 +99,16 @@ class CameraWorker:
     def run(self) -> None:
         cam = self.camera
         src_opts = SourceOptions(
-            cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s, self.opts.read_coalesce_s
+            cam.transport,
+            self.opts.connect_timeout_s,
+            self.opts.read_timeout_s,
+            self.opts.read_coalesce_s,
+            schemes=self.opts.schemes,
         )
         observer: FeedObserver = self.monitor
         if cam.health_url:
             observer = CountOnly(self.monitor)  # type: ignore[arg-type]
-            HealthSubstream(cam.id, cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock).start()
+            HealthSubstream(cam.id, cam.health_source_url or cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock).start()
         while not self.stop_event.is_set():
             if not self.lease_valid():
                 # no lease, no recording: wait for the supervisor to renew it or to stop us
@@ -112,7 +118,7 @@ class CameraWorker:
             self.monitor.on_connecting()
             started = self.clock.monotonic()
             try:
-                source = self.opener(cam.url, src_opts)
+                source = self.opener(cam.source_url, src_opts)
             except SourceError as e:
                 self.last_reason = str(e)
                 log.warning("%s: %s", cam.id, e)
@@ -156,7 +162,7 @@ class CameraWorker:
 
 
 def _camera_fingerprint(c: Camera) -> tuple[Any, ...]:
-    return (c.url, c.transport, c.health_url, repr(sorted(c.options.items())), c.enabled)
+    return (c.url, c.transport, c.health_url, repr(sorted(c.options.items())), c.enabled, c.username, c.password)
 
 
 def worker_process_main(index: int, settings_json: str, conn: Connection) -> None:
@@ -187,6 +193,7 @@ def worker_process_main(index: int, settings_json: str, conn: Connection) -> Non
         read_timeout_s=settings.workers.read_timeout_s,
         read_coalesce_s=settings.workers.read_coalesce_s,
         node_id=settings.node_id or None,
+        schemes=tuple(settings.security.camera_url_schemes),
     )
     workers: dict[str, CameraWorker] = {}
     prints: dict[str, tuple[Any, ...]] = {}

@@ -5,15 +5,17 @@ writes the catalog (and the audit log)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
+from core.camera_url import check_camera_url, split_credentials
 from core.redact import safe_url
 from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
 from storage.audit_log import add_audit
 from storage.catalog import Camera
+from storage.catalog.camera_rows import split_camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -30,7 +32,25 @@ def camera_out(cam: Camera) -> CameraOut:
         health_url=safe_url(cam.health_url),
         health=dict((cam.options or {}).get("health", {})),
         updated_us=cam.updated_us,
+        username=cam.username,
+        password_set=cam.password_sealed is not None or cam.password is not None,
     )
+
+
+def _checked(svc: ServicesDep, cam: Camera) -> None:
+    """The config file's rule for URLs (core/camera_url.py), then credentials split out of them."""
+    allowed = svc.ctx.settings.security.camera_url_schemes
+    try:
+        for name in ("url", "health_url"):
+            value = getattr(cam, name)
+            if value is not None:
+                try:
+                    check_camera_url(value, allowed)
+                except ValueError as e:
+                    raise ValueError(f"{name}: {e}") from None
+        split_camera(cam)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
 
 
 def _write(svc: ServicesDep, cam: Camera) -> None:
@@ -61,9 +81,15 @@ def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response)
         enabled=body.enabled,
         health_url=body.health_url,
         options={"health": health} if health else {},
+        username=body.username,
+        password=body.password,
     )
+    _checked(svc, cam)
     _write(svc, cam)
-    add_audit(svc.ctx.catalog, "camera.create", key=who.key, at_us=cam.updated_us, camera_id=cam.id)
+    add_audit(
+        svc.ctx.catalog, "camera.create", key=who.key, at_us=cam.updated_us, camera_id=cam.id,
+        detail={"new": _audited(camera_out(cam))},
+    )
     response.headers["Location"] = f"/api/cameras/{cam.id}"
     return camera_out(cam)
 
@@ -73,15 +99,33 @@ def get_camera(_: Admin, cam: CameraDep) -> CameraOut:
     return camera_out(cam)
 
 
+def _audited(out: CameraOut) -> dict[str, Any]:
+    """What the audit log keeps of a camera: its response form (URLs redacted, no password)."""
+    return out.model_dump(exclude={"updated_us", "id"})
+
+
 @router.patch("/{camera_id}", response_model=CameraOut)
 def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDep) -> CameraOut:
     changes = body.model_dump(exclude_unset=True)
     for name in ("url", "transport", "enabled", "name", "tags"):
         if name in changes and changes[name] is None:
             raise HTTPException(422, f"{name} cannot be null")
-    for name in ("url", "name", "transport", "tags", "enabled", "health_url"):
+    before = _audited(camera_out(cam))
+    for name in ("url", "name", "transport", "tags", "enabled", "health_url", "username"):
         if name in changes:
             setattr(cam, name, changes[name])
+    if "password" in changes:  # a new one, or null: none
+        cam.password, cam.password_sealed = changes["password"], None
+    if changes.get("url"):  # a new URL's own credentials replace the stored ones
+        try:
+            given = split_credentials(changes["url"])
+        except ValueError as e:
+            raise HTTPException(422, f"url: {e}") from None
+        cam.url = given.url
+        if given.username is not None and "username" not in changes:
+            cam.username = given.username
+        if given.password is not None and "password" not in changes:
+            cam.password, cam.password_sealed = given.password, None
     if "health" in changes:
         options = dict(cam.options or {})
         health = body.health.model_dump(exclude_none=True) if body.health else {}
@@ -90,10 +134,20 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
         else:
             options.pop("health", None)
         cam.options = options
+    _checked(svc, cam)
     _write(svc, cam)
+    after = _audited(camera_out(cam))
+    changed = sorted(k for k in after if after[k] != before[k])
+    if "password" in changes and "password_set" not in changed:
+        changed.append("password")  # replaced by another: the values stay out of the log
     fields = sorted(k for k in changes if k != "url") + (["url"] if "url" in changes else [])
     add_audit(
-        svc.ctx.catalog, "camera.update", key=who.key, at_us=cam.updated_us, camera_id=cam.id, detail={"fields": fields}
+        svc.ctx.catalog, "camera.update", key=who.key, at_us=cam.updated_us, camera_id=cam.id,
+        detail={
+            "fields": fields,
+            "old": {k: before[k] for k in changed if k in before},
+            "new": {k: after[k] for k in changed if k in after},
+        },
     )
     return camera_out(cam)
 
@@ -102,5 +156,5 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
 def delete_camera(who: Admin, cam: CameraDep, svc: ServicesDep) -> Response:
     svc.ctx.catalog.delete_camera(cam.id)
     svc.board.invalidate()
-    add_audit(svc.ctx.catalog, "camera.delete", key=who.key, camera_id=cam.id)
+    add_audit(svc.ctx.catalog, "camera.delete", key=who.key, camera_id=cam.id, detail={"old": _audited(camera_out(cam))})
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from api.dependencies import Principal, ServicesDep, require
 from api.ranges import Unsatisfiable, parse_range
+from core.roles import role_allows
 from playback.fmp4 import shift_decode_times, track_timescales
 from storage.keys import parse_segment_key
 from playback.live import find_spooled
@@ -24,7 +25,8 @@ from storage.object_store import ObjectStoreError
 from storage.spool import SpooledSegment
 
 router = APIRouter(prefix="/api/media", tags=["media"])
-InvestigatorOrSigned = Annotated[Principal, Depends(require("investigator", signed=True))]
+# investigators by key or signed URL; viewers only through a live playlist's signed URLs (live_scope)
+ViewerOrSigned = Annotated[Principal, Depends(require("viewer", signed=True))]
 
 KeyParam = Annotated[str, Path(description="segment object key, e.g. cam1/2024/05/01/10/20240501T100000.000000Z.mp4")]
 ShiftParam = Annotated[
@@ -88,7 +90,24 @@ def _layout(key: str, spooled: SpooledSegment | None, svc: ServicesDep) -> tuple
     return (seg.header_bytes, [f.offset for f in seg.fragments]) if seg else None
 
 
-def _serve(key: str, request: Request, svc: ServicesDep, head: bool, shift_us: int = 0) -> Response:
+def live_scope(who: Principal, request: Request) -> int | None:
+    """None: the caller may have the whole object (an investigator). A viewer comes only through a
+    live playlist's signed URL, whose `live_from` (covered by the signature) is the first byte of
+    the live window in this object: it gets the header and the bytes from there on."""
+    if role_allows(who.role, "investigator"):
+        return None
+    text = request.query_params.get("live_from")
+    if who.via != "signature" or text is None:
+        raise HTTPException(403, f"this needs the investigator role; the key {who.name!r} is {who.role}")
+    try:
+        return int(text)
+    except ValueError:
+        raise HTTPException(422, "live_from must be a byte offset") from None
+
+
+def _serve(
+    key: str, request: Request, svc: ServicesDep, head: bool, shift_us: int = 0, live_from: int | None = None
+) -> Response:
     try:
         sk = parse_segment_key(key)
     except ValueError:
@@ -121,6 +140,11 @@ def _serve(key: str, request: Request, svc: ServicesDep, head: bool, shift_us: i
         raise HTTPException(416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}) from None
     status = 200
     first, length = 0, size
+    if live_from is not None:  # a live viewer: the header, or bytes of the live window
+        layout_now = _layout(key, spooled, svc)
+        header_bytes = layout_now[0] if layout_now else 0
+        if rng is None or not (rng[1] < header_bytes or rng[0] >= live_from):
+            raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
     if rng is not None:
         first, last = rng
         length = last - first + 1
@@ -171,13 +195,13 @@ _DOC = {
 
 @router.get("/{key:path}", response_class=Response, responses=_DOC)  # type: ignore[arg-type]
 def get_media(
-    _: InvestigatorOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
+    who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=False, shift_us=shift_us)
+    return _serve(key, request, svc, head=False, shift_us=shift_us, live_from=live_scope(who, request))
 
 
 @router.head("/{key:path}", response_class=Response, responses=_DOC)  # type: ignore[arg-type]
 def head_media(
-    _: InvestigatorOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
+    who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=True, shift_us=shift_us)
+    return _serve(key, request, svc, head=True, shift_us=shift_us, live_from=live_scope(who, request))

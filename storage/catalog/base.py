@@ -11,11 +11,28 @@ from sqlalchemy.engine import Engine
 __all__ = ["CatalogBase"]
 
 
+def _private_file(path: Any) -> None:
+    """The database file exists, 0600, before SQLite opens it (its -wal and -shm files take
+    their mode from it): the catalog is nobody else's to read."""
+    import os
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if os.stat(path).st_uid == os.getuid():
+        os.chmod(path, 0o600)
+
+
 class CatalogBase:
     """The engine and its transactions; the row families (cameras, segments, statuses) build on it."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, sealer: Any = None) -> None:
+        """`sealer` (storage/sealing.py) seals camera passwords and server secrets; without one,
+        the `VIGIL_SECURITY__KEY` environment variable's key, if set, else none (storing a
+        password then fails: nothing secret is ever written in clear)."""
+        from storage.sealing import Sealer
+
         self.url = url
+        self.sealer: Sealer | None = sealer if sealer is not None else Sealer.from_env()
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
@@ -23,7 +40,8 @@ class CatalogBase:
             if path and path != ":memory:":
                 from pathlib import Path
 
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _private_file(Path(path))
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True

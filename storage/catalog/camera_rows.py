@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import sqlalchemy as sa
+
+from core.camera_url import split_credentials
+from storage.sealing import SealError
 
 from storage.catalog.base import CatalogBase
 from storage.catalog.models import Camera
 from storage.catalog.tables import cameras, feed_status
 
-__all__ = ["CameraRows"]
+__all__ = ["CameraRows", "split_camera"]
+
+log = logging.getLogger("vigil.catalog")
+
+
+def split_camera(cam: Camera) -> None:
+    """Move credentials out of `cam.url` and `cam.health_url` into its username/password, in
+    place (core/camera_url.py). ValueError when they disagree."""
+    main = split_credentials(cam.url, cam.username, cam.password)
+    user, password = main.username, main.password
+    if cam.health_url is not None:
+        sub = split_credentials(cam.health_url)
+        for mine, theirs, what in ((user, sub.username, "user"), (password, sub.password, "password")):
+            if theirs is not None and mine is not None and theirs != mine:
+                raise ValueError(f"health_url holds another {what} than url; a camera has one login")
+        user = user if user is not None else sub.username
+        password = password if password is not None else sub.password
+        cam.health_url = sub.url
+    cam.url, cam.username, cam.password = main.url, user, password
 
 
 class CameraRows(CatalogBase):
     def upsert_camera(self, cam: Camera, now_us: int) -> None:
+        """Write a camera; credentials in its URLs are split out first, and its password sealed
+        (storage/sealing.py). `cam` is left holding the split form."""
+        split_camera(cam)
+        if cam.password is not None:
+            if self.sealer is None:
+                raise SealError("storing a camera password needs the secrets key (security.key_file)")
+            cam.password_sealed = self.sealer.seal(cam.password)
         row = {
             "id": cam.id,
             "name": cam.name,
@@ -23,23 +54,45 @@ class CameraRows(CatalogBase):
             "health_url": cam.health_url,
             "options": dict(cam.options),
             "updated_us": now_us,
+            "username": cam.username,
+            "password_sealed": cam.password_sealed,
         }
         with self._begin() as c:
             done = c.execute(sa.update(cameras).where(cameras.c.id == cam.id).values(**row)).rowcount
             if not done:
                 c.execute(sa.insert(cameras).values(**row))
 
-    def get_camera(self, camera_id: str) -> Camera | None:
+    def _camera(self, r: Any, unseal: bool) -> Camera:
+        cam = Camera(**dict(r._mapping))
+        if unseal and cam.password_sealed is not None:
+            try:
+                if self.sealer is None:
+                    raise SealError("this process has no secrets key")
+                cam.password = self.sealer.unseal(cam.password_sealed)
+            except SealError as e:  # one camera's password, not every camera's recording
+                log.error("camera %s: cannot unseal its password: %s", cam.id, e)
+        return cam
+
+    def get_camera(self, camera_id: str, *, unseal: bool = False) -> Camera | None:
+        """The camera; its password is unsealed only with `unseal` (the recorder needs it)."""
         with self.engine.connect() as c:
             r = c.execute(sa.select(cameras).where(cameras.c.id == camera_id)).first()
-        return Camera(**dict(r._mapping)) if r else None
+        return self._camera(r, unseal) if r else None
 
-    def list_cameras(self, *, enabled_only: bool = False) -> list[Camera]:
+    def list_cameras(self, *, enabled_only: bool = False, unseal: bool = False) -> list[Camera]:
         q = sa.select(cameras).order_by(cameras.c.id)
         if enabled_only:
             q = q.where(cameras.c.enabled == sa.true())
         with self.engine.connect() as c:
-            return [Camera(**dict(r._mapping)) for r in c.execute(q)]
+            return [self._camera(r, unseal) for r in c.execute(q)]
+
+    def seal_credentials(self) -> int:
+        """Split and seal what an older version stored in clear, and reseal every password with
+        the first key (after a key rotation). Returns the cameras rewritten; update times unchanged."""
+        cams = self.list_cameras(unseal=True)
+        for cam in cams:
+            self.upsert_camera(cam, cam.updated_us)
+        return len(cams)
 
     def delete_camera(self, camera_id: str) -> bool:
         with self._begin() as c:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from core.camera_url import join_credentials
 from core.redact import redact_url
 
 __all__ = ["Camera", "Event", "FeedStatus", "Fragment", "Segment"]
@@ -23,10 +24,26 @@ class Camera:
     health_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     updated_us: int = 0
+    # Credentials apart from the URL (core/camera_url.py): `url` holds none, or the `{password}`
+    # placeholder. `password` is plain text only in memory (given on input, or unsealed for the
+    # recorder); the catalog stores `password_sealed` (storage/sealing.py).
+    username: str | None = None
+    password: str | None = None
+    password_sealed: str | None = None
 
     @property
     def safe_url(self) -> str:
         return redact_url(self.url)
+
+    @property
+    def source_url(self) -> str:
+        """The URL to open, credentials put back (needs `password` unsealed)."""
+        return join_credentials(self.url, self.username, self.password)
+
+    @property
+    def health_source_url(self) -> str | None:
+        """The health substream's URL to open: the camera's own credentials (one device, one login)."""
+        return None if self.health_url is None else join_credentials(self.health_url, self.username, self.password)
 
     def __repr__(self) -> str:  # never let credentials reach a log through repr()
         return f"Camera(id={self.id!r}, url={self.safe_url!r}, enabled={self.enabled})"

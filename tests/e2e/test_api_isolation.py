@@ -1,0 +1,38 @@
+"""The API runs in a process of its own: killing it never stops recording, and it comes back."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.servers import RtspServer
+from tests.vigilproc import VigilProcess, wait_until
+
+
+def test_killing_the_api_process_never_stops_recording(tmp_path: Path) -> None:
+    with RtspServer({"/live": "synthetic:?w=320&h=240&fps=25&gop=25"}) as rtsp:
+        cams = [{"id": "cam-a", "url": rtsp.url("/live")}]
+        with VigilProcess(tmp_path / "v", cams, recording={"segment_seconds": 2}) as v:
+            assert v.proc is not None
+            api = wait_until(v.api_pid, 10, what="the API process")
+            assert api != v.proc.pid, "the API must not run in the recording process"
+            wait_until(lambda: len(v.catalog.segments_for("cam-a")) >= 1, 60, what="a first segment")
+            for round_ in range(2):  # twice: the second restart comes after a backoff too
+                before = len(v.catalog.segments_for("cam-a"))
+                os.kill(api, signal.SIGKILL)
+                # recording goes on while there is no API
+                wait_until(
+                    lambda: len(v.catalog.segments_for("cam-a")) >= before + 2,
+                    40,
+                    what=f"segments to keep landing with the API dead (round {round_})",
+                )
+                new = wait_until(lambda: (p := v.api_pid()) not in (None, api) and p, 40, what="a new API process")
+                wait_until(v._healthy, 40, what="the API to answer again")
+                api = new
+            assert v.proc.poll() is None, "the recording process must survive"
+            r = httpx.get(f"{v.url}/health", timeout=5)
+            assert r.status_code == 200
+            assert "API process" in v.log_text() and "restarting" in v.log_text()
