@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import core
+from api.auth_throttle import FailedKeyThrottle
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.fast_status import FastStatus, FastStatusSwitch
@@ -39,6 +40,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "the key's role is too low"},
     404: {"model": ErrorOut, "description": "unknown camera, or nothing there"},
     422: {"model": ErrorOut, "description": "invalid parameters"},
+    429: {"model": ErrorOut, "description": "too many failed API keys from this address (Retry-After)"},
 }
 
 DESCRIPTION = """Records and watches a city's CCTV. See docs/design/api.md.
@@ -68,6 +70,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         events=watcher,
         live=LiveIndex(ctx.catalog, ctx.spool),
         clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
+        throttle=FailedKeyThrottle(ctx.clock.monotonic),
     )
     api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats)
 
@@ -85,7 +88,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
             await watcher.stop()
             await asyncio.to_thread(board.stop)
 
-    app = FastAPI(title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan)
+    # No /docs or /redoc: their pages load Swagger UI / ReDoc from a public CDN, with no integrity
+    # check, on the origin where keys are typed. The schema stays at /openapi.json.
+    app = FastAPI(
+        title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     app.state.metrics = api_metrics
 

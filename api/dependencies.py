@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth_throttle import FailedKeyThrottle
 from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -143,6 +144,7 @@ class Services:
     live: LiveIndex
     clip_slots: threading.BoundedSemaphore
     extra: dict[str, object] = field(default_factory=dict)
+    throttle: FailedKeyThrottle | None = None  # failed keys per client address (api/auth_throttle.py)
 
 
 async def get_services(request: Request) -> Services:  # async: no worker-thread hop per request
@@ -191,9 +193,12 @@ class NeedsCatalog(Exception):
     """The decision needs a catalog query: retry from a worker thread."""
 
 
-def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: bool = True) -> Principal:
+def bearer_principal(
+    svc: Services, header: str | None, role: Role, *, lookup: bool = True, client: str | None = None
+) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
-    `role`; else 401/403. Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
+    `role`; else 401/403, or 429 when `client` (an address) failed too often to be looked up.
+    Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
     Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
@@ -207,8 +212,16 @@ def bearer_principal(svc: Services, header: str | None, role: Role, *, lookup: b
     if info is None:
         if not lookup:
             raise NeedsCatalog
+        wait_s = svc.throttle.retry_after_s(client) if svc.throttle else 0.0
+        if wait_s > 0:
+            raise HTTPException(
+                429, "too many failed API keys from this address; try again later",
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )
         info = svc.keys.verify(token)
     if info is None:
+        if svc.throttle:
+            svc.throttle.failed(client)
         raise _unauthorized("unknown or revoked API key")
     if not role_allows(info.role, role):
         raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
@@ -225,7 +238,7 @@ def authenticate(
         return _OPEN
     header = request.headers.get("authorization")
     if header or not (signed and "sig" in request.query_params):
-        return bearer_principal(svc, header, role, lookup=lookup)
+        return bearer_principal(svc, header, role, lookup=lookup, client=request.client.host if request.client else None)
     kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
     if kid is None:
         raise _unauthorized("the signed URL is invalid or has expired")

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import NeedsCatalog, Services, bearer_principal
 from api.status_board import accepts_gzip, etag_matches
+from api.status_builder import FEED_STATES
 
 __all__ = ["PATH", "FastStatus", "FastStatusSwitch"]
 
@@ -77,6 +78,9 @@ class FastStatus:
             # as Starlette parses it (QueryParams): latin-1, blank values kept
             for k, v in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
                 if k == "state":
+                    if v not in FEED_STATES:  # the route words the 422
+                        await self.app(scope, receive, send)
+                        return
                     states.append(v)
                 elif k == "tag":
                     tags.append(v)

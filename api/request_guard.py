@@ -83,11 +83,12 @@ class RequestGuard:
             return
         # the key before the body: nothing is read for a caller who will be refused anyway
         header = _header(scope, b"authorization")
+        client = scope["client"][0] if scope.get("client") else None
         try:
             try:
                 bearer_principal(self.services, header, "viewer", lookup=False)
             except NeedsCatalog:
-                await asyncio.to_thread(bearer_principal, self.services, header, "viewer")
+                await asyncio.to_thread(bearer_principal, self.services, header, "viewer", client=client)
         except HTTPException as e:
             if e.status_code in (401, 429):
                 await _refuse(send, e.status_code, str(e.detail), dict(e.headers or {}))

@@ -27,6 +27,7 @@ __all__ = [
     "PLACEHOLDER",
     "SplitUrl",
     "check_camera_url",
+    "check_camera_urls",
     "ffmpeg_protocols",
     "join_credentials",
     "split_credentials",
@@ -75,6 +76,16 @@ def check_camera_url(url: str, allowed: tuple[str, ...] | list[str] = DEFAULT_SC
     if scheme != "file" and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s]+", url):
         raise ValueError(f"expected a URL such as {scheme}://host/path")
     return url
+
+
+def check_camera_urls(urls: dict[str, str | None], allowed: tuple[str, ...] | list[str]) -> None:
+    """`check_camera_url` on a camera's named URLs (url, health_url); the error names the field."""
+    for name, value in urls.items():
+        if value is not None:
+            try:
+                check_camera_url(value, allowed)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
 
 
 def ffmpeg_protocols(url: str) -> str:

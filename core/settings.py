@@ -266,17 +266,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _camera_urls(self) -> "Settings":
         """The API's rule (core/camera_url.py), so the file cannot hold what the API refuses."""
-        from core.camera_url import check_camera_url
+        from core.camera_url import check_camera_urls
 
-        allowed = self.security.camera_url_schemes
         for i, c in enumerate(self.cameras):
-            for name in ("url", "health_url"):
-                value = getattr(c, name)
-                if value is not None:
-                    try:
-                        check_camera_url(value, allowed)
-                    except ValueError as e:
-                        raise ValueError(f"cameras.{i}.{name} ({c.id}): {e}") from None
+            try:
+                check_camera_urls({"url": c.url, "health_url": c.health_url}, self.security.camera_url_schemes)
+            except ValueError as e:
+                raise ValueError(f"cameras.{i} ({c.id}).{e}") from None
         return self
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
-from core.camera_url import check_camera_url, split_credentials
+from core.camera_url import check_camera_urls, split_credentials
 from core.redact import safe_url
 from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
 from storage.audit_log import add_audit
@@ -39,15 +39,8 @@ def camera_out(cam: Camera) -> CameraOut:
 
 def _checked(svc: ServicesDep, cam: Camera) -> None:
     """The config file's rule for URLs (core/camera_url.py), then credentials split out of them."""
-    allowed = svc.ctx.settings.security.camera_url_schemes
     try:
-        for name in ("url", "health_url"):
-            value = getattr(cam, name)
-            if value is not None:
-                try:
-                    check_camera_url(value, allowed)
-                except ValueError as e:
-                    raise ValueError(f"{name}: {e}") from None
+        check_camera_urls({"url": cam.url, "health_url": cam.health_url}, svc.ctx.settings.security.camera_url_schemes)
         split_camera(cam)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
@@ -135,19 +128,19 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
             options.pop("health", None)
         cam.options = options
     _checked(svc, cam)
+    new_password = cam.password_sealed is None and cam.password is not None
     _write(svc, cam)
     after = _audited(camera_out(cam))
-    changed = sorted(k for k in after if after[k] != before[k])
-    if "password" in changes and "password_set" not in changed:
-        changed.append("password")  # replaced by another: the values stay out of the log
+    changed = [k for k in after if after[k] != before[k]]
+    old = {k: before[k] for k in changed}
+    new = {k: after[k] for k in changed}
+    if new_password:  # that it changed is recorded; the values never are
+        old["password"] = "***" if before["password_set"] else None
+        new["password"] = "*** (new)"
     fields = sorted(k for k in changes if k != "url") + (["url"] if "url" in changes else [])
     add_audit(
         svc.ctx.catalog, "camera.update", key=who.key, at_us=cam.updated_us, camera_id=cam.id,
-        detail={
-            "fields": fields,
-            "old": {k: before[k] for k in changed if k in before},
-            "new": {k: after[k] for k in changed if k in after},
-        },
+        detail={"fields": fields, "old": old, "new": new},
     )
     return camera_out(cam)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
 from api.schemas import CameraStatusDetail, StatusOut
 from api.status_board import accepts_gzip, etag_matches
+from api.status_builder import FEED_STATES
 
 router = APIRouter(tags=["status"])
 Viewer = Annotated[Principal, Depends(require("viewer"))]
@@ -32,6 +33,9 @@ async def status(
     # Ready bytes from the board's refresher: no catalog access and no encoding here. Most polls
     # never get here: api/fast_status.py answers them in front of FastAPI, byte for byte as below
     # (keep the two in step; tests/api/test_api_status.py compares them).
+    bad = sorted(set(state or ()) - set(FEED_STATES))
+    if bad:
+        raise HTTPException(422, f"state: unknown {', '.join(map(repr, bad))}; one of {', '.join(FEED_STATES)}")
     enc = svc.board.variant(state or (), tag or ())
     headers = {"ETag": enc.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if etag_matches(request.headers.get("if-none-match"), enc.etag):
