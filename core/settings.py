@@ -65,6 +65,7 @@ class S3Config(_Strict):
     bucket: str = Field(default="vigil", min_length=3, max_length=63)
     secure: bool = False
     region: str = "us-east-1"
+    ca_file: Path | None = Field(default=None, description="PEM CA bundle to verify the S3 server's certificate")
 
 
 class StorageConfig(_Strict):

@@ -16,7 +16,7 @@ import uvicorn
 
 from api.serving import server_config
 from tests.api.conftest import ApiEnv, make_env
-from tests.servers import free_port
+from tests.servers import free_port, self_signed_cert
 
 
 def _rss_bytes() -> int:
@@ -168,3 +168,37 @@ def test_slow_headers_are_cut(limited: tuple[ApiEnv, Any], start: bytes) -> None
     took = time.monotonic() - t0
     assert took < 8, f"the server held a connection without headers for {took:.1f} s"
     assert raw == b"" or _status(raw) == 408
+
+
+def test_https_with_a_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    import httpx
+
+    cert, key = self_signed_cert(tmp_path)
+    env = make_env(tmp_path / "tls", tls_cert=cert, tls_key=key)
+    with _served(env) as port:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=ctx, timeout=10) as c:
+            r = c.get(f"https://127.0.0.1:{port}/api/status", headers=env.auth("viewer"))
+            assert r.status_code == 200 and r.http_version == "HTTP/1.1"
+        # the same port does not speak plain HTTP: nothing readable comes back
+        s = _connect(port)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert not _read_response(s, timeout=5).startswith(b"HTTP/1.1 200")
+
+
+def test_auth_or_tls_off_beyond_loopback_is_said_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from core.settings import ApiConfig
+
+    env = make_env(tmp_path / "loud")
+    with caplog.at_level("WARNING", logger="vigil.api"):
+        server_config(env.app, ApiConfig(host="0.0.0.0", auth=False))
+    text = caplog.text
+    assert "API AUTH IS OFF on 0.0.0.0" in text and "API TLS IS OFF on 0.0.0.0" in text
+    caplog.clear()
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    with caplog.at_level("WARNING", logger="vigil.api"):
+        server_config(env.app, ApiConfig(host="127.0.0.1", auth=False))  # loopback: the operator's own machine
+        server_config(env.app, ApiConfig(host="10.0.0.2", tls_cert=cert, tls_key=key))
+    assert caplog.text == ""

@@ -103,3 +103,26 @@ def test_server_secret_is_made_once_and_shared(catalog: Catalog, tmp_path: Path)
     other = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")  # another node, same catalog
     assert server_secret(other) == s1
     assert server_secret(other, "another") != s1
+
+
+def test_key_rotation_reseals_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vigil secrets rotate` after putting a new key first: the old key alone opens nothing."""
+    monkeypatch.delenv("VIGIL_SECURITY__KEY")  # the key file, as on a node
+    from storage.catalog import Camera
+    from storage.sealing import SealError, Sealer, new_key
+    from vigil.cli import main
+
+    old, new = new_key(), new_key()
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    cat = Catalog(url, sealer=Sealer.from_text(old))
+    cat.upsert_camera(Camera(id="c1", url="rtsp://u:Old-pw@h/x"), 1)
+    secret = server_secret(cat)
+    cfg = tmp_path / "v.yaml"
+    (tmp_path / "k").write_text(f"{new}\n{old}\n")
+    cfg.write_text(f"catalog: '{url}'\nsecurity: {{key_file: {tmp_path / 'k'}}}\n")
+    assert main(["secrets", "rotate", "--config", str(cfg)]) == 0
+    fresh = Catalog(url, sealer=Sealer.from_text(new))
+    assert fresh.get_camera("c1", unseal=True).source_url == "rtsp://u:Old-pw@h/x"  # type: ignore[union-attr]
+    assert server_secret(fresh) == secret
+    with pytest.raises(SealError):
+        Sealer.from_text(old).unseal(fresh.get_camera("c1").password_sealed or "")  # type: ignore[union-attr]
