@@ -114,6 +114,8 @@ def test_unauthenticated_huge_chunked_post_is_401_unread(limited: tuple[ApiEnv, 
     assert b"connection: close" in reply.lower()
     assert sent < 64 * 1024 * 1024, f"the client could push {sent / 1e6:.0f} MB into the server"
     grew = _rss_bytes() - rss0
+    print(f"500 MB unauthenticated chunked POST: {_status(reply)} after {sent / 1e6:.1f} MB pushed, "
+          f"{time.monotonic() - t0:.2f} s, RSS {rss0 / 1e6:.0f} → {(rss0 + grew) / 1e6:.0f} MB")
     assert grew < 40 * 1024 * 1024, f"RSS grew by {grew / 1e6:.0f} MB"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ def test_killing_the_api_process_never_stops_recording(tmp_path: Path) -> None:
             wait_until(lambda: len(v.catalog.segments_for("cam-a")) >= 1, 60, what="a first segment")
             for round_ in range(2):  # twice: the second restart comes after a backoff too
                 before = len(v.catalog.segments_for("cam-a"))
+                t_kill = time.monotonic()
                 os.kill(api, signal.SIGKILL)
                 # recording goes on while there is no API
                 wait_until(
@@ -31,6 +33,8 @@ def test_killing_the_api_process_never_stops_recording(tmp_path: Path) -> None:
                 )
                 new = wait_until(lambda: (p := v.api_pid()) not in (None, api) and p, 40, what="a new API process")
                 wait_until(v._healthy, 40, what="the API to answer again")
+                print(f"API killed (round {round_}): answering again after {time.monotonic() - t_kill:.1f} s, "
+                      f"{len(v.catalog.segments_for('cam-a')) - before} segments recorded meanwhile")
                 api = new
             assert v.proc.poll() is None, "the recording process must survive"
             r = httpx.get(f"{v.url}/health", timeout=5)
