@@ -78,7 +78,7 @@ class FastStatus:
             # as Starlette parses it (QueryParams): latin-1, blank values kept
             for k, v in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
                 if k == "state":
-                    if v not in FEED_STATES:  # the route words the 422
+                    if v and v not in FEED_STATES:  # the route words the 422
                         await self.app(scope, receive, send)
                         return
                     states.append(v)

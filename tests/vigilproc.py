@@ -84,7 +84,9 @@ class VigilProcess:
 
     def start(self, timeout: float = 60.0) -> "VigilProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_LOG_LEVEL="INFO")
-        env.pop("VIGIL_SECURITY__KEY", None)  # the node's own key file (<data_dir>/secret.key)
+        if str(self.config["catalog"]).startswith("sqlite"):
+            env.pop("VIGIL_SECURITY__KEY", None)  # the node's own key file (<data_dir>/secret.key)
+        # else nodes share one catalog, so one key: this process's (docs/design/security.md)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vigil.cli", "run", "--config", str(self.config_path)],

@@ -33,7 +33,7 @@ async def status(
     # Ready bytes from the board's refresher: no catalog access and no encoding here. Most polls
     # never get here: api/fast_status.py answers them in front of FastAPI, byte for byte as below
     # (keep the two in step; tests/api/test_api_status.py compares them).
-    bad = sorted(set(state or ()) - set(FEED_STATES))
+    bad = sorted(set(state or ()) - set(FEED_STATES) - {""})  # `state=` (blank) stays as it was
     if bad:
         raise HTTPException(422, f"state: unknown {', '.join(map(repr, bad))}; one of {', '.join(FEED_STATES)}")
     enc = svc.board.variant(state or (), tag or ())
