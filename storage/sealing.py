@@ -45,7 +45,8 @@ class Sealer:
         if not keys:
             raise SealError("no key given")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            fernets = [Fernet(k.encode()) for k in keys]
+            self._fernet, self._first = MultiFernet(fernets), fernets[0]
         except (ValueError, TypeError):
             raise SealError("a secrets key must be 32 url-safe base64-encoded bytes (make one: vigil secrets new-key)") from None
         self.key_count = len(keys)
@@ -70,6 +71,16 @@ class Sealer:
             return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise SealError("sealed with a key this node does not have (see security.key_file)") from None
+
+    def is_current(self, stored: str) -> bool:
+        """Sealed with the first key (nothing to reseal after a rotation)."""
+        if not stored.startswith(PREFIX):
+            return False
+        try:
+            self._first.decrypt(stored[len(PREFIX) :].encode())
+        except InvalidToken:
+            return False
+        return True
 
     def reseal(self, stored: str) -> str:
         """Sealed again with the first key (after a rotation)."""

@@ -89,10 +89,19 @@ class CameraRows(CatalogBase):
     def seal_credentials(self) -> int:
         """Split and seal what an older version stored in clear, and reseal every password with
         the first key (after a key rotation). Returns the cameras rewritten; update times unchanged."""
-        cams = self.list_cameras(unseal=True)
-        for cam in cams:
-            self.upsert_camera(cam, cam.updated_us)
-        return len(cams)
+        n = 0
+        for cam in self.list_cameras():
+            sealed = cam.password_sealed
+            stale = sealed is not None and (self.sealer is None or not self.sealer.is_current(sealed))
+            if not stale and split_credentials(cam.url).url == cam.url and (
+                cam.health_url is None or split_credentials(cam.health_url).url == cam.health_url
+            ):
+                continue  # already split, and sealed with the first key
+            full = self.get_camera(cam.id, unseal=True)
+            if full is not None and (sealed is None or full.password is not None):
+                self.upsert_camera(full, full.updated_us)
+                n += 1
+        return n
 
     def delete_camera(self, camera_id: str) -> bool:
         with self._begin() as c:
