@@ -4,7 +4,7 @@ process trees with psutil, the 720p test clip, fleets of `file:` RTSP mounts, on
 
 Why `file:` mounts: a live GStreamer 720p camera costs ~14 % of a core to *encode*, so 100 of them
 cannot run on 2 cores. A mount of a pre-encoded clip is served without transcoding (~0.33 % of a
-core per client, FIELD-NOTES), each client from the start, and ends at the end of the file — so
+core per client, docs/design/platform.md §1.10), each client from the start, and ends at the end of the file — so
 "frames the server sent" is simply the clip's frame count, and each camera's first run in the
 catalog must hold exactly that many frames.
 """

@@ -7,7 +7,7 @@ floor, HEVC, B-frames, high/low quality, no OSD — and 1920×1080 for the quiet
 Only keyframes are decoded, as the sampler does (ingest/health/metrics.py does the measuring).
 
 Per keyframe, against the previous keyframe: the chosen difference (half resolution, 1 % most-changed
-pixels left out) and the smallest such difference to the last three keyframes (`repeat`), the rejected one (plain mean at 160 px wide, as FIELD-NOTES measured), the median
+pixels left out) and the smallest such difference to the last three keyframes (`repeat`), the rejected one (plain mean at 160 px wide, as platform.md §3 measured), the median
 P-frame size since the previous keyframe over the keyframe's size, mean luma, dark share, the chosen
 sharpness (tile median of the Laplacian variance over picture variance, 160 px) and the rejected raw
 Laplacian variance. Then the margins per clip, each clip replayed through the real state machine

@@ -1,6 +1,6 @@
 """Writes one run as fragmented-MP4 segments into the spool, by stream copy.
 
-One muxer per run (FIELD-NOTES, PyAV item 7): its byte stream — header (ftyp + moov), then one
+One muxer per run (docs/design/platform.md §1.7): its byte stream — header (ftyp + moov), then one
 fragment (moof + mdat) per GOP — is split on box boundaries between fragments into segment files.
 Every segment file is header + its fragments, so it plays on its own, and decode times continue
 across the run's segments, so a run plays as one HLS stream. The muxer emits a GOP's fragment only

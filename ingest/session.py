@@ -186,7 +186,7 @@ class Session:
         is_video = pkt.stream is self.source.video
         if is_video and pkt.dts is None and pkt.pts is None:
             if self.writer is None and self._pending_first is None and pkt.is_keyframe:
-                # FFmpeg's RTSP demuxer hands the first IDR over without timestamps (FIELD-NOTES 1):
+                # FFmpeg's RTSP demuxer hands the first IDR over without timestamps (docs/design/platform.md §1.1):
                 # keep it and stamp it one frame before the first timed packet.
                 self._pending_first = pkt
                 self._pending_first_wall_us = self._now_us()

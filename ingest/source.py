@@ -98,7 +98,7 @@ class AvSource:
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
-        # costs ~1 s per connect (FIELD-NOTES 5). Without them (no sprop-parameter-sets), reopen
+        # costs ~1 s per connect (docs/design/platform.md §1.5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
         self.container = self._open(url, opts, fast=True)
         v = self.container.streams.video[0] if self.container.streams.video else None

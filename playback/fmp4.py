@@ -1,6 +1,6 @@
 """Shifting fragment decode times (tfdt) in a byte stream, in place, for VOD playback across runs.
 
-Why: each run's muxer starts decode times at zero (FIELD-NOTES 6), so a playlist spanning two runs
+Why: each run's muxer starts decode times at zero (docs/design/platform.md §1.6), so a playlist spanning two runs
 steps back in time at the discontinuity. Browsers reset their timeline there, but FFmpeg's HLS
 demuxer feeds one MP4 demuxer and drops the first fragment after the step (measured: 25 of 450
 frames lost). Adding each run's wall-clock offset to its `tfdt` makes the playlist one increasing

@@ -4,7 +4,7 @@ Why here: what a player needs (which byte ranges, where a run breaks, what wall-
 fragment shows) follows from the segment index alone, so playlist building is a pure function of
 segments + URIs, testable without a server. The API only decides the URIs (signed links).
 
-Facts it relies on (FIELD-NOTES 6–8): every segment object is `header_bytes` of ftyp+moov then one
+Facts it relies on (docs/design/platform.md §1.6–1.8): every segment object is `header_bytes` of ftyp+moov then one
 moof+mdat per GOP; the segments of one run share the header and continue its decode times, so a run
 plays as one stream under one `EXT-X-MAP`; a new run restarts decode times and needs
 `EXT-X-DISCONTINUITY` and its own map.

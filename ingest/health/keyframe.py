@@ -1,6 +1,6 @@
 """Decoding one keyframe on its own: the decoder settings the sampler and its benches share.
 
-- `thread_count=1`: FIELD-NOTES, decoder threads make keyframe-only decoding slower (and every
+- `thread_count=1`: docs/design/platform.md §2: decoder threads make keyframe-only decoding slower (and every
   thread's work is CPU a camera pays for; the cameras are the parallelism).
 - `skip_frame=NONKEY`: only keyframes are ever fed; anything else is dropped unread.
 - deblocking stays on. Skipping it (`skip_loop_filter=all`) saves ~11 % of a 720p keyframe's

@@ -1,7 +1,7 @@
 """Pure measuring: one decoded picture in, a few numbers out (OpenCV on small grey images).
 
 Why the Y plane: the luma plane of a decoded frame *is* the grey picture; converting to RGB first
-costs 9.2 ms per 720p frame and taking the plane costs nothing (FIELD-NOTES, costs).
+costs 9.2 ms per 720p frame and taking the plane costs nothing (docs/design/platform.md §2).
 
 Why two sizes (numbers in docs/design/health.md):
 - the **difference** between samples is taken at half the source resolution. Shrinking averages

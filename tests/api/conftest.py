@@ -1,6 +1,6 @@
 """Fixtures for the API tests: a real SQLite catalog file, a store (local dir or real SeaweedFS S3),
 keys for every role, the app in a TestClient or under uvicorn on a free port, and a watch on every
-response body for the cameras' password (issue 4, test 6).
+response body for the cameras' password.
 
 Why this shape: `ApiEnv` is what a `vigil run` process would hold; when the recorder lands, the
 playback/live tests can point the same helpers at a `vigil run` subprocess instead.

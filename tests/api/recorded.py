@@ -2,7 +2,7 @@
 
 Why: playback, clip and live tests need stored segments whose every property is known (frames,
 keyframes, fragment offsets and times, runs and gaps) without waiting for an RTSP camera. The bytes
-are made the way the recorder makes them (FIELD-NOTES, PyAV item 7): one fragmented-MP4 muxer per
+are made the way the recorder makes them (docs/design/platform.md §1.7): one fragmented-MP4 muxer per
 run, its output split between fragments into segment objects that each start with the run's header,
 so decode times continue across a run's segments. When the recorder lands, a `vigil run`
 subprocess recording a camera can replace `make_recording` behind the same `Recording` type.

@@ -1,4 +1,4 @@
-"""Every route × no key / wrong key / each role: allowed exactly as issue 4 says, else 401/403."""
+"""Every route × no key / wrong key / each role: allowed exactly as docs/design/api.md says, else 401/403."""
 
 from __future__ import annotations
 

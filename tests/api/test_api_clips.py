@@ -1,4 +1,4 @@
-"""Clip export over HTTP (issue 4, test 2): the bytes hash to `Repr-Digest`, the clip decodes,
+"""Clip export over HTTP: the bytes hash to `Repr-Digest`, the clip decodes,
 starts on a keyframe at or before `start`, covers `end`; the audit log holds it."""
 
 from __future__ import annotations

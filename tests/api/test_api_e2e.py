@@ -1,9 +1,9 @@
 """The API of a real `vigil run` recording a real RTSP camera (GStreamer server):
 
-- issue 4 test 3: the live playlist advances while the camera records, and its newest media is at
+- the live playlist advances while the camera records, and its newest media is at
   most two GOPs plus a second behind the camera; FFmpeg plays it through signed URLs;
-- issue 4 test 8: a camera added with POST /api/cameras is recording within 5 s; one deleted stops;
-- issue 4 test 6 for this process too: no response carries the camera password.
+- a camera added with POST /api/cameras is recording within 5 s; one deleted stops;
+- for this process too: no response carries the camera password.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ uploader moving closed segments to the store): it advances, numbers fragments st
 reloads, segment boundaries, uploads and runs, and FFmpeg plays it over HTTP.
 
 When the recorder lands, `FakeRecorder` is what a `vigil run` subprocess with a live RTSP camera
-replaces (issue 4, test 3: newest media at most two GOPs plus a second behind the camera).
+replaces (newest media at most two GOPs plus a second behind the camera).
 """
 
 from __future__ import annotations

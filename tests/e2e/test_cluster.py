@@ -1,4 +1,4 @@
-"""Many nodes on one PostgreSQL catalog and one S3 store (issue 6): leases, failover, fencing,
+"""Many nodes on one PostgreSQL catalog and one S3 store: leases, failover, fencing,
 rebalancing; and the spool's disk budget with S3 down. Real PostgreSQL, SeaweedFS, RTSP."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Feed health end to end (issue 3): the real GStreamer RTSP server serving pictures the test
+"""Feed health end to end: the real GStreamer RTSP server serving pictures the test
 controls, recorded by a real `vigil run`; states, events and the availability report checked."""
 
 from __future__ import annotations

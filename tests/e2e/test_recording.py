@@ -1,5 +1,5 @@
 """The recording spine end to end: `vigil run` against the real GStreamer RTSP server and real
-SeaweedFS S3 (issue 2's eight checks)."""
+SeaweedFS S3."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 roles, and headless Chromium (Debian's, driven by Playwright) whose console is watched throughout.
 
 Why one world per module: starting vigil, the cameras and the browser costs ~10 s; the six checks
-of issue 5 share them, in file order, as an operator's session would (a fault happens, the wall
+of the page share them, in file order, as an operator's session would (a fault happens, the wall
 shows it; the gap it leaves is then on the timeline).
 """
 
