@@ -171,8 +171,21 @@ def _child(stats_fd: int) -> int:
         stats=shared.read,
     )
     server = uvicorn.Server(server_config(create_app(ctx), settings.api))
+    threading.Thread(target=_follow_parent, args=(server,), name="parent-watch", daemon=True).start()
     server.run()
     return 0 if server.started else 1
+
+
+def _follow_parent(server: object, every_s: float = 0.5) -> None:
+    """A recording process that died without stopping us (SIGKILL, a crash): stop serving, so no
+    orphan keeps the port, answering for recorders that are gone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    log.error("the recording process %d is gone: the API stops", parent)
+    server.should_exit = True  # type: ignore[attr-defined]
+    time.sleep(5.0)
+    os._exit(1)  # uvicorn did not finish its graceful stop in time
 
 
 if __name__ == "__main__":
