@@ -49,6 +49,7 @@ __all__ = [
 # process (another API node, `vigil keys revoke`) stops working within this bound; revoking through
 # this process's API clears the cache at once.
 KEY_TTL_S = 2.0
+KNOWN_TTL_S = 600.0
 
 
 @dataclass(slots=True)
@@ -76,6 +77,9 @@ class KeyCache:
         self.catalog, self.clock, self.ttl_s = catalog, clock, ttl_s
         self._tokens: dict[str, tuple[float, KeyInfo]] = {}
         self._ids: dict[str, tuple[float, KeyInfo | None]] = {}
+        # digests of keys verified in the last KNOWN_TTL_S: they pass the failed-key limit
+        # (api/auth_throttle.py), still checked against the catalog when the cache expires
+        self._known: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _fresh(self, entry: tuple[float, object] | None) -> bool:
@@ -103,8 +107,17 @@ class KeyCache:
             with self._lock:
                 if len(self._tokens) > 10_000:
                     self._tokens.clear()
+                if len(self._known) > 10_000:
+                    self._known.clear()
                 self._tokens[h] = (self.clock.monotonic() + self.ttl_s, info)
+                self._known[h] = self.clock.monotonic() + KNOWN_TTL_S
         return info
+
+    def known(self, token: str) -> bool:
+        """Verified in the last `KNOWN_TTL_S` (a poller's key, not a guess)."""
+        with self._lock:
+            until = self._known.get(self._digest(token))
+        return until is not None and until > self.clock.monotonic()
 
     def cached_id(self, key_id: str) -> tuple[bool, KeyInfo | None]:
         """(hit, key) for a signing key id looked up less than `ttl_s` ago."""
@@ -212,7 +225,7 @@ def bearer_principal(
     if info is None:
         if not lookup:
             raise NeedsCatalog
-        wait_s = svc.throttle.retry_after_s(client) if svc.throttle else 0.0
+        wait_s = svc.throttle.retry_after_s(client) if svc.throttle and not svc.keys.known(token) else 0.0
         if wait_s > 0:
             raise HTTPException(
                 429, "too many failed API keys from this address; try again later",

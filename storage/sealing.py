@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.settings import Settings
 
-__all__ = ["PREFIX", "SealError", "Sealer", "load_sealer", "new_key"]
+__all__ = ["PREFIX", "SealError", "Sealer", "key_file_sealer", "load_sealer", "new_key"]
 
 log = logging.getLogger("vigil.sealing")
 
@@ -100,7 +100,11 @@ def load_sealer(settings: Settings, *, create: bool = True) -> Sealer:
     sec = settings.security
     if sec.key:
         return Sealer.from_text(sec.key)
-    path = Path(sec.key_file) if sec.key_file else Path(settings.data_dir) / "secret.key"
+    return key_file_sealer(Path(sec.key_file) if sec.key_file else Path(settings.data_dir) / "secret.key", create=create)
+
+
+def key_file_sealer(path: Path, *, create: bool = True) -> Sealer:
+    """The sealer of a key file; with `create`, a missing file is made (0600) with a new key."""
     if not path.exists() and create:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:

@@ -27,12 +27,19 @@ class CatalogBase:
 
     def __init__(self, url: str, *, create: bool = True, sealer: Any = None) -> None:
         """`sealer` (storage/sealing.py) seals camera passwords and server secrets; without one,
-        the `VIGIL_SECURITY__KEY` environment variable's key, if set, else none (storing a
-        password then fails: nothing secret is ever written in clear)."""
-        from storage.sealing import Sealer
+        the `VIGIL_SECURITY__KEY` environment variable's key, else for a SQLite file the key file
+        beside it (`secret.key`, `vigil run`'s default place; made on first use when `create`), else none
+        (storing a secret then fails: nothing secret is ever written in clear)."""
+        from pathlib import Path
+
+        from storage.sealing import Sealer, key_file_sealer
 
         self.url = url
         self.sealer: Sealer | None = sealer if sealer is not None else Sealer.from_env()
+        db_file = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+        key_file = Path(db_file).parent / "secret.key" if db_file and db_file != ":memory:" else None
+        if self.sealer is None and key_file is not None and (create or key_file.exists()):
+            self.sealer = key_file_sealer(key_file)  # made only by a process that may make the schema
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from api.dependencies import KEY_TTL_S
 from api.signing import MAX_TTL_S
 from storage.audit_log import list_audit
 from storage.server_secrets import server_secret
@@ -93,7 +94,11 @@ def test_failed_keys_are_rate_limited_per_address(tmp_path: Path) -> None:
         # a POST with a guessed key is refused before its body too
         r = c.post("/api/cameras", json={"id": "a", "url": "rtsp://h/x"}, headers={"Authorization": "Bearer nope_x"})
         assert r.status_code == 429
-        # the known poller from the same address keeps its view
+        # the known poller from the same address keeps its view, also once its cache entry expired
+        assert c.get("/api/status", headers=good).status_code == 200
+        clock.advance(KEY_TTL_S + 0.1)  # (which refills 2 guesses)
+        guesses = [c.get("/api/status", headers={"Authorization": f"Bearer vgl_{i}_g"}).status_code for i in range(5)]
+        assert guesses[-1] == 429, guesses
         assert c.get("/api/status", headers=good).status_code == 200
         clock.advance(5)  # refilled at 1 per second
         assert c.get("/api/status", headers={"Authorization": "Bearer vgl_0_guess"}).status_code == 401
