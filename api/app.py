@@ -24,6 +24,7 @@ from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.request_guard import GuardLimits, RequestGuard
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
+from api.routers import notifications, ticket_report, tickets
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -45,7 +46,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 DESCRIPTION = """Records and watches a city's CCTV. See docs/design/api.md.
 
-Send `Authorization: Bearer KEY` (roles: viewer < investigator < admin); `/health` is open.
+Send `Authorization: Bearer KEY` (roles: viewer < investigator < admin; technician = viewer + tickets);
+`/health` is open.
 Playlists and media also accept signed URLs (`kid`, `exp`, `sig`) handed out by the API.
 Times: ISO 8601 with a zone, or epoch seconds. Ranges are half-open [start, end)."""
 
@@ -72,7 +74,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
         throttle=FailedKeyThrottle(ctx.clock.monotonic),
     )
-    api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats)
+    api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats, ctx.settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -106,7 +108,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
-    for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit):
+    for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit,
+              tickets, ticket_report, notifications):
         app.include_router(r.router, responses=_ERRORS)
     # The status poll's fast path (api/fast_status.py), inside the metrics middleware so polls are
     # still counted; the route above stays the documented path and takes what it passes on.

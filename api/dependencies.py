@@ -20,7 +20,7 @@ from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
 from api.timeparse import parse_time_us
-from core.roles import Role, role_allows
+from core.roles import ALL_ROLES, Permission, Role, role_allows
 from storage.api_keys import KeyInfo, get_key, verify_key
 from storage.catalog import Camera, Catalog
 from playback.live import LiveIndex
@@ -207,7 +207,7 @@ class NeedsCatalog(Exception):
 
 
 def bearer_principal(
-    svc: Services, header: str | None, role: Role, *, lookup: bool = True, client: str | None = None
+    svc: Services, header: str | None, role: Role | Permission, *, lookup: bool = True, client: str | None = None
 ) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
     `role`; else 401/403, or 429 when `client` (an address) failed too often to be looked up.
@@ -237,12 +237,13 @@ def bearer_principal(
             svc.throttle.failed(client)
         raise _unauthorized("unknown or revoked API key")
     if not role_allows(info.role, role):
-        raise HTTPException(403, f"this needs the {role} role; the key {info.name!r} is {info.role}")
+        what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
+        raise HTTPException(403, f"this needs {what}; the key {info.name!r} is {info.role}")
     return Principal(info.role, info, "bearer")
 
 
 def authenticate(
-    request: Request, svc: Services, role: Role, *, signed: bool = False, lookup: bool = True
+    request: Request, svc: Services, role: Role | Permission, *, signed: bool = False, lookup: bool = True
 ) -> Principal:
     """The caller, if their key (or signed URL) admits `role`; else 401/403. With `lookup`
     (blocking: a worker thread or a sync handler) a key missing from the cache is looked up in the
@@ -263,11 +264,12 @@ def authenticate(
     if info is None:
         raise _unauthorized("the key that signed this URL was revoked")
     if not role_allows(info.role, role):  # a URL signed for a viewer never opens more than a viewer may
-        raise HTTPException(403, f"this needs the {role} role; the key that signed this URL is {info.role}")
+        what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
+        raise HTTPException(403, f"this needs {what}; the key that signed this URL is {info.role}")
     return Principal(info.role, info, "signature")
 
 
-def require(role: Role, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:
+def require(role: Role | Permission, *, signed: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers whose key has at least `role`; with `signed`, a valid
     signed URL (see api/signing.py) is accepted in place of the header.
 

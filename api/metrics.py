@@ -15,7 +15,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.operations_metrics import OperationsCollector
 from api.status_board import StatusBoard
+from core.settings import Settings
 from storage.catalog import Catalog
 from core.clock import Clock
 
@@ -91,10 +93,17 @@ class ApiMetrics:
     """The registry of one app and its request instruments."""
 
     def __init__(
-        self, board: StatusBoard, catalog: Catalog, clock: Clock, stats: Callable[[], dict[str, float]] | None
+        self,
+        board: StatusBoard,
+        catalog: Catalog,
+        clock: Clock,
+        stats: Callable[[], dict[str, float]] | None,
+        settings: Settings | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_VigilCollector(board, catalog, clock, stats))
+        if settings is not None:
+            self.registry.register(OperationsCollector(settings, catalog, clock))
         self.requests = Counter(
             "vigil_api_requests", "API requests served", ["method", "route", "status"], registry=self.registry
         )

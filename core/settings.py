@@ -6,6 +6,7 @@ A bad file gets one clear message naming the key and the problem (`ConfigError`)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,9 @@ __all__ = [
     "CameraConfig",
     "ConfigError",
     "HealthConfig",
+    "NotificationsConfig",
+    "TicketsConfig",
+    "WebhookConfig",
     "Settings",
     "load_settings",
     "parse_size",
@@ -223,6 +227,77 @@ class SecurityConfig(_Strict):
         return out
 
 
+ALERT_STATES = ("offline", "frozen", "black", "tampered", "unknown", "online", "starting")
+
+
+class WebhookConfig(_Strict):
+    """One receiver of state changes and ticket changes (notify/, docs/design/operations.md)."""
+
+    url: str
+    secret: str = Field(min_length=1, description="HMAC-SHA256 key of the X-Vigil-Signature header")
+    name: str = Field(default="", description="stable name in metrics and the API; default: from the URL")
+    states: list[str] = ["offline", "frozen", "black", "tampered", "unknown"]
+    tags: dict[str, str | list[str]] = {}  # only cameras with these tag values (a list: any of them)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @property
+    def key(self) -> str:
+        """Its stable name in the outbox, the metrics and the API: `name`, else from the URL."""
+        return self.name or "wh-" + hashlib.sha256(self.url.encode()).hexdigest()[:10]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"webhook url must start with http:// or https://, got {v.split(':', 1)[0][:10]!r}:…")
+        return v
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in ALERT_STATES]
+        if bad:
+            raise ValueError(f"unknown state {bad[0]!r}; states are {', '.join(ALERT_STATES)}")
+        return v
+
+
+class NotificationsConfig(_Strict):
+    webhooks: list[WebhookConfig] = []
+    retry_initial_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+    poll_s: float = Field(default=0.25, gt=0, le=5, description="how often the event log is read")
+    keep_delivered_days: float = Field(default=7.0, gt=0)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique(cls, hooks: list[WebhookConfig]) -> list[WebhookConfig]:
+        seen: set[str] = set()
+        for h in hooks:
+            if h.name and h.name in seen:
+                raise ValueError(f"webhook name {h.name!r} appears twice")
+            seen.add(h.name)
+        return hooks
+
+
+class TicketsConfig(_Strict):
+    """When a fault becomes a ticket, and which tags name what cameras hang on."""
+
+    enabled: bool = True
+    open_after_s: dict[str, float] = {"offline": 60.0, "frozen": 300.0, "black": 300.0, "tampered": 300.0}
+    correlate_tags: list[str] = ["uplink", "switch", "site"]
+    correlate_window_s: float = Field(default=5.0, ge=0, le=300)
+
+    @field_validator("open_after_s")
+    @classmethod
+    def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
+        for state, secs in v.items():
+            if state not in ("offline", "frozen", "black", "tampered", "unknown"):
+                raise ValueError(f"{state!r} is not a fault state (offline, frozen, black, tampered, unknown)")
+            if secs < 0:
+                raise ValueError(f"{state} must not be negative")
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -238,6 +313,8 @@ class Settings(BaseSettings):
     cluster: ClusterConfig = ClusterConfig()
     retention: RetentionConfig = RetentionConfig()
     security: SecurityConfig = SecurityConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    tickets: TicketsConfig = TicketsConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.roles import ROLES, Role
+from core.roles import ALL_ROLES, Role
 from storage.catalog import Catalog, api_keys
 
 __all__ = ["KeyInfo", "create_key", "get_key", "list_keys", "revoke_key", "verify_key"]
@@ -45,8 +45,8 @@ def _hash(secret: str) -> str:
 
 def create_key(catalog: Catalog, role: str, name: str, *, now_us: int | None = None) -> str:
     """Make a key and store its hash; returns the full key — the only time it exists in clear."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role not in ALL_ROLES:
+        raise ValueError(f"role must be one of {', '.join(ALL_ROLES)}, got {role!r}")
     name = name.strip()
     if not name or len(name) > 100:
         raise ValueError("a key needs a name of 1-100 characters (who or what uses it)")

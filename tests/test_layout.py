@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "playback": {"core", "storage"},
     "reports": {"core", "storage"},
     "api": {"core", "storage", "playback", "reports"},
-    "vigil": {"core", "storage", "ingest", "playback", "reports", "api", "camserver"},
+    "notify": {"core", "storage"},
+    "vigil": {"core", "storage", "ingest", "playback", "reports", "api", "notify", "camserver"},
 }
 ROOMS = set(ALLOWED)
 

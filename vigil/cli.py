@@ -7,6 +7,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from core.roles import ALL_ROLES
 from core.settings import ConfigError, Settings, load_settings
 
 __all__ = ["main"]
@@ -48,11 +49,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from storage.catalog import Catalog
-    from reports.availability import availability, to_csv, to_json
 
     s = _settings(args)
-    rows = availability(Catalog(s.catalog), _parse_time(args.start), _parse_time(args.end), by=args.by)
-    sys.stdout.write(to_csv(rows) if args.format == "csv" else to_json(rows) + "\n")
+    start, end = _parse_time(args.start), _parse_time(args.end)
+    if args.tickets:
+        from reports import tickets
+
+        trows = tickets.ticket_report(Catalog(s.catalog), start, end, by=args.by)
+        sys.stdout.write(tickets.to_csv(trows) if args.format == "csv" else tickets.to_json(trows) + "\n")
+        return 0
+    from reports import availability
+
+    rows = availability.availability(Catalog(s.catalog), start, end, by=args.by)
+    sys.stdout.write(availability.to_csv(rows) if args.format == "csv" else availability.to_json(rows) + "\n")
     return 0
 
 
@@ -107,13 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="end", required=True)
     rep.add_argument("--by", help="a tag name, e.g. district")
     rep.add_argument("--format", choices=["csv", "json"], default="json")
+    rep.add_argument("--tickets", action="store_true", help="fault tickets: MTTA and MTTR (detect → acknowledge → repair)")
     rep.set_defaults(func=cmd_report)
 
     k = sub.add_parser("keys", help="API keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create a key and print it once")
     kc.add_argument("--config", "-c", required=True)
-    kc.add_argument("--role", choices=["viewer", "investigator", "admin"], required=True)
+    kc.add_argument("--role", choices=list(ALL_ROLES), required=True)
     kc.add_argument("--name", required=True)
     kc.set_defaults(func=cmd_keys_create)
 

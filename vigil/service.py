@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ingest.supervisor import Supervisor
+from notify.notifier import Notifier
 from storage.catalog import Camera, Catalog
 from storage.catalog.camera_rows import split_camera
 from storage.sealing import load_sealer
@@ -98,6 +99,8 @@ class Service:
             ttl_s=settings.cluster.lease_ttl_s,
         )
         self._stopping = threading.Event()
+        # tickets and webhooks from the event log: here, beside the recorders, not in the API
+        self.notifier = Notifier(settings, self.catalog, settings.node_id)
         self.supervisor = Supervisor(
             settings, self.catalog, self.spool, on_recovered=lambda n: self.uploader.wake(), leases=self.leases
         )
@@ -128,12 +131,14 @@ class Service:
             log.info("recovered %d segment(s) left open by a previous run", len(recovered))
         self.uploader.start()
         self.supervisor.start()
+        self.notifier.start()
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
 
     def stop_recording(self, drain_s: float = 8.0) -> None:
         self._stopping.set()
         t0 = time.monotonic()
         self.supervisor.stop(timeout_s=min(6.0, drain_s))
+        self.notifier.stop(timeout_s=1.0)
         left = max(1.0, drain_s - (time.monotonic() - t0))
         self.uploader.stop(drain_timeout_s=left)
         pending = len(self.spool.closed_segments())

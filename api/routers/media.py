@@ -94,11 +94,11 @@ def live_scope(who: Principal, request: Request) -> int | None:
     """None: the caller may have the whole object (an investigator). A viewer comes only through a
     live playlist's signed URL, whose `live_from` (covered by the signature) is the first byte of
     the live window in this object: it gets the header and the bytes from there on."""
-    if role_allows(who.role, "investigator"):
+    if role_allows(who.role, "recordings"):
         return None
     text = request.query_params.get("live_from")
     if who.via != "signature" or text is None:
-        raise HTTPException(403, f"this needs the investigator role; the key {who.name!r} is {who.role}")
+        raise HTTPException(403, f"this needs the 'recordings' permission; the key {who.name!r} is {who.role}")
     try:
         return int(text)
     except ValueError:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 import core
 from api.dependencies import BearerDoc, ServicesDep, authenticate
 from api.schemas import ErrorOut
-from core.roles import Role
+from core.roles import PERMISSIONS, Role
 
 __all__ = ["router"]
 
@@ -61,7 +61,8 @@ class SessionOut(BaseModel):
 
     auth_required: bool = Field(description="false when the server runs with api.auth: false")
     signed_in: bool = Field(description="a valid key was sent (or no key is needed)")
-    role: Role | None = Field(description="the key's role: viewer < investigator < admin")
+    role: Role | None = Field(description="the key's role: viewer < investigator < admin; technician")
+    permissions: list[str] = Field(default=[], description="what the role may do (core/roles.py)")
     key_id: str | None = Field(description="the key's public id (as in the audit log)")
     key_name: str | None
     max_clip_s: float = Field(description="longest clip the server exports")
@@ -125,6 +126,7 @@ def session(request: Request, svc: ServicesDep, _doc: BearerDoc = None) -> Sessi
         update={
             "signed_in": True,
             "role": who.role,
+            "permissions": sorted(PERMISSIONS.get(who.role, ())),
             "key_id": who.key.id if who.key else None,
             "key_name": who.name,
         }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "audit", "cameras", "events", "feed_status", "holds", "leases", "metadata", "nodes",
-           "segments", "server_secrets"]
+__all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "feed_status", "holds", "leases", "metadata",
+           "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segments", "server_secrets", "ticket_cameras",
+           "ticket_notes", "tickets"]
 
 metadata = sa.MetaData()
 
@@ -151,4 +152,92 @@ holds = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("released_us", sa.BigInteger, nullable=True),
     sa.Index("ix_holds_camera", "camera_id"),
+)
+
+# ---- operations: webhook outbox, fault tickets (docs/design/operations.md) ----------------------
+
+notify_cursor = sa.Table(
+    "notify_cursor",  # the notifier's place in the event log, and which node runs it (a lease)
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("holder", sa.String(64), nullable=True),
+    sa.Column("expires_us", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+notify_outbox = sa.Table(
+    "notify_outbox",  # one row per (change, webhook): delivered at least once, in id order per camera
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("webhook", sa.String(64), nullable=False),
+    sa.Column("order_key", sa.String(64), nullable=False),  # the camera: deliveries keep its order
+    sa.Column("delivery_id", sa.String(64), nullable=False),  # the body's `id`, the same on retries
+    sa.Column("body", sa.Text, nullable=False),  # the exact bytes signed and sent
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_us", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("delivered_us", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_notify_outbox_pending", "webhook", "delivered_us", "id"),
+)
+
+notify_webhooks = sa.Table(
+    "notify_webhooks",  # delivery figures per webhook, for /metrics and the API of any node
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("delivered", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("failures", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_ok_us", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_us", sa.BigInteger, nullable=True),
+)
+
+camera_faults = sa.Table(
+    "camera_faults",  # cameras in a fault now: since when, and the ticket that covers it (if any)
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since_us", sa.BigInteger, nullable=False),
+    sa.Column("ticket_id", sa.BigInteger, nullable=True),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(8), nullable=False),  # open | closed
+    sa.Column("fault", sa.String(16), nullable=False),  # the first camera's fault state
+    sa.Column("element_tag", sa.String(64), nullable=True),  # correlated: the tag they share (uplink)
+    sa.Column("element_value", sa.String(200), nullable=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("detected_us", sa.BigInteger, nullable=False),  # the earliest camera's fault began
+    sa.Column("opened_us", sa.BigInteger, nullable=False),
+    sa.Column("acked_us", sa.BigInteger, nullable=True),
+    sa.Column("acked_by", sa.String(100), nullable=True),
+    sa.Column("closed_us", sa.BigInteger, nullable=True),  # repaired: recovered, or resolved by hand
+    sa.Column("closed_by", sa.String(100), nullable=True),  # null: closed by the cameras' recovery
+    sa.Column("close_reason", sa.String(16), nullable=True),  # recovered | resolved
+    sa.Index("ix_tickets_status", "status", "detected_us"),
+)
+
+ticket_cameras = sa.Table(
+    "ticket_cameras",
+    metadata,
+    sa.Column("ticket_id", sa.BigInteger, primary_key=True),
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since_us", sa.BigInteger, nullable=False),
+    sa.Column("recovered_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_ticket_cameras_camera", "camera_id"),
+)
+
+ticket_notes = sa.Table(
+    "ticket_notes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.BigInteger, nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Index("ix_ticket_notes_ticket", "ticket_id"),
 )

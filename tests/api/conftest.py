@@ -34,7 +34,7 @@ from core.settings import ApiConfig, Settings
 
 CAMERA_PASSWORD = "Pa55-w0rd-9f3bX"  # every camera URL in these tests carries it; no response may
 CAMERA_USER = "operator"
-ROLES = ("viewer", "investigator", "admin")
+ROLES = ("viewer", "technician", "investigator", "admin")
 T0 = us(1714557600)  # 2024-05-01T10:00:00Z
 
 

@@ -6,11 +6,13 @@ import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
 import { LiveView } from "./live.js";
 import { setHlsUrl } from "./player.js";
+import { TicketsView } from "./tickets.js";
 import { Timeline } from "./timeline.js";
 import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
-const ROLES = ["viewer", "investigator", "admin"];
+// what a role name asks for, as a permission of the session (core/roles.py)
+const NEEDS = { viewer: "status", investigator: "recordings", admin: "admin" };
 const STATUS_POLL_MS = 30000; // the event stream carries changes; this catches cameras added or removed
 
 const app = {
@@ -22,9 +24,10 @@ const app = {
   etag: "",
   pollTimer: null,
   statusBusy: false,
+  tickets: null,
 };
 
-const allows = (needed) => Boolean(app.session) && ROLES.indexOf(app.session.role) >= ROLES.indexOf(needed);
+const allows = (needed) => Boolean(app.session) && (app.session.permissions || []).includes(NEEDS[needed] || needed);
 
 // ---- messages
 
@@ -103,6 +106,7 @@ function signOut(message) {
   clearInterval(app.pollTimer);
   app.live?.dialog.close();
   app.timeline?.hide();
+  app.tickets?.hide();
   app.wall?.stop();
   app.session = null;
   app.etag = "";
@@ -132,6 +136,18 @@ function start(session) {
     onTimeline: (id) => { location.hash = `#/timeline/${encodeURIComponent(id)}`; },
     onError: (m) => banner(m),
   });
+  if (allows("tickets")) {
+    app.tickets ??= new TicketsView({
+      canWork: () => allows("ticket_work"),
+      keyName: session.key_name || "",
+      onError: (m) => banner(m),
+      onCount: (open, unacked) => {
+        $("tk-count").hidden = open === 0;
+        $("tk-count").textContent = unacked ? `${open} (${unacked} new)` : String(open);
+      },
+    });
+    app.tickets.count();
+  }
   app.wall.start();
   app.stream = new EventStream("/api/events/stream", { onEvent, onState: streamState });
   app.stream.start();
@@ -143,6 +159,7 @@ function start(session) {
 function describeRole(role) {
   return {
     viewer: "status, wall and live video",
+    technician: "status, wall, live video and fault tickets (acknowledge, notes, resolve)",
     investigator: "wall, live video, recordings, playback and clip export",
     admin: "everything, including cameras and keys",
   }[role] || "";
@@ -170,6 +187,7 @@ async function loadStatus() {
 
 function onEvent(type, ev) {
   if (type !== "state") return;
+  app.tickets?.changed();
   if (!app.wall.applyEvent(ev)) loadStatus(); // a camera we do not know yet
   const c = app.wall.get(ev.camera_id);
   if (c && app.live.isOpen) app.live.update(c);
@@ -192,11 +210,16 @@ function streamState(state, why) {
 function route() {
   if (!app.session) return;
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
+  const onTickets = view === "tickets" && Boolean(app.tickets);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline;
+  $("view-wall").hidden = onTimeline || onTickets;
   $("view-timeline").hidden = !onTimeline;
-  $("tab-wall").setAttribute("aria-current", onTimeline ? "false" : "page");
+  $("view-tickets").hidden = !onTickets;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
+  $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
+  if (onTickets) app.tickets.show();
+  else app.tickets?.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;

@@ -1,0 +1,125 @@
+"""Fault tickets through the API: the real notifier (notify/notifier.py, stepped by hand on a fake
+clock) turns state events into tickets; technicians acknowledge, annotate and resolve them; the
+report gives MTTA and MTTR split detect → acknowledge → repair."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from notify.notifier import Notifier
+from storage.catalog import Catalog, Event
+from tests.api.conftest import T0, make_env
+from tests.fakes import FakeClock
+from core.settings import TicketsConfig
+
+S = 1_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Catalog:
+    if request.param == "sqlite":
+        return Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    return Catalog(str(request.getfixturevalue("pg_url")))
+
+
+def test_tickets_ack_notes_resolve_and_report(tmp_path: Path, catalog: Catalog) -> None:
+    clock = FakeClock(T0 / S)
+    env = make_env(tmp_path / "env", clock=clock, catalog=catalog)
+    env.ctx.settings.tickets = TicketsConfig(open_after_s={"offline": 60, "frozen": 300})
+    for cid in ("a", "b", "c"):
+        env.add_camera(cid, tags={"district": "north", "uplink": "u1"})
+    env.add_camera("d", tags={"district": "south", "uplink": "u2"})
+    n = Notifier(env.ctx.settings, env.catalog, "node-1", clock=clock)
+    n.step()  # the cursor starts at the log's end
+
+    def ev(cid: str, at_s: float, frm: str, to: str) -> None:
+        env.catalog.add_event(Event(cid, T0 + int(at_s * S), "state", frm, to, f"{to} for the test"))
+
+    for cid, at in (("a", 1), ("b", 2), ("c", 3.5), ("d", 2)):
+        ev(cid, at, "online", "offline")
+    clock.advance(60)  # T0+60: nobody has been offline 60 s yet
+    n.step()
+    with env.client() as c:
+        assert c.get("/api/tickets", headers=env.auth("viewer")).json() == {"tickets": []}
+        clock.advance(2.5)  # T0+62.5: a, b, d past 60 s — c (3.5) not yet, but in a's window
+        n.step()
+        r = c.get("/api/tickets?status=open", headers=env.auth("viewer"))
+        assert r.status_code == 200
+        ts = r.json()["tickets"]
+        assert len(ts) == 2
+        group = next(t for t in ts if t["element"])
+        single = next(t for t in ts if not t["element"])
+        assert group["element"] == {"tag": "uplink", "value": "u1"} and group["districts"] == ["north"]
+        assert [x["camera_id"] for x in group["cameras"]] == ["a", "b", "c"]
+        assert group["detected_us"] == T0 + S and group["title"] == "uplink u1: 3 cameras offline"
+        assert [x["camera_id"] for x in single["cameras"]] == ["d"] and single["title"] == "d offline"
+        # filters
+        north = c.get("/api/tickets?district=north", headers=env.auth("viewer")).json()["tickets"]
+        assert [t["id"] for t in north] == [group["id"]]
+        assert [t["id"] for t in c.get("/api/tickets?tag=uplink:u2", headers=env.auth("viewer")).json()["tickets"]] == [single["id"]]
+        assert c.get("/api/tickets?tag=uplink", headers=env.auth("viewer")).status_code == 422
+        assert c.get("/api/tickets?status=closed", headers=env.auth("viewer")).json() == {"tickets": []}
+        assert c.get("/api/tickets/999", headers=env.auth("viewer")).status_code == 404
+
+        # the role matrix on a real ticket: viewer and investigator may read, not work it
+        gid, sid = group["id"], single["id"]
+        for role in ("viewer", "investigator"):
+            assert c.post(f"/api/tickets/{gid}/ack", headers=env.auth(role), json={"by": "x"}).status_code == 403
+            assert c.post(f"/api/tickets/{gid}/notes", headers=env.auth(role), json={"text": "x"}).status_code == 403
+            assert c.post(f"/api/tickets/{gid}/resolve", headers=env.auth(role)).status_code == 403
+        assert c.get("/api/cameras/a/recordings?start=0&end=60", headers=env.auth("technician")).status_code == 403
+
+        clock.advance(37.5)  # T0+100: acknowledged 99 s after detection
+        r = c.post(f"/api/tickets/{gid}/ack", headers=env.auth("technician"), json={"by": "Budi"})
+        assert r.status_code == 200 and r.json()["acked_by"] == "Budi" and r.json()["acked_us"] == T0 + 100 * S
+        clock.advance(1)
+        again = c.post(f"/api/tickets/{gid}/ack", headers=env.auth("admin"), json={"by": "Sari"}).json()
+        assert (again["acked_by"], again["acked_us"]) == ("Budi", T0 + 100 * S)  # the first one stands
+        r = c.post(f"/api/tickets/{gid}/notes", headers=env.auth("technician"), json={"text": "fibre cut near the pole"})
+        assert r.status_code == 201 and [(x["author"], x["text"]) for x in r.json()["notes"]] == [("test-technician", "fibre cut near the pole")]
+        assert c.post(f"/api/tickets/{gid}/notes", headers=env.auth("technician"), json={"text": ""}).status_code == 422
+
+        # d's ticket: resolved by hand at T0+200 (acknowledged at the same moment)
+        clock.advance(99)
+        r = c.post(f"/api/tickets/{sid}/resolve", headers=env.auth("technician"), json={"by": "Rina", "note": "power cycled"})
+        body = r.json()
+        assert r.status_code == 200 and body["status"] == "closed" and body["close_reason"] == "resolved"
+        assert (body["closed_by"], body["closed_us"], body["acked_us"]) == ("Rina", T0 + 200 * S, T0 + 200 * S)
+        assert c.post(f"/api/tickets/{sid}/resolve", headers=env.auth("technician")).status_code == 409
+
+        # the uplink comes back: a at 250, b and c at 300 → closed by itself at 300
+        ev("a", 250, "offline", "online")
+        n.step()
+        assert c.get(f"/api/tickets/{gid}", headers=env.auth("viewer")).json()["status"] == "open"
+        ev("b", 300, "offline", "online")
+        ev("c", 300, "offline", "online")
+        clock.advance(100)
+        n.step()
+        t = c.get(f"/api/tickets/{gid}", headers=env.auth("technician")).json()
+        assert (t["status"], t["close_reason"], t["closed_by"], t["closed_us"]) == ("closed", "recovered", None, T0 + 300 * S)
+        assert [x["recovered_us"] for x in t["cameras"]] == [T0 + 250 * S, T0 + 300 * S, T0 + 300 * S]
+        assert t["notes"][0]["text"] == "fibre cut near the pole"
+        # d still offline after a hand resolve: no new ticket until it has recovered and failed again
+        clock.advance(600)
+        n.step()
+        assert c.get("/api/tickets?status=open", headers=env.auth("viewer")).json() == {"tickets": []}
+
+        # the report: uplink ticket detect T0+1 → ack T0+100 → repair T0+300; d's T0+2 → 200 → 200
+        q = f"from={T0 // S}&to={T0 // S + 3600}"
+        rows = {r["key"]: r for r in c.get(f"/api/report/tickets?{q}&by=district", headers=env.auth("technician")).json()["rows"]}
+        assert rows["north"] == {"key": "north", "tickets": 1, "acknowledged": 1, "repaired": 1, "open": 0,
+                                 "mtta_s": 99.0, "ack_to_repair_s": 200.0, "mttr_s": 299.0}  # fmt: skip
+        assert (rows["south"]["mtta_s"], rows["south"]["ack_to_repair_s"], rows["south"]["mttr_s"]) == (198.0, 0.0, 198.0)
+        per_cam = c.get(f"/api/report/tickets?{q}", headers=env.auth("viewer")).json()["rows"]
+        assert [r["key"] for r in per_cam] == ["a", "b", "c", "d"]
+        by_uplink = c.get(f"/api/report/tickets?{q}&by=uplink", headers={**env.auth("admin"), "Accept": "text/csv"})
+        assert by_uplink.headers["content-type"].startswith("text/csv")
+        got = list(csv.DictReader(io.StringIO(by_uplink.text)))
+        assert [(r["key"], r["mtta_s"], r["mttr_s"]) for r in got] == [("u1", "99.0", "299.0"), ("u2", "198.0", "198.0")]
+        # a window that holds none of them
+        empty = c.get(f"/api/report/tickets?from={T0 // S + 10}&to={T0 // S + 3600}", headers=env.auth("viewer")).json()
+        assert empty["rows"] == []
