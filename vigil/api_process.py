@@ -23,10 +23,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from core.settings import Settings
 
-__all__ = ["ApiProcess", "SharedStats", "STAT_NAMES"]
+__all__ = ["ApiProcess", "SharedStats", "STAT_NAMES", "build_app"]
 
 log = logging.getLogger("vigil.api_process")
 
@@ -146,13 +147,23 @@ class ApiProcess:
             proc.wait(5.0)
 
 
+def build_app(
+    settings: Settings, catalog: Any, store: Any, spool: Any, stats: Callable[[], dict[str, float]] | None
+) -> Any:
+    """The app `vigil run` serves, around this process's catalog, store and spool."""
+    from api.app import create_app
+    from api.dependencies import ApiContext
+    from core.clock import SYSTEM_CLOCK
+
+    return create_app(
+        ApiContext(settings=settings, catalog=catalog, store=store, spool=spool, clock=SYSTEM_CLOCK, stats=stats)
+    )
+
+
 def _child(stats_fd: int) -> int:
     import uvicorn
 
-    from api.app import create_app
-    from api.dependencies import ApiContext
     from api.serving import server_config
-    from core.clock import SYSTEM_CLOCK
     from core.logs import setup_logging
     from storage.catalog import Catalog
     from storage.object_store import open_store
@@ -162,15 +173,9 @@ def _child(stats_fd: int) -> int:
     setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
     settings = Settings.model_validate_json(sys.stdin.buffer.read())
     shared = SharedStats(stats_fd)
-    ctx = ApiContext(
-        settings=settings,
-        catalog=Catalog(settings.catalog, create=False, sealer=load_sealer(settings, create=False)),
-        store=open_store(settings.storage),
-        spool=Spool(settings.spool.path),
-        clock=SYSTEM_CLOCK,
-        stats=shared.read,
-    )
-    server = uvicorn.Server(server_config(create_app(ctx), settings.api))
+    catalog = Catalog(settings.catalog, create=False, sealer=load_sealer(settings, create=False))
+    app = build_app(settings, catalog, open_store(settings.storage), Spool(settings.spool.path), shared.read)
+    server = uvicorn.Server(server_config(app, settings.api))
     threading.Thread(target=_follow_parent, args=(server,), name="parent-watch", daemon=True).start()
     server.run()
     return 0 if server.started else 1

@@ -116,6 +116,13 @@ class Service:
             "worker_restarts_total": float(self.supervisor.restarts),
         }
 
+    def build_app(self):  # type: ignore[no-untyped-def]
+        """The app the API process serves, built here around this process's objects (tests and
+        tools that want it in-process; `serve` runs it in a process of its own)."""
+        from vigil.api_process import build_app
+
+        return build_app(self.settings, self.catalog, self.store, self.spool, self.stats)
+
     def _retention_loop(self) -> None:
         r = self.settings.retention
         while not self._stopping.wait(r.interval_s):
