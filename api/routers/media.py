@@ -90,23 +90,24 @@ def _layout(key: str, spooled: SpooledSegment | None, svc: ServicesDep) -> tuple
     return (seg.header_bytes, [f.offset for f in seg.fragments]) if seg else None
 
 
-def live_scope(who: Principal, request: Request) -> int | None:
+def live_scope(who: Principal, request: Request) -> tuple[int, int] | None:
     """None: the caller may have the whole object (an investigator). A viewer comes only through a
-    live playlist's signed URL, whose `live_from` (covered by the signature) is the first byte of
-    the live window in this object: it gets the header and the bytes from there on."""
+    live playlist's signed URL, whose `live_from` and `init` (covered by the signature) are the
+    first byte of the live window in this object and the size of its header: it gets the header
+    and the bytes from `live_from` on. Returns (live_from, init)."""
     if role_allows(who.role, "recordings"):
         return None
-    text = request.query_params.get("live_from")
-    if who.via != "signature" or text is None:
+    q = request.query_params
+    if who.via != "signature" or "live_from" not in q or "init" not in q:
         raise HTTPException(403, f"this needs the 'recordings' permission; the key {who.name!r} is {who.role}")
     try:
-        return int(text)
+        return int(q["live_from"]), int(q["init"])
     except ValueError:
-        raise HTTPException(422, "live_from must be a byte offset") from None
+        raise HTTPException(422, "live_from and init must be byte offsets") from None
 
 
 def _serve(
-    key: str, request: Request, svc: ServicesDep, head: bool, shift_us: int = 0, live_from: int | None = None
+    key: str, request: Request, svc: ServicesDep, head: bool, shift_us: int = 0, live: tuple[int, int] | None = None
 ) -> Response:
     try:
         sk = parse_segment_key(key)
@@ -140,9 +141,8 @@ def _serve(
         raise HTTPException(416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}) from None
     status = 200
     first, length = 0, size
-    if live_from is not None:  # a live viewer: the header, or bytes of the live window
-        layout_now = _layout(key, spooled, svc)
-        header_bytes = layout_now[0] if layout_now else 0
+    if live is not None:  # a live viewer: the header, or bytes of the live window
+        live_from, header_bytes = live
         if rng is None or not (rng[1] < header_bytes or rng[0] >= live_from):
             raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
     if rng is not None:
@@ -197,11 +197,11 @@ _DOC = {
 def get_media(
     who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=False, shift_us=shift_us, live_from=live_scope(who, request))
+    return _serve(key, request, svc, head=False, shift_us=shift_us, live=live_scope(who, request))
 
 
 @router.head("/{key:path}", response_class=Response, responses=_DOC)  # type: ignore[arg-type]
 def head_media(
     who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=True, shift_us=shift_us, live_from=live_scope(who, request))
+    return _serve(key, request, svc, head=True, shift_us=shift_us, live=live_scope(who, request))
