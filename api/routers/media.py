@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.dependencies import Principal, ServicesDep, require
+from api.dependencies import Principal, ServicesDep, require, route_path
 from api.ranges import Unsatisfiable, parse_range
 from core.roles import role_allows
 from playback.fmp4 import shift_decode_times, track_timescales
@@ -90,7 +90,7 @@ def _layout(key: str, spooled: SpooledSegment | None, svc: ServicesDep) -> tuple
     return (seg.header_bytes, [f.offset for f in seg.fragments]) if seg else None
 
 
-def live_scope(who: Principal, request: Request) -> tuple[int, int] | None:
+def live_scope(who: Principal, request: Request, svc: ServicesDep) -> tuple[int, int] | None:
     """None: the caller may have the whole object (an investigator). A viewer comes only through a
     live playlist's signed URL, whose `live_from` and `init` (covered by the signature) are the
     first byte of the live window in this object and the size of its header: it gets the header
@@ -98,7 +98,11 @@ def live_scope(who: Principal, request: Request) -> tuple[int, int] | None:
     if role_allows(who.role, "recordings"):
         return None
     q = request.query_params
-    if who.via != "signature" or "live_from" not in q or "init" not in q:
+    # the page may send its Bearer key with the signed URL: the signature still vouches for them
+    signed = who.via == "signature" or (
+        "sig" in q and svc.signer.verify(route_path(request), q.multi_items(), svc.ctx.clock.now()) is not None
+    )
+    if not signed or "live_from" not in q or "init" not in q:
         raise HTTPException(403, f"this needs the 'recordings' permission; the key {who.name!r} is {who.role}")
     try:
         return int(q["live_from"]), int(q["init"])
@@ -197,11 +201,11 @@ _DOC = {
 def get_media(
     who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=False, shift_us=shift_us, live=live_scope(who, request))
+    return _serve(key, request, svc, head=False, shift_us=shift_us, live=live_scope(who, request, svc))
 
 
 @router.head("/{key:path}", response_class=Response, responses=_DOC)  # type: ignore[arg-type]
 def head_media(
     who: ViewerOrSigned, key: KeyParam, request: Request, svc: ServicesDep, shift_us: ShiftParam = 0
 ) -> Response:
-    return _serve(key, request, svc, head=True, shift_us=shift_us, live=live_scope(who, request))
+    return _serve(key, request, svc, head=True, shift_us=shift_us, live=live_scope(who, request, svc))

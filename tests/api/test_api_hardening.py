@@ -190,3 +190,24 @@ def test_live_viewers_get_only_the_live_window(tmp_path: Path) -> None:
         assert c.get(f"/api/media/{key}", headers=e.auth("investigator")).status_code == 200
         assert c.get(f"/api/media/{key}", headers=e.auth("viewer")).status_code == 403
 
+
+
+def test_live_media_with_the_pages_bearer_key_too(tmp_path: Path) -> None:
+    """The page sends its viewer key along with the signed live URL: the signature still counts."""
+    from storage.catalog import Fragment, Segment
+    from storage.keys import segment_key
+
+    clock = FakeClock(T0 / 1e6 + 20)
+    e = make_env(tmp_path / "live2", clock=clock)
+    e.add_camera("cam1")
+    key = segment_key("cam1", T0)
+    e.ctx.store.put_bytes(key, b"H" * 100 + b"x" * 8000)
+    frags = [Fragment(100 + i * 1000, 1000, i * 2_000_000, 2_000_000) for i in range(8)]
+    e.catalog.add_segment(Segment("cam1", "r", 0, T0, T0 + 16_000_000, 0, 8100, 100, key, "h264", 400, frags,
+                                  state="stored", stored_us=T0 + 16_000_000))  # fmt: skip
+    with e.client() as c:
+        h = e.auth("viewer")
+        uri = next(x for x in c.get("/api/cameras/cam1/live.m3u8", headers=h).text.splitlines() if x.startswith("/api/"))
+        assert c.get(uri, headers={**h, "Range": "bytes=0-99"}).status_code == 206
+        forged = uri.replace("live_from=", "live_from=1")  # the signature no longer matches
+        assert c.get(forged, headers={**h, "Range": "bytes=0-99"}).status_code == 403
