@@ -7,6 +7,7 @@ fragments' decode times are moved (playback/fmp4.py) so a VOD playlist's runs fo
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
@@ -25,6 +26,7 @@ from storage.object_store import ObjectStoreError
 from storage.spool import SpooledSegment
 
 router = APIRouter(prefix="/api/media", tags=["media"])
+log = logging.getLogger("vigil.api.media")
 # investigators by key or signed URL; viewers only through a live playlist's signed URLs (live_scope)
 ViewerOrSigned = Annotated[Principal, Depends(require("viewer", signed=True))]
 
@@ -148,6 +150,7 @@ def _serve(
     if live is not None:  # a live viewer: the header, or bytes of the live window
         live_from, header_bytes = live
         if rng is None or not (rng[1] < header_bytes or rng[0] >= live_from):
+            log.info("live media refused: range %r outside [0, %d) ∪ [%d, …)", request.headers.get("range"), header_bytes, live_from)
             raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
     if rng is not None:
         first, last = rng
