@@ -147,11 +147,17 @@ def _serve(
         raise HTTPException(416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}) from None
     status = 200
     first, length = 0, size
-    if live is not None:  # a live viewer: the header, or bytes of the live window
+    if live is not None:  # a live viewer: the header, or bytes of the live window, never between
         live_from, header_bytes = live
-        if rng is None or not (rng[1] < header_bytes or rng[0] >= live_from):
+        first, last = rng if rng is not None else (0, size - 1)  # no Range: as `bytes=0-`
+        if first < header_bytes:
+            last = min(last, header_bytes - 1)  # a player probing `bytes=0-` gets the header first
+        elif first < live_from:
+            first = live_from  # older footage is skipped: what follows is the window's
+        if first > last:
             log.info("live media refused: range %r outside [0, %d) ∪ [%d, …)", request.headers.get("range"), header_bytes, live_from)
             raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
+        rng = (first, last)
     if rng is not None:
         first, last = rng
         length = last - first + 1
