@@ -18,13 +18,15 @@ from fastapi.responses import JSONResponse
 
 import core
 from api.auth_throttle import FailedKeyThrottle
+from core.validation import describe_errors
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
-from api.fast_status import FastStatus, FastStatusSwitch
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.request_guard import GuardLimits, RequestGuard
+from api.evidence_services import start_evidence
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, media, metrics, recordings, report, status, web
 from api.routers import notifications, ticket_report, tickets
+from api.routers import exports, incidents, signing_keys
 from api.schemas import ErrorOut
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -53,11 +55,7 @@ Times: ISO 8601 with a zone, or epoch seconds. Ranges are half-open [start, end)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{loc}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
-    return "; ".join(parts) or "invalid request"
+    return describe_errors(exc.errors(), skip=("body",)) or "invalid request"
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -74,6 +72,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
         throttle=FailedKeyThrottle(ctx.clock.monotonic),
     )
+    evidence = services.extra["evidence"] = start_evidence(ctx)  # the signing key exists from the first start
     api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats, ctx.settings)
 
     @asynccontextmanager
@@ -89,6 +88,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             gc.unfreeze()  # back to normal collection (tests build many apps in one process)
             await watcher.stop()
             await asyncio.to_thread(board.stop)
+            evidence.runner.stop()
 
     # No /docs or /redoc: their pages load Swagger UI / ReDoc from a public CDN, with no integrity
     # check, on the origin where keys are typed. The schema stays at /openapi.json.
@@ -109,13 +109,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(health.router)
     app.include_router(web.router)  # the command-center page (api/web/)
     for r in (metrics, cameras, status, events, report, live, recordings, clips, holds, media, keys, audit,
-              tickets, ticket_report, notifications):
+              tickets, ticket_report, notifications, incidents, exports, signing_keys):
         app.include_router(r.router, responses=_ERRORS)
-    # The status poll's fast path (api/fast_status.py), inside the metrics middleware so polls are
-    # still counted; the route above stays the documented path and takes what it passes on.
-    status_route = next(r for r in status.router.routes if getattr(r, "path", None) == "/api/status")
-    app.state.fast_status = FastStatusSwitch()
-    app.add_middleware(FastStatus, services=services, switch=app.state.fast_status, route=status_route)
+    # The status poll goes to its handler before FastAPI's router (api/routers/status.py), inside
+    # the metrics middleware so polls are counted.
+    app.add_middleware(status.StatusFront)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     # outermost: the key and the body's size and pace are checked before anything reads the body
     api_cfg = ctx.settings.api

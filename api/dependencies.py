@@ -27,7 +27,8 @@ from playback.live import LiveIndex
 from storage.object_store import ObjectStore
 from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
-from core.settings import CAMERA_ID, Settings
+from core.ids import CAMERA_ID
+from core.settings import Settings
 
 __all__ = [
     "ApiContext",
@@ -212,7 +213,7 @@ def bearer_principal(
     """The caller named by an `Authorization` header (None: there is none), if their key admits
     `role`; else 401/403, or 429 when `client` (an address) failed too often to be looked up.
     Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
-    Also what api/fast_status.py calls, so both paths decide (and word refusals) alike."""
+    Also what `GET /api/status` calls (api/routers/status.py), so it decides and words refusals alike."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
     if not header:

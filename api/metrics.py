@@ -1,7 +1,8 @@
 """Prometheus metrics: one CollectorRegistry per app (tests make several apps in one process).
 
 Feed figures come from the shared status document (no extra SQL per scrape); stored-segment totals
-are a GROUP BY over the segments table, so they are refreshed at most once a minute."""
+come from the catalog's running per-camera totals (one small table, not a scan of the segments),
+still cached for a minute since every node's scraper asks."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from api.status_board import StatusBoard
 from core.settings import Settings
 from storage.catalog import Catalog
 from core.clock import Clock
+from core.states import ONLINE
 
 __all__ = ["ApiMetrics", "MetricsMiddleware"]
 
@@ -61,14 +63,17 @@ class _VigilCollector(Collector):
         kbps = GaugeMetricFamily("vigil_feed_bitrate_kbps", "measured bitrate, kbit/s", labels=["camera"])
         rec = CounterMetricFamily("vigil_feed_reconnects", "reconnections since the worker started", labels=["camera"])
         up = GaugeMetricFamily("vigil_feed_up", "1 when the feed is online", labels=["camera"])
+        # one sample per camera, its current state (unknown: no report from its worker lately)
+        state = GaugeMetricFamily("vigil_feed_state", "1 for the feed's current state", labels=["camera", "state"])
         for c in doc.cameras:
             if c["fps"] is not None:
                 fps.add_metric([c["id"]], c["fps"])
             if c["bitrate_kbps"] is not None:
                 kbps.add_metric([c["id"]], c["bitrate_kbps"])
             rec.add_metric([c["id"]], c["reconnects"])
-            up.add_metric([c["id"]], 1.0 if c["state"] == "online" else 0.0)
-        yield from (fps, kbps, rec, up)
+            up.add_metric([c["id"]], 1.0 if c["state"] == ONLINE else 0.0)
+            state.add_metric([c["id"], c["state"]], 1.0)
+        yield from (fps, kbps, rec, up, state)
         segs = GaugeMetricFamily("vigil_segments_stored", "segments in the object store", labels=["camera"])
         seg_bytes = GaugeMetricFamily("vigil_segments_stored_bytes", "bytes in the object store", labels=["camera"])
         for cam, (n, b) in sorted(self._segment_totals().items()):

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.camera_config import CameraConfig, CameraLocation, RetentionDays, check_tags, check_url
+from core.health_config import HealthOverrides
 from core.roles import Role
-from core.settings import CAMERA_ID, HealthOverrides
+from core.states import FEED_STATES
 
 __all__ = [
     "AuditEntryOut",
@@ -35,9 +36,6 @@ __all__ = [
     "StatusOut",
 ]
 
-_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://\S+|/\S*)$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
@@ -52,29 +50,6 @@ class HealthOut(BaseModel):
 # ---- cameras ----------------------------------------------------------------------------------
 
 
-def _check_url(v: str | None) -> str | None:
-    """The URL's shape; which schemes are allowed is the node's setting, checked by the router
-    with core/camera_url.py's `check_camera_url`, the config file's rule."""
-    if v is None:
-        return v
-    if len(v) > 2048 or not _URL.match(v):
-        raise ValueError("expected a URL such as rtsp://host/path")
-    return v
-
-
-def _check_tags(v: dict[str, str] | None) -> dict[str, str] | None:
-    if v is None:
-        return v
-    if len(v) > 50:
-        raise ValueError("at most 50 tags")
-    for k, val in v.items():
-        if not _TAG_KEY.match(k):
-            raise ValueError(f"tag name {k!r}: 1-64 of letters, digits, '_', '.', '-'")
-        if len(val) > 256:
-            raise ValueError(f"tag {k!r}: value longer than 256 characters")
-    return v
-
-
 class CameraPatch(BaseModel):
     """Fields to change; absent fields stay as they are."""
 
@@ -87,36 +62,17 @@ class CameraPatch(BaseModel):
     enabled: bool | None = None
     health_url: str | None = Field(None, description="a second (sub)stream for health sampling")
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
+    retention_days: RetentionDays | None = None
+    location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
     username: str | None = Field(None, max_length=200, description="the camera's login")
     password: str | None = Field(None, max_length=500, description="stored sealed, never returned; null clears it")
 
-    _url = field_validator("url", "health_url")(_check_url)
-    _tags = field_validator("tags")(_check_tags)
+    _url = field_validator("url", "health_url")(check_url)
+    _tags = field_validator("tags")(check_tags)
 
 
-class CameraIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)
-    url: str = Field(description="RTSP URL; credentials in it are split out, stored sealed, never returned")
-    name: str = Field("", max_length=200)
-    transport: Literal["tcp", "udp"] = "tcp"
-    tags: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    health_url: str | None = None
-    health: HealthOverrides = Field(default_factory=HealthOverrides)
-    username: str | None = Field(None, max_length=200, description="the camera's login (or in the URL)")
-    password: str | None = Field(None, max_length=500, description="stored sealed, never returned (or in the URL)")
-
-    _url = field_validator("url", "health_url")(_check_url)
-    _tags = field_validator("tags")(_check_tags)
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not CAMERA_ID.match(v):
-            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
-        return v
+class CameraIn(CameraConfig):
+    """A new camera: the same settings, checked by the same rules, as a camera in the config file."""
 
 
 class CameraOut(BaseModel):
@@ -128,6 +84,8 @@ class CameraOut(BaseModel):
     enabled: bool
     health_url: str | None = Field(description="redacted")
     health: dict[str, Any]
+    retention_days: float | None = None
+    location: CameraLocation | None = None
     updated_us: int
     username: str | None = None
     password_set: bool = Field(False, description="whether a password is stored (it is never returned)")
@@ -143,7 +101,7 @@ class CameraList(BaseModel):
 class StatusCamera(BaseModel):
     id: str
     name: str
-    state: str = Field(description="starting|online|frozen|black|tampered|offline|unknown|disabled")
+    state: str = Field(description="|".join(FEED_STATES))
     since_us: int | None = Field(description="when the feed entered this state")
     reason: str
     fps: float | None
@@ -272,6 +230,8 @@ class AuditEntryOut(BaseModel):
     sha256: str | None
     bytes: int | None
     detail: dict[str, Any]
+    prev_sha256: str | None = Field(None, description="the previous entry's row_sha256 (the hash chain)")
+    row_sha256: str | None = Field(None, description="SHA-256 over this entry's content and prev_sha256")
 
 
 class AuditList(BaseModel):

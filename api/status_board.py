@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from api.status_builder import (
-    FEED_STATES,
     Encoded,
     FilterKey,
     StatusBuilder,
@@ -46,13 +45,10 @@ from storage.catalog import Catalog
 from core.clock import Clock
 
 __all__ = [
-    "FEED_STATES",
     "Encoded",
     "ServedDocument",
     "StatusBoard",
     "StatusDocument",
-    "accepts_gzip",
-    "etag_matches",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,39 +61,6 @@ _CHILD_RETRY_S = 60.0
 # Filters rebuilt by the refresher: those asked for during the last `_HOT_TTL_S`, at most this many.
 _HOT_FILTERS = 32
 _HOT_TTL_S = 60.0
-
-
-def accepts_gzip(header: str | None) -> bool:
-    """True when an Accept-Encoding header admits gzip (`gzip`, `x-gzip` or `*`, not with q=0)."""
-    if not header:
-        return False
-    star = False
-    for part in header.split(","):
-        coding, _, params = part.partition(";")
-        coding = coding.strip().lower()
-        q = 1.0
-        for p in params.split(";"):
-            name, _, value = p.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if coding in ("gzip", "x-gzip"):
-            return q > 0
-        if coding == "*":
-            star = q > 0
-    return star
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match uses."""
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    bare = etag.removeprefix("W/")
-    return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
 
 
 class ServedDocument(Variants):

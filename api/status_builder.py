@@ -13,6 +13,9 @@ join of them. Camera metadata (name, enabled, tags) is read again (`camera_meta(
 reload: when cameras change (`cameras_version()`, or a forced reload after an API write), and every
 `full_every_s` (every status and camera again, to catch a row written with a lagging clock on
 another node). A variant whose feeds did not change keeps its bytes (and so its `generated_us`).
+A status its worker has not refreshed for `STALE_AFTER_S` (core/states.py) is shown as `unknown`:
+each build checks every camera's last write time against `now_us` (a tuple compare per camera,
+~1 ms at 4,470) and re-encodes those that crossed the line either way.
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.states import FEED_STATES, STALE_AFTER_US, UNKNOWN
 from storage.catalog import Catalog
 from storage.feeds import CameraMeta, StatusRow, camera_meta, feed_row, status_rows
 
 __all__ = [
-    "FEED_STATES", "MAX_VARIANTS", "Encoded", "FilterKey", "StatusBuilder", "StatusDocument", "Variants", "count_states",
+    "MAX_VARIANTS", "Encoded", "FilterKey", "StatusBuilder", "StatusDocument", "Variants", "count_states",
     "filter_key",
 ]
 
-FEED_STATES = ("starting", "online", "frozen", "black", "tampered", "offline", "unknown", "disabled")
 # Re-read statuses this far behind the newest seen: a row stamped just before another commits
 # later, and writers' clocks differ a little. Anything later still is caught by the full reload.
 _SLACK_US = 1_500_000
@@ -161,6 +164,7 @@ class StatusBuilder:
         self._meta: dict[str, CameraMeta] = {}  # camera id → (name, enabled, tags): reloaded with the version
         self._status: dict[str, StatusRow] = {}  # camera id → its status row as last read
         self._order: list[str] = []  # camera ids, sorted
+        self._stale: set[str] = set()  # cameras shown `unknown` because their status is stale
         self._version: tuple[int, int] | None = None
         self._newest_us = 0
         self._full_mono = float("-inf")
@@ -169,7 +173,15 @@ class StatusBuilder:
         """Cameras changed: the next build reloads everything."""
         self._version = None
 
-    def _take(self, rows: list[StatusRow]) -> None:
+    def _render(self, cid: str, m: CameraMeta, st: StatusRow | None, now_us: int) -> dict[str, Any]:
+        row = feed_row(cid, m, st, now_us)
+        if st is not None and m[1] and row["state"] == UNKNOWN:
+            self._stale.add(cid)
+        else:
+            self._stale.discard(cid)
+        return row
+
+    def _take(self, rows: list[StatusRow], now_us: int) -> None:
         """Status rows read from `feed_status`; only those that differ from the last read of the
         same camera are turned into a dict and re-encoded (a tuple compare for the rest)."""
         meta, status = self._meta, self._status
@@ -183,14 +195,29 @@ class StatusBuilder:
             if m is None:
                 continue  # a status left by a removed camera (or one added since the metadata was read)
             status[cid] = st
-            row = feed_row(cid, m, st)
+            row = self._render(cid, m, st, now_us)
             self._rows[cid] = row
             self._json[cid] = _dumps(row)
 
-    def _reload(self) -> None:
+    def _age(self, now_us: int) -> None:
+        """Re-render the cameras whose status went stale since the last build, or came back."""
+        cutoff = now_us - STALE_AFTER_US
+        stale, meta = self._stale, self._meta
+        for cid, st in self._status.items():
+            updated = st[8]
+            if (updated is not None and updated < cutoff) != (cid in stale):
+                m = meta.get(cid)
+                if m is None or not m[1]:
+                    continue  # removed, or disabled: never stale
+                row = self._render(cid, m, st, now_us)
+                self._rows[cid] = row
+                self._json[cid] = _dumps(row)
+
+    def _reload(self, now_us: int) -> None:
         """Everything again: camera metadata (names, tags, enabled) and every status row. Rows and
         their JSON that come out the same are kept (so are the variants built from them)."""
         self.reloads += 1
+        self._stale = set()  # rendered again below
         meta = camera_meta(self.catalog)
         status = {st[0]: st for st in status_rows(self.catalog)}
         rows: dict[str, dict[str, Any]] = {}
@@ -200,7 +227,7 @@ class StatusBuilder:
             st = status.get(cid)
             if st is not None and st[8] is not None and st[8] > newest:
                 newest = st[8]
-            row = feed_row(cid, meta[cid], st)
+            row = self._render(cid, meta[cid], st, now_us)
             old = self._rows.get(cid)
             if old == row:
                 rows[cid], jsons[cid] = old, self._json[cid]
@@ -215,12 +242,13 @@ class StatusBuilder:
         whose feeds did not change keeps the previous document's bytes."""
         version = self.catalog.cameras_version()
         if version != self._version or mono - self._full_mono >= full_every_s:
-            self._reload()
+            self._reload(now_us)
             self._version, self._full_mono = version, mono
         else:
             # Documents already out keep their dicts; these copies take the changes.
             self._rows, self._json = dict(self._rows), dict(self._json)
-            self._take(status_rows(self.catalog, updated_since_us=self._newest_us - _SLACK_US))
+            self._take(status_rows(self.catalog, updated_since_us=self._newest_us - _SLACK_US), now_us)
+            self._age(now_us)
         rows = self._rows
         cams = [rows[k] for k in self._order]
         prev = self.doc

@@ -115,8 +115,9 @@ class BuilderProcess:
 def _serve(conn: Connection) -> None:
     from api.status_builder import StatusBuilder
     from storage.catalog import Catalog
+    from storage.catalog.base import POOL_STATUS_CHILD
 
-    catalog = Catalog(conn.recv(), create=False)
+    catalog = Catalog(conn.recv(), create=False, pool=POOL_STATUS_CHILD)
     builder = StatusBuilder(catalog)
     try:
         while True:

@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from core.clock import iso_utc
+
 __all__ = ["iso_utc", "parse_time_us"]
 
 _EPOCH = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
@@ -45,8 +47,3 @@ def parse_time_us(text: str) -> int:
     if not 0 <= us <= MAX_US:
         raise ValueError(f"time {text!r} is out of range")
     return us
-
-
-def iso_utc(us: int) -> str:
-    t = datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
-    return t.isoformat().replace("+00:00", "Z")

@@ -6,7 +6,7 @@ files downloaded to local disk (the download is timed apart, and added in a seco
 
 The hour: the 60 s 720p25 GOP-50 ~2 Mbit/s bench clip's packets 60 times over with timestamps
 continued, through one fragmented-MP4 muxer (movflags frag_keyframe+empty_moov+default_base_moof),
-split into segments of 30 fragments (60 s) by tests/api/recorded.record_run, which also puts the
+split into segments of 30 fragments (60 s) by harness/recorded.record_run, which also puts the
 objects and inserts the catalog rows (~900 MB).
 
     /tmp/venv/bin/python bench/clip_export.py            # 1 h, 3 attempts each   (~4 min)
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from storage.catalog import Catalog
     from playback.clips import export_clip
     from storage.object_store import S3Store
-    from tests.api.recorded import record_run
-    from tests.servers import SeaweedS3
+    from harness.recorded import record_run
+    from harness.servers import SeaweedS3
 
     clip = clip_720p()
     print(f"# Clip export, {args.minutes} min of 720p25 from S3 — {machine()}", flush=True)

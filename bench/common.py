@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import RtspServer, SeaweedS3  # noqa: E402
+from harness.servers import RtspServer, SeaweedS3  # noqa: E402
 
 CACHE = Path(os.environ.get("VIGIL_BENCH_CACHE", "/tmp/vigil-bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -234,7 +234,7 @@ class Clip:
 def clip_720p(seconds: int = CLIP_SECONDS) -> Clip:
     """A 1280×720 25 fps H.264 clip, GOP 50 (closed, no scene cuts, no B-frames), ~2 Mbit/s, cached.
 
-    tests/media's moving scene (panning texture, moving blocks, on-screen clock) plus sensor noise
+    harness/media's moving scene (panning texture, moving blocks, on-screen clock) plus sensor noise
     (σ = 2 grey levels), libx264 veryfast `tune=grain` CRF 20 under a 2,000 kbit/s VBV (4,000 kbit
     buffer): the encoder sits at the cap like a camera's "CBR" mode, and keyframes are ~90 kB with
     ~5 kB P-frames, as cameras' are. (Without the noise, the clean pan at 2 Mbit/s put 220 kB in
@@ -243,7 +243,7 @@ def clip_720p(seconds: int = CLIP_SECONDS) -> Clip:
     import av
     import numpy as np
 
-    from tests.media import SceneGenerator, probe
+    from harness.media import SceneGenerator, probe
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"clip-720p25-gop50-noisy-{seconds}s.mp4"
@@ -470,7 +470,7 @@ def measure_vigil(
     the end of the file, and the backoff before a reconnect is set longer than the wait) to be
     stored, and compares its frames with the clip's.
     """
-    from tests.vigilproc import VigilProcess
+    from harness.vigilproc import VigilProcess
 
     n = len(mounts.urls)
     work = workdir or Path(tempfile.mkdtemp(prefix=f"vigil-bench-{_slug(label)}-"))

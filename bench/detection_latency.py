@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import md_table, machine, median, pct, save_result, wait_quiet  # noqa: E402
-from tests.servers import RtspServer  # noqa: E402
+from harness.servers import RtspServer  # noqa: E402
 from core.settings import HealthConfig  # noqa: E402
 
 KINDS = {"freeze": "frozen", "black": "black", "drop": "offline", "hang": "offline"}
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     configured = {"freeze": cfg.freeze_after_s, "black": cfg.black_after_s, "drop": cfg.stall_timeout_s,
                   "hang": cfg.stall_timeout_s}
 
-    from tests.vigilproc import VigilProcess
+    from harness.vigilproc import VigilProcess
 
     print(f"# Detection latency — {machine()}", flush=True)
     print(f"{args.cameras} synthetic cameras {w}×{h} 25 fps GOP 50, {args.rounds} rounds each; health defaults: "

@@ -90,7 +90,7 @@ def replay_cost(clip_path: Path, overrides: dict[str, Any], skip_s: float = 20.0
 
     from ingest.health.monitor import HealthMonitor, InlineExecutor
     from storage.catalog import Catalog
-    from tests.fakes import FakeClock
+    from harness.fakes import FakeClock
     from core.settings import HealthConfig
 
     with av.open(str(clip_path)) as c:

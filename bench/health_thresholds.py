@@ -1,6 +1,6 @@
 """Measure the figures the health thresholds are chosen from; prints the tables in docs/design/health.md.
 
-Clips come from tests/ingest/health_clips.py (PyAV + libx264/libx265, seeded): every scene at
+Clips come from harness/health_clips.py (PyAV + libx264/libx265, seeded): every scene at
 320×240, 640×360 and 1280×720 with GOP 25/50/100 (CRF 26), then encoder variants — bitrate mode
 (ABR + one-second VBV, as cameras' "CBR"), a GStreamer-x264enc-like live setting, a camera-like QP
 floor, HEVC, B-frames, high/low quality, no OSD — and 1920×1080 for the quiet-versus-frozen case.
@@ -53,7 +53,7 @@ from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.monitor import MAX_KEPT
 from ingest.health.rules import Figures, HealthRules, Sample, Verdict
-from tests.ingest.health_clips import SCENES, ClipSpec, Part, make_health_clip
+from harness.health_clips import SCENES, ClipSpec, Part, make_health_clip
 from core.settings import HealthConfig
 
 LEAD_S = 2.0  # moving picture before the scene, so `frozen` has something to freeze

@@ -43,6 +43,7 @@ N_CAMERAS = 4470
 N_RECORDED = 50
 SEGMENTS_PER_DAY = 1440  # 60 s segments
 T0 = 1714557600 * 1_000_000  # 2024-05-01T10:00:00Z
+AHEAD_US = 3600 * 1_000_000  # statuses' write times, ahead of the clock (see build_catalog)
 
 LUA_COMMON = """
 local hdr = {{ ["Authorization"] = "Bearer {key}" }}
@@ -78,10 +79,15 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
     """The API app over a catalog with 4,470 cameras (+ statuses) and a day of segments for 50."""
     import sqlalchemy as sa
 
-    from storage.catalog import cameras, feed_status, segments
-    from tests.api.conftest import camera_url, make_env
+    from storage.catalog import Fragment, cameras, feed_status, segments
+    from storage.catalog.fragment_index import pack_fragments
+    from harness.api_env import camera_url, make_env
 
     env = make_env(workdir)
+    # Statuses stamped an hour ahead (here and by the writer): none goes stale (`unknown` once not
+    # rewritten for 6 s) when the writer falls behind on a loaded machine, so the document keeps the
+    # shape these figures have always been taken with (1 in 20 offline, the rest online).
+    now_us = int(time.time() * 1_000_000) + AHEAD_US
     with env.catalog.engine.begin() as c:
         c.execute(sa.insert(cameras), [
             {"id": f"cam{i:04d}", "name": f"Camera {i}", "url": camera_url(path=f"/cam{i:04d}"), "transport": "tcp",
@@ -89,7 +95,7 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
              "options": {}, "updated_us": T0}
             for i in range(N_CAMERAS)])
         c.execute(sa.insert(feed_status), [
-            {"camera_id": f"cam{i:04d}", "state": "online" if i % 20 else "offline", "since_us": T0, "updated_us": T0,
+            {"camera_id": f"cam{i:04d}", "state": "online" if i % 20 else "offline", "since_us": T0, "updated_us": now_us,
              "reason": "" if i % 20 else "no packets for 5 s", "fps": 25.0, "bitrate_kbps": 2000.0,
              "last_packet_us": T0, "reconnects": 0,
              "figures": {"diff": 0.52, "luma": 101.3, "sharpness": 0.41, "p_ratio": 0.06}, "run_id": "r" * 32,
@@ -97,13 +103,13 @@ def build_catalog(workdir: Path) -> tuple[object, str]:
             for i in range(N_CAMERAS)])
         seg_us = 60_000_000
         day0 = T0 - 86_400_000_000
-        frag = [[800 + 500_000 * k, 500_000, 2_000_000 * k, 2_000_000] for k in range(30)]
+        frag = pack_fragments([Fragment(800 + 500_000 * k, 500_000, 2_000_000 * k, 2_000_000) for k in range(30)])
         for i in range(N_RECORDED):
             cid = f"cam{i:04d}"
             c.execute(sa.insert(segments), [
                 {"camera_id": cid, "run_id": f"{i:04d}" + "a" * 28, "seq": s, "start_us": day0 + s * seg_us,
                  "end_us": day0 + (s + 1) * seg_us, "media_start_us": s * seg_us, "bytes": 15_000_800,
-                 "header_bytes": 800, "object_key": f"{cid}/seg/{day0 + s * seg_us}.mp4", "video_codec": "h264",
+                 "header_bytes": 800, "video_codec": "h264",
                  "audio_codec": None, "width": 1280, "height": 720, "frames": 1500, "fragments": frag,
                  "recovered": False, "drift_us": 0, "lease_epoch": 1, "node_id": "node-1", "state": "stored",
                  "stored_us": day0 + (s + 1) * seg_us + 1_500_000}
@@ -121,7 +127,7 @@ def writer(db_url: str, writes_per_s: int, stop: "mp.synchronize.Event") -> None
     k = 0
     batch = max(1, writes_per_s // 10)
     while not stop.is_set():
-        now = int(time.time() * 1e6)
+        now = int(time.time() * 1e6) + AHEAD_US
         with catalog.engine.begin() as c:
             for i in range(batch):
                 c.execute(sa.update(feed_status).where(feed_status.c.camera_id == f"cam{(k + i) % N_CAMERAS:04d}")
@@ -133,7 +139,7 @@ def writer(db_url: str, writes_per_s: int, stop: "mp.synchronize.Event") -> None
 def server(workdir: str, q: "mp.Queue[tuple[int, str, str]]") -> None:
     import uvicorn
 
-    from tests.servers import free_port
+    from harness.servers import free_port
 
     env, key = build_catalog(Path(workdir))
     port = free_port()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "SYSTEM_CLOCK"]
+__all__ = ["Clock", "SystemClock", "SYSTEM_CLOCK", "iso_utc"]
 
 
 class Clock(Protocol):
@@ -38,3 +39,9 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def iso_utc(us: int) -> str:
+    """Microseconds since the epoch as ISO 8601 in UTC with a `Z` (how the API writes times)."""
+    t = datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+    return t.isoformat().replace("+00:00", "Z")

@@ -19,10 +19,17 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from core.camera_config import CameraConfig, CameraLocation
+from core.health_config import HealthConfig, HealthOverrides
+from core.validation import describe_errors
+
 __all__ = [
     "CameraConfig",
+    "CameraLocation",
     "ConfigError",
+    "EvidenceConfig",
     "HealthConfig",
+    "HealthOverrides",
     "NotificationsConfig",
     "TicketsConfig",
     "WebhookConfig",
@@ -31,7 +38,6 @@ __all__ = [
     "parse_size",
 ]
 
-CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
@@ -100,74 +106,6 @@ class WorkersConfig(_Strict):
     read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
 
 
-class HealthConfig(_Strict):
-    """Thresholds for feed states; docs/design/health.md gives the measurements behind each default."""
-
-    enabled: bool = True  # False: no decoding, only packet-level states (starting/online/offline)
-    # Longest time between decoded samples while the compressed stream looks normal (packet sizes
-    # like the camera's recent GOPs); a suspicious GOP or a pending fault decodes every keyframe.
-    # 0 = decode every keyframe. Cost and latencies: docs/design/health.md, "Decode cadence".
-    sample_interval_s: float = Field(
-        default=10.0,
-        ge=0,
-        description="longest time between decoded samples while the compressed stream looks normal; 0 = every keyframe",
-    )
-    freeze_after_s: float = Field(default=10.0, gt=0)
-    stall_timeout_s: float = Field(default=5.0, gt=0)
-    black_after_s: float = Field(default=5.0, gt=0)
-    tamper_after_s: float = Field(default=20.0, gt=0)
-    recover_after_s: float = Field(default=2.0, ge=0)
-    # Mean absolute grey-level difference between samples at half resolution, the 1 % most-changed
-    # pixels (an OSD clock) left out: quiet σ=2 scenes measure ≥ 0.56 (a dark street), frozen
-    # pictures ≤ 0.33 (up to 0.84 from bitrate-mode encoders: see the come-back rule in rules.py).
-    freeze_diff: float = Field(default=0.4, gt=0)
-    # Median P-frame size over keyframe size: above it the encoder is spending on change, so the
-    # picture is not called frozen (frozen ≤ 0.06 with every encoder measured).
-    freeze_p_ratio: float = Field(default=0.1, gt=0)
-    black_luma: float = Field(default=32.0, ge=0, le=255)  # a pixel darker than this is dark
-    black_fraction: float = Field(default=0.98, gt=0, le=1)  # share of dark pixels that makes black
-    tamper_ratio: float = Field(default=0.2, gt=0, lt=1)  # sharpness below this share of the baseline
-    snapshot_interval_s: float = Field(default=10.0, ge=0)
-
-
-class HealthOverrides(_Strict):
-    enabled: bool | None = None
-    sample_interval_s: float | None = None
-    freeze_after_s: float | None = None
-    stall_timeout_s: float | None = None
-    black_after_s: float | None = None
-    tamper_after_s: float | None = None
-    recover_after_s: float | None = None
-    freeze_diff: float | None = None
-    freeze_p_ratio: float | None = None
-    black_luma: float | None = None
-    black_fraction: float | None = None
-    tamper_ratio: float | None = None
-    snapshot_interval_s: float | None = None
-
-
-class CameraConfig(_Strict):
-    id: str
-    name: str = ""
-    url: str
-    transport: Literal["tcp", "udp"] = "tcp"
-    tags: dict[str, str] = {}
-    enabled: bool = True
-    health_url: str | None = None
-    health: HealthOverrides = HealthOverrides()
-    retention_days: float | None = Field(default=None, gt=0)
-    # credentials apart from the URL (a URL holding them is split when stored: core/camera_url.py)
-    username: str | None = Field(default=None, max_length=200)
-    password: str | None = Field(default=None, max_length=500, repr=False)
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not CAMERA_ID.match(v):
-            raise ValueError("camera id must be 1-64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
-        return v
-
-
 class ClusterConfig(_Strict):
     """Camera leases; one node with SQLite needs none of this changed."""
 
@@ -181,6 +119,8 @@ class RetentionConfig(_Strict):
     max_bytes: int | None = Field(default=None, description="byte budget for the whole object store")
     interval_s: float = Field(default=600.0, gt=0)
     batch: int = Field(default=500, ge=1)
+    event_days: float = Field(default=400.0, gt=0, description="health events older than this are deleted, "
+                              "except each camera's state at that age (what reports of later windows need)")
 
     _size = field_validator("max_bytes", mode="before")(lambda v: None if v is None else parse_size(v))
 
@@ -298,6 +238,17 @@ class TicketsConfig(_Strict):
         return v
 
 
+class EvidenceConfig(_Strict):
+    """Evidence exports: the Ed25519 signing key (a file, never the catalog) and the bundles."""
+
+    signing_key_path: Path | None = Field(
+        default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
+    )
+    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_at_once: int = Field(default=1, ge=1, le=8)
+    max_incident_seconds: float = Field(default=7 * 86400.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -315,6 +266,7 @@ class Settings(BaseSettings):
     security: SecurityConfig = SecurityConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     tickets: TicketsConfig = TicketsConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     node_id: str = ""
     data_dir: Path = Path("./data")
     cameras: list[CameraConfig] = []
@@ -370,17 +322,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{loc}: {msg}" if e["loc"] else msg)
-    return "; ".join(lines)
-
-
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML file (if any), apply `VIGIL_*` variables, validate. Raises `ConfigError`."""
     data: dict[str, Any] = {}
@@ -407,4 +348,4 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}{_describe(e)}") from None
+        raise ConfigError(f"{where}{describe_errors(e.errors())}") from None

@@ -19,7 +19,8 @@ from typing import Callable
 import av
 
 from ingest.segmenter import Cut, SegmentCutter
-from storage.spool import OpenSegment, SegmentMeta, Spool
+from storage.catalog import Segment
+from storage.spool import OpenSegment, Spool
 
 __all__ = ["RunWriter", "GopInfo"]
 
@@ -253,11 +254,11 @@ class RunWriter:
             self._open_segment(gop)
         assert self._open is not None
         duration = gop.duration_us if gop.duration_us is not None else max(0, self.last_media_us - gop.start_us)
-        self._open.add_fragment(parts, gop.start_us - self._open.meta.media_start_us, duration, gop.frames)
+        self._open.add_fragment(parts, gop.start_us - self._open.segment.media_start_us, duration, gop.frames)
         self._open_drift = gop.drift_us
 
     def _open_segment(self, gop: GopInfo) -> None:
-        meta = SegmentMeta(
+        seg = Segment.opening(
             camera_id=self.camera_id,
             run_id=self.run_id,
             seq=gop.segment,
@@ -270,7 +271,7 @@ class RunWriter:
             lease_epoch=self.lease_epoch,
             node_id=self.node_id,
         )
-        self._open = self.spool.open_segment(meta, bytes(self._header))
+        self._open = self.spool.open_segment(seg, bytes(self._header))
         self._open_index = gop.segment
         self._open_drift = 0
 
@@ -278,8 +279,8 @@ class RunWriter:
         seg = self._open
         if seg is None:
             return
-        start_us = self.wall_start_us + seg.meta.media_start_us
-        end_us = start_us + sum(f.duration_us for f in seg.fragments)
+        start_us = self.wall_start_us + seg.segment.media_start_us
+        end_us = start_us + sum(f.duration_us for f in seg.segment.fragments)
         seg.close(end_us, self._open_drift, start_us=start_us)
         self._anchor_frozen = True
         self.closed_segments.append(seg)

@@ -11,11 +11,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Callable
 
-from ingest.worker import worker_process_main
+from ingest.worker_process import Lease, SetCameras, SetLeases, Stop, worker_process_main
 from storage.catalog import Catalog
 from storage.leases import LeaseKeeper
 from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
+from core.drain import DRAIN_S
 from core.settings import Settings
 
 __all__ = ["Supervisor", "assign"]
@@ -76,7 +77,7 @@ class Supervisor:
         self.ttl_s = settings.cluster.lease_ttl_s
         self.margin_s = settings.cluster.clock_margin_s
         self._next_heartbeat = 0.0
-        self._lease_deadlines: dict[str, tuple[int | None, float]] = {}
+        self._lease_deadlines: dict[str, Lease] = {}
         self.n = settings.workers.processes
         self.procs: list[_Proc | None] = [None] * self.n
         self.placement: dict[str, int] = {}
@@ -140,9 +141,9 @@ class Supervisor:
         before = set(self._lease_deadlines)
         held = self.leases.heartbeat()
         deadline = started + self.ttl_s - self.margin_s
-        self._lease_deadlines = {cid: (lease.epoch, deadline) for cid, lease in held.items()}
+        self._lease_deadlines = {cid: Lease(lease.epoch, deadline) for cid, lease in held.items()}
         self._next_heartbeat = started + self.ttl_s / 3
-        msg = {"cmd": "leases", "leases": self._lease_deadlines}
+        msg = SetLeases(self._lease_deadlines)
         for p in self.procs:
             if p is not None:
                 try:
@@ -169,20 +170,20 @@ class Supervisor:
             if p is None:
                 continue
             mine = sorted(c for c, pi in self.placement.items() if pi == i)
-            payload = [asdict(cams[c]) for c in mine]
-            fingerprint = repr(payload)
+            payload = [cams[c] for c in mine]
+            fingerprint = repr([asdict(c) for c in payload])  # repr(Camera) hides the URL's credentials
             if fingerprint == p.sent and not force:
                 continue
             try:
                 if force:
-                    p.conn.send({"cmd": "leases", "leases": self._lease_deadlines})
-                p.conn.send({"cmd": "cameras", "cameras": payload})
+                    p.conn.send(SetLeases(self._lease_deadlines))
+                p.conn.send(SetCameras(payload))
                 p.sent = fingerprint
                 p.cameras = mine
             except (OSError, BrokenPipeError):
                 log.warning("supervisor: worker %d is not listening; it will be restarted", i)
 
-    def stop(self, timeout_s: float = 8.0) -> None:
+    def stop(self, timeout_s: float = DRAIN_S) -> None:
         """Ask every worker to close its open segments and exit; kill what does not, then recover."""
         self._stop.set()
         if self._thread:
@@ -191,7 +192,7 @@ class Supervisor:
             if p is None:
                 continue
             try:
-                p.conn.send({"cmd": "stop"})
+                p.conn.send(Stop())
             except (OSError, BrokenPipeError):
                 pass
         deadline = self.clock.monotonic() + timeout_s

@@ -1,18 +1,14 @@
-"""A camera's outer loop (connect, record, back off, until stopped) and the worker process that
-runs many of them as threads (PyAV releases the GIL while it waits on the network)."""
+"""A camera's outer loop: connect, record, back off, until stopped. The worker process
+(ingest/worker_process.py) runs many of them as threads (PyAV releases the GIL while it waits on
+the network)."""
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
-import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Protocol
 
 from core.backoff import Backoff
 from ingest.session import FeedObserver, Session
@@ -24,7 +20,7 @@ from storage.spool import Spool
 from core.clock import SYSTEM_CLOCK, Clock
 from core.redact import scrub_text
 
-__all__ = ["CameraWorker", "Monitor", "WorkerOptions", "worker_process_main"]
+__all__ = ["CameraWorker", "Monitor", "WorkerOptions"]
 
 log = logging.getLogger("vigil.worker")
 
@@ -93,8 +89,13 @@ class CameraWorker:
     def _run_guarded(self) -> None:
         try:
             self.run()
-        except BaseException:  # a camera's thread dying silently is the one thing not allowed
+        except BaseException as e:  # a camera's thread dying silently is the one thing not allowed
             log.exception("%s: camera loop crashed", self.camera.id)
+            self.last_reason = f"recording stopped: {scrub_text(f'{type(e).__name__}: {e}')}"
+            try:  # the camera alone goes offline, saying why; the process and its other cameras go on
+                self.monitor.on_connect_failed(self.last_reason)
+            except Exception:  # noqa: BLE001
+                log.exception("%s: cannot report the crash", self.camera.id)
 
     def run(self) -> None:
         cam = self.camera
@@ -156,145 +157,3 @@ class CameraWorker:
             delay = self.backoff.next_delay()
             log.info("%s: reconnecting in %.1f s", cam.id, delay)
             self.clock.sleep(delay, self.stop_event)
-
-
-# ---- the worker process -------------------------------------------------------------------------
-
-
-def _camera_fingerprint(c: Camera) -> tuple[Any, ...]:
-    return (c.url, c.transport, c.health_url, repr(sorted(c.options.items())), c.enabled, c.username, c.password)
-
-
-def worker_process_main(index: int, settings_json: str, conn: Connection) -> None:
-    """Entry point of one worker process: runs the cameras the supervisor sends it."""
-    from ingest.health.monitor import HealthMonitor, shared_pool
-    from ingest.health.writer import StatusWriter
-    from storage.catalog import Catalog
-    from storage.object_store import open_store
-    from core.logs import setup_logging
-    from core.settings import HealthConfig, Settings
-
-    settings = Settings.model_validate_json(settings_json)
-    setup_logging(os.environ.get("VIGIL_LOG_LEVEL", "INFO"))
-    catalog = Catalog(settings.catalog, create=False)
-    try:
-        store = open_store(settings.storage)
-    except Exception as e:  # snapshots are optional; recording is not
-        log.error("worker %d: object store unavailable for snapshots: %s", index, e)
-        store = None
-    spool = Spool(settings.spool.path)
-    # One writer for every camera of this process: their statuses go in one transaction per flush.
-    status_writer = StatusWriter(catalog, shared_pool())
-    opts = WorkerOptions(
-        segment_s=settings.recording.segment_seconds,
-        backoff_initial_s=settings.workers.backoff_initial_s,
-        backoff_max_s=settings.workers.backoff_max_s,
-        connect_timeout_s=settings.workers.connect_timeout_s,
-        read_timeout_s=settings.workers.read_timeout_s,
-        read_coalesce_s=settings.workers.read_coalesce_s,
-        node_id=settings.node_id or None,
-        schemes=tuple(settings.security.camera_url_schemes),
-    )
-    workers: dict[str, CameraWorker] = {}
-    prints: dict[str, tuple[Any, ...]] = {}
-    # camera → (lease epoch, monotonic deadline); CLOCK_MONOTONIC is shared by every process
-    leases: dict[str, tuple[int | None, float]] = {}
-    lock = threading.Lock()
-    done = threading.Event()
-    parent = os.getppid()
-
-    def health_for(cam: Camera) -> HealthConfig:
-        merged = settings.health.model_dump()
-        merged.update({k: v for k, v in (cam.options.get("health") or {}).items() if v is not None})
-        return HealthConfig.model_validate(merged)
-
-    def watchdog() -> None:
-        while not done.wait(0.5):
-            with lock:
-                current = list(workers.values())
-            with status_writer.batch():  # one pass over the cameras, one flush
-                for w in current:
-                    try:
-                        w.monitor.tick()
-                    except Exception:
-                        log.exception("%s: health tick failed", w.camera.id)
-            if os.getppid() != parent:  # the supervisor is gone: stop rather than record unsupervised
-                log.error("worker %d: supervisor died; stopping", index)
-                conn_closed.set()
-
-    conn_closed = threading.Event()
-    # Ctrl-C reaches the whole process group: the supervisor decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: conn_closed.set())
-    threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
-    # Everything imported so far lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise walk ~100k objects (SQLAlchemy, pydantic, numpy) every few
-    # seconds while packets allocate (the API process measured 100–320 ms per pass).
-    gc.freeze()
-
-    def stop_camera(cid: str) -> CameraWorker:
-        w = workers.pop(cid)
-        prints.pop(cid, None)
-        w.stop()
-        return w
-
-    def apply(cams: list[Camera]) -> None:
-        wanted = {c.id: c for c in cams if c.enabled}
-        stopping = []
-        with lock:
-            for cid in list(workers):
-                if cid not in wanted or prints[cid] != _camera_fingerprint(wanted[cid]):
-                    stopping.append(stop_camera(cid))
-        for w in stopping:
-            w.join(opts.read_timeout_s + 2)
-            w.monitor.close()
-        with lock:
-            for cid, cam in wanted.items():
-                if cid in workers:
-                    continue
-                monitor = HealthMonitor(
-                    cid,
-                    health_for(cam),
-                    catalog=catalog,
-                    store=store,
-                    clock=SYSTEM_CLOCK,
-                    node_id=settings.node_id,
-                    writer=status_writer,
-                )
-                w = CameraWorker(
-                    cam,
-                    spool,
-                    monitor,
-                    opts,
-                    lease_epoch=lambda cid=cid: leases.get(cid, (None, 0.0))[0],
-                    lease_valid=lambda cid=cid: leases.get(cid, (None, 0.0))[1] > time.monotonic(),
-                )
-                workers[cid] = w
-                prints[cid] = _camera_fingerprint(cam)
-                w.start()
-        log.info("worker %d: recording %d camera(s)", index, len(workers))
-
-    try:
-        while not conn_closed.is_set():
-            if not conn.poll(0.5):
-                continue
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                break
-            if msg.get("cmd") == "leases":
-                leases.clear()
-                leases.update({k: (v[0], float(v[1])) for k, v in msg["leases"].items()})
-            elif msg.get("cmd") == "cameras":
-                apply([Camera(**c) for c in msg["cameras"]])
-            elif msg.get("cmd") == "stop":
-                break
-    finally:
-        with lock:
-            stopping = [stop_camera(cid) for cid in list(workers)]
-        deadline = SYSTEM_CLOCK.monotonic() + float(os.environ.get("VIGIL_DRAIN_S", "6"))
-        for w in stopping:
-            w.join(max(0.1, deadline - SYSTEM_CLOCK.monotonic()))
-            w.monitor.close()
-        done.set()
-        log.info("worker %d: stopped", index)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.states import OFFLINE, ONLINE, STARTING
+
 __all__ = ["Change", "Fault", "FaultRules", "NewTicket", "OpenTicket", "Plan", "TicketRules"]
 
-NOT_FAULTS = ("online", "starting")
+NOT_FAULTS = (ONLINE, STARTING)
 
 
 @dataclass(slots=True)
@@ -41,7 +43,7 @@ class OpenTicket:
     element_value: str | None
     detected_us: int
     cameras: dict[str, int | None]  # camera → recovered at (None: still in its fault)
-    fault: str = "offline"  # the first camera's fault
+    fault: str = OFFLINE  # the first camera's fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class TicketRules:
     def observe(self, ch: Change) -> int | None:
         """One state change; returns the ticket covering the camera at that moment (if any)."""
         f = self.faults.get(ch.camera_id)
-        if ch.to_state == "online":
+        if ch.to_state == ONLINE:
             if f is None:
                 return None
             del self.faults[ch.camera_id]

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from core.backoff import Backoff
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
+from core.states import ONLINE
 from notify.faults import Change, Fault, FaultRules, NewTicket, OpenTicket, TicketRules
 from notify.webhooks import Hook, body, rfc3339
 from storage.catalog import Camera, Catalog
@@ -320,7 +321,7 @@ class Notifier:
                 "camera_name": (first.name if first else "") or ids[0],
                 "tags": dict(first.tags) if first else {},
                 "from_state": None if opened else t.fault,
-                "to_state": t.fault if opened else "online",
+                "to_state": t.fault if opened else ONLINE,
                 "at": rfc3339(at_us),
                 "reason": title if opened else "every camera is back",
                 "ticket_id": t.id,

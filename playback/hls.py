@@ -29,7 +29,6 @@ __all__ = [
     "render_live",
     "render_vod",
     "run_shifts_us",
-    "source_from_segment",
     "target_duration_s",
     "vod_entries",
 ]
@@ -40,13 +39,10 @@ HLS_VERSION = 7
 
 @dataclass(frozen=True, slots=True)
 class MediaSource:
-    """One segment's bytes as a player fetches them: `uri` returns the whole object (ranges inside)."""
+    """A segment and the URI a player fetches it at: `uri` returns the whole object (ranges inside)."""
 
+    segment: Segment
     uri: str
-    header_bytes: int
-    run_id: str
-    start_us: int  # wall clock of the segment's start; fragment times are offsets from it
-    fragments: Sequence[Fragment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +61,6 @@ class Entry:
     @property
     def end_us(self) -> int:
         return self.start_us + self.duration_us
-
-
-def source_from_segment(seg: Segment, uri: str) -> MediaSource:
-    return MediaSource(uri, seg.header_bytes, seg.run_id, seg.start_us, seg.fragments)
 
 
 def run_shifts_us(segments: Iterable[Segment]) -> dict[str, int]:
@@ -95,6 +87,7 @@ def fragments_in(seg_start_us: int, fragments: Iterable[Fragment], start_us: int
 
 
 def _group(src: MediaSource, frags: Sequence[Fragment], target_us: int, first: bool) -> list[Entry]:
+    seg = src.segment
     out: list[Entry] = []
     i = 0
     while i < len(frags):
@@ -111,10 +104,10 @@ def _group(src: MediaSource, frags: Sequence[Fragment], target_us: int, first: b
                 uri=src.uri,
                 offset=head.offset,
                 size=tail.offset + tail.size - head.offset,
-                start_us=src.start_us + head.start_off_us,
+                start_us=seg.start_us + head.start_off_us,
                 duration_us=tail.start_off_us + tail.duration_us - head.start_off_us,
-                run_id=src.run_id,
-                header_bytes=src.header_bytes,
+                run_id=seg.run_id,
+                header_bytes=seg.header_bytes,
                 first_in_object=first and i == 0,
             )
         )
@@ -127,8 +120,8 @@ def vod_entries(
 ) -> list[Entry]:
     """Entries covering [start_us, end_us) from segments in time order (keyframe-aligned at start)."""
     out: list[Entry] = []
-    for src in sorted(sources, key=lambda s: s.start_us):
-        frags = fragments_in(src.start_us, src.fragments, start_us, end_us)
+    for src in sorted(sources, key=lambda s: s.segment.start_us):
+        frags = fragments_in(src.segment.start_us, src.segment.fragments, start_us, end_us)
         if frags:
             out.extend(_group(src, frags, target_us, first=True))
     return out
@@ -140,16 +133,17 @@ def live_entries(sources: Sequence[MediaSource], min_window_us: int) -> tuple[li
     the window within `sources`), which the caller adds to the run's earlier fragment count."""
     flat: list[Entry] = []
     for src in sources:
-        for k, f in enumerate(src.fragments):
+        seg = src.segment
+        for k, f in enumerate(seg.fragments):
             flat.append(
                 Entry(
                     uri=src.uri,
                     offset=f.offset,
                     size=f.size,
-                    start_us=src.start_us + f.start_off_us,
+                    start_us=seg.start_us + f.start_off_us,
                     duration_us=f.duration_us,
-                    run_id=src.run_id,
-                    header_bytes=src.header_bytes,
+                    run_id=seg.run_id,
+                    header_bytes=seg.header_bytes,
                     first_in_object=k == 0,
                 )
             )

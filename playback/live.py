@@ -17,35 +17,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.catalog import Catalog, Fragment, Segment
 from playback.hls import live_media_sequence_base
-from storage.keys import segment_key
-from storage.spool import Spool, SpooledSegment, read_journal
+from storage.catalog import Catalog, Segment
+from storage.spool import Spool
 
-__all__ = ["LiveIndex", "LiveSegment", "LiveWindow", "find_spooled", "spool_segments"]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSegment:
-    run_id: str
-    seq: int
-    start_us: int
-    media_start_us: int
-    header_bytes: int
-    fragments: tuple[Fragment, ...]
-    object_key: str
-    recording: bool  # still being written
-
-    @property
-    def end_us(self) -> int:
-        if not self.fragments:
-            return self.start_us
-        f = self.fragments[-1]
-        return self.start_us + f.start_off_us + f.duration_us
-
-    @property
-    def run_start_us(self) -> int:
-        return self.start_us - self.media_start_us
+__all__ = ["LiveIndex", "LiveWindow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,62 +31,13 @@ class LiveWindow:
     camera_id: str
     run_id: str
     run_start_us: int
-    segments: tuple[LiveSegment, ...]
+    segments: tuple[Segment, ...]  # the newest may still be recording (state `recording`)
     fragments_before: int
     min_window_us: int  # what the playlist should cover: at least 4 of the longest fragments
 
     @property
     def first_sequence(self) -> int:
         return live_media_sequence_base(self.run_start_us) + self.fragments_before
-
-
-def _from_spool(sp: SpooledSegment) -> LiveSegment:
-    m = sp.meta
-    return LiveSegment(
-        run_id=m.run_id,
-        seq=m.seq,
-        start_us=m.start_us,
-        media_start_us=m.media_start_us,
-        header_bytes=sp.header_bytes,
-        fragments=tuple(sp.fragments),
-        object_key=segment_key(m.camera_id, m.start_us),
-        recording=not sp.closed,
-    )
-
-
-def _from_catalog(s: Segment) -> LiveSegment:
-    return LiveSegment(
-        run_id=s.run_id,
-        seq=s.seq,
-        start_us=s.start_us,
-        media_start_us=s.media_start_us,
-        header_bytes=s.header_bytes,
-        fragments=tuple(s.fragments),
-        object_key=s.object_key,
-        recording=False,
-    )
-
-
-def spool_segments(spool: Spool, camera_id: str) -> list[SpooledSegment]:
-    """Every segment of a camera in the spool (open or closed, awaiting upload), oldest first."""
-    d = spool.camera_dir(camera_id)
-    if not d.is_dir():
-        return []
-    out = []
-    for j in sorted(d.glob("*.jsonl")):
-        sp = read_journal(j)
-        if sp is not None:
-            out.append(sp)
-    out.sort(key=lambda s: s.meta.start_us)
-    return out
-
-
-def find_spooled(spool: Spool, camera_id: str, start_us: int) -> SpooledSegment | None:
-    """The spooled segment of a camera starting at `start_us` (its object key's time), if any."""
-    for sp in spool_segments(spool, camera_id):
-        if sp.meta.start_us == start_us:
-            return sp
-    return None
 
 
 class LiveIndex:
@@ -125,15 +52,14 @@ class LiveIndex:
         # (camera, run) -> (seq k, start_us of seq k, fragments in seqs < k)
         self._prefix: dict[tuple[str, str], tuple[int, int, int]] = {}
 
-    def _candidates(self, camera_id: str) -> list[LiveSegment]:
-        by_key: dict[tuple[str, int], LiveSegment] = {}
+    def _candidates(self, camera_id: str) -> list[Segment]:
+        by_key: dict[tuple[str, int], Segment] = {}
         if self.spool is not None:
-            for sp in spool_segments(self.spool, camera_id):
-                if sp.fragments:
-                    seg = _from_spool(sp)
-                    by_key[(seg.run_id, seg.seq)] = seg
+            for sp in self.spool.camera_segments(camera_id):
+                if sp.segment.fragments:
+                    by_key[(sp.segment.run_id, sp.segment.seq)] = sp.segment
         for s in self.catalog.latest_segments(camera_id, 4):
-            by_key.setdefault((s.run_id, s.seq), _from_catalog(s))
+            by_key.setdefault((s.run_id, s.seq), s)
         return sorted(by_key.values(), key=lambda s: s.start_us)
 
     def window(self, camera_id: str, min_window_us: int, now_us: int, stale_after_us: int) -> LiveWindow | None:
@@ -164,7 +90,7 @@ class LiveIndex:
             min_window_us=min_window_us,
         )
 
-    def _fragments_before(self, camera_id: str, first: LiveSegment, known: Sequence[LiveSegment]) -> int:
+    def _fragments_before(self, camera_id: str, first: Segment, known: Sequence[Segment]) -> int:
         """Fragments of the run in segments with seq < first.seq (cached running total)."""
         key = (camera_id, first.run_id)
         if first.seq == 0:
@@ -182,13 +108,13 @@ class LiveIndex:
             if s.run_id == first.run_id and from_seq <= s.seq < first.seq:
                 counts[s.seq] = len(s.fragments)
         for k in known:
-            if k.run_id == first.run_id and from_seq <= k.seq < first.seq and not k.recording:
+            if k.run_id == first.run_id and from_seq <= k.seq < first.seq and k.state != "recording":
                 counts[k.seq] = len(k.fragments)
         if self.spool is not None and len(counts) < first.seq - from_seq:
-            for sp in spool_segments(self.spool, camera_id):
-                m = sp.meta
+            for sp in self.spool.camera_segments(camera_id):
+                m = sp.segment
                 if m.run_id == first.run_id and from_seq <= m.seq < first.seq and sp.closed:
-                    counts[m.seq] = len(sp.fragments)
+                    counts[m.seq] = len(m.fragments)
         total = base + sum(counts.values())
         if len(counts) == first.seq - from_seq:  # complete: remember it
             with self._lock:

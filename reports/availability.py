@@ -2,17 +2,22 @@
 
 Why from events: every transition is an event dated when the fault began (ingest/health/rules.py),
 so the history alone gives each camera's state at every instant. The current status only fills in
-a camera that has no event yet (it is still `starting`, say).
+a camera that has no event yet (it is still `starting`, say). A report reads only its window's
+events plus, per camera, the one or two events before it that fix its state at the window's start
+(`Catalog.states_before`), so its cost is the window's, however long the history.
 
 Definitions (all times half-open, [start_us, end_us), clipped to `now_us` when given):
 
 - **state at an instant**: the `to_state` of the camera's latest `state` event at or before it; before
-  a camera's first event its state is *unknown* and that time is left out of its period.
-- **period_s**: the time of the window whose state is known; **uptime_pct** = online_s / period_s.
-- **outage**: a stretch that begins when the camera leaves `online` for any other state (frozen, black,
+  a camera's first event nothing was watching it and that time is left out of its period.
+- **unknown_s**: time after the camera's last status report when, at `now_us`, that report is stale
+  (not refreshed within 3× the refresh interval: core/states.py): its worker stopped reporting, so
+  its last state says nothing of the time since. That time is in the period but is not uptime.
+- **period_s**: the window's time from the camera's first event on; **uptime_pct** = online_s / period_s.
+- **outage**: a stretch that begins when the camera leaves `online` for a fault (frozen, black,
   tampered, offline) and ends when it is next `online`; moving between faults (frozen → offline) stays
-  within one outage. `starting` before a camera was ever online is not an outage (it still is not
-  uptime).
+  within one outage. `starting` (a restart) and `unknown` (no report) neither begin nor end one (they
+  still are not uptime).
 - **outages**: outages that *begin* inside the window.
 - **mttr_s**: mean duration of those outages that also end inside the window (None if none did).
 - **longest_outage_s**: the longest outage overlapping the window, clipped to it (one still open at
@@ -31,12 +36,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
-from storage.catalog import Catalog, Event, FeedStatus
+from core.states import BLACK, FROZEN, OFFLINE, ONLINE, STARTING, TAMPERED, UNKNOWN, VERDICTS, is_stale
+from storage.catalog import Camera, Catalog, Event, FeedStatus
 
-__all__ = ["STATES", "Outage", "ReportRow", "Timeline", "availability", "camera_timeline", "to_csv", "to_json"]
+__all__ = ["Outage", "ReportRow", "Timeline", "availability", "camera_timeline", "to_csv", "to_json"]
 
-STATES = ("starting", "online", "frozen", "black", "tampered", "offline")
-_PAGE = 1000
+_COUNTED = (*VERDICTS, UNKNOWN)  # the states whose seconds a row adds up
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,7 @@ class Timeline:
     """One camera's states inside the window: seconds per state and its outages."""
 
     camera_id: str
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STATES, 0.0))
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0.0))
     outages: list[Outage] = field(default_factory=list)
 
 
@@ -66,6 +71,7 @@ class ReportRow:
     black_s: float
     tampered_s: float
     offline_s: float
+    unknown_s: float  # no report from the camera's worker (see the module doc)
     outages: int
     mttr_s: float | None
     longest_outage_s: float
@@ -77,11 +83,13 @@ def camera_timeline(
     start_us: int,
     end_us: int,
     status: FeedStatus | None = None,
+    now_us: int | None = None,
 ) -> Timeline:
     """Pure: a camera's `state` events (any order, any period) → its timeline inside [start_us, end_us).
 
     Events are taken in the order they were written (id), their times made non-decreasing, so a
-    wall-clock step on the recording node cannot reorder transitions.
+    wall-clock step on the recording node cannot reorder transitions. With `now_us`, a `status`
+    stale at that time makes the camera `unknown` from its last report on.
     """
     evs = sorted((e for e in events if e.kind == "state" and e.to_state), key=lambda e: (e.id or 0, e.at_us))
     points: list[tuple[int, str]] = []
@@ -91,6 +99,8 @@ def camera_timeline(
         points.append((last, str(e.to_state)))
     if status is not None and (not points or (status.since_us >= points[-1][0] and status.state != points[-1][1])):
         points.append((max(status.since_us, points[-1][0] if points else status.since_us), status.state))
+    if status is not None and now_us is not None and points and is_stale(status.updated_us, now_us):
+        points.append((max(status.updated_us, points[-1][0]), UNKNOWN))
     tl = Timeline(camera_id)
     if end_us <= start_us:
         return tl
@@ -101,12 +111,12 @@ def camera_timeline(
         lo, hi = max(at, start_us), min(nxt, end_us)
         if hi > lo:
             tl.seconds[state] = tl.seconds.get(state, 0.0) + (hi - lo) / 1e6
-        if state == "online":
+        if state == ONLINE:
             if out_since is not None:
                 tl.outages.append(Outage(out_since, at))
                 out_since = None
             ever_online = True
-        elif ever_online and out_since is None and state != "starting":  # a restart is not an outage
+        elif ever_online and out_since is None and state not in (STARTING, UNKNOWN):  # a restart, no report: not outages
             out_since = at
         if at >= end_us:
             break
@@ -116,7 +126,7 @@ def camera_timeline(
 
 
 def _row(key: str, timelines: Sequence[Timeline], start_us: int, end_us: int) -> ReportRow:
-    secs = dict.fromkeys(STATES, 0.0)
+    secs = dict.fromkeys(_COUNTED, 0.0)
     durations: list[float] = []
     begun = 0
     longest = 0.0
@@ -137,33 +147,35 @@ def _row(key: str, timelines: Sequence[Timeline], start_us: int, end_us: int) ->
         key=key,
         cameras=len(timelines),
         period_s=round(period, 3),
-        uptime_pct=round(100.0 * secs["online"] / period, 3) if period > 0 else None,
-        online_s=round(secs["online"], 3),
-        starting_s=round(secs["starting"], 3),
-        frozen_s=round(secs["frozen"], 3),
-        black_s=round(secs["black"], 3),
-        tampered_s=round(secs["tampered"], 3),
-        offline_s=round(secs["offline"], 3),
+        uptime_pct=round(100.0 * secs[ONLINE] / period, 3) if period > 0 else None,
+        online_s=round(secs[ONLINE], 3),
+        starting_s=round(secs[STARTING], 3),
+        frozen_s=round(secs[FROZEN], 3),
+        black_s=round(secs[BLACK], 3),
+        tampered_s=round(secs[TAMPERED], 3),
+        offline_s=round(secs[OFFLINE], 3),
+        unknown_s=round(secs[UNKNOWN], 3),
         outages=begun,
         mttr_s=round(sum(durations) / len(durations), 3) if durations else None,
         longest_outage_s=round(longest, 3),
     )
 
 
-def _state_events(catalog: Catalog, end_us: int) -> dict[str, list[Event]]:
-    """Every state event before end_us, by camera (paged through the catalog's cursor)."""
+def _state_events(catalog: Catalog, start_us: int, end_us: int, cameras: Iterable[str] | None) -> dict[str, list[Event]]:
+    """What the window needs, by camera: the state events inside it plus each camera's state at its
+    start (`Catalog.states_before`) — never the history before the window."""
+    wanted = set(cameras) if cameras is not None else None
     by_cam: dict[str, list[Event]] = defaultdict(list)
-    cursor = 0
-    while True:
-        page = catalog.events_since(cursor, limit=_PAGE, end_us=end_us)
-        if not page:
-            return by_cam
-        for e in page:
-            if e.kind == "state":
-                by_cam[e.camera_id].append(e)
-        cursor = int(page[-1].id or cursor)
-        if len(page) < _PAGE:
-            return by_cam
+    for cam, evs in catalog.states_before(start_us, sorted(wanted) if wanted is not None else None).items():
+        by_cam[cam].extend(evs)
+    for e in catalog.state_events_between(start_us, end_us):
+        if wanted is None or e.camera_id in wanted:
+            by_cam[e.camera_id].append(e)
+    return by_cam
+
+
+def _watched(cam: Camera | None) -> bool:
+    return cam is None or cam.enabled
 
 
 def availability(
@@ -177,19 +189,24 @@ def availability(
 ) -> list[ReportRow]:
     """Availability per camera (or per value of tag `by`) over [start_us, end_us); see module doc.
 
-    `now_us` clips the window so time that has not happened yet is not counted; `cameras` limits
-    the report to those ids.
+    `now_us` clips the window so time that has not happened yet is not counted, and judges whether
+    each camera's current status is stale (`unknown_s`); `cameras` limits the report to those ids.
     """
     if now_us is not None:
         end_us = min(end_us, now_us)
-    events = _state_events(catalog, end_us)
+    cameras = list(cameras) if cameras is not None else None
+    events = _state_events(catalog, start_us, end_us, cameras)
     status = {s.camera_id: s for s in catalog.all_status()}
     known = {c.id: c for c in catalog.list_cameras()}
     ids = sorted(set(known) | set(events) | set(status))
     if cameras is not None:
         wanted = set(cameras)
         ids = [i for i in ids if i in wanted]
-    timelines = {i: camera_timeline(i, events.get(i, []), start_us, end_us, status.get(i)) for i in ids}
+    timelines = {
+        # a camera switched off has no worker to report on it: its last status is not stale
+        i: camera_timeline(i, events.get(i, []), start_us, end_us, status.get(i), now_us if _watched(known.get(i)) else None)
+        for i in ids
+    }
     if by is None:
         return [_row(i, [timelines[i]], start_us, end_us) for i in ids]
     groups: dict[str, list[Timeline]] = defaultdict(list)

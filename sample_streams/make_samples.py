@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tests.media import make_clip, probe  # noqa: E402
+from harness.media import make_clip, probe  # noqa: E402
 
 # name -> make_clip arguments. Sizes are kept small (total well under 6 MB).
 SAMPLES: dict[str, dict] = {

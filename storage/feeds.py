@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core.states import DISABLED, UNKNOWN, is_stale, stale_reason
 from storage.catalog import Catalog, cameras, feed_status
 
 __all__ = ["CameraMeta", "StatusRow", "camera_meta", "feed_row", "feed_rows", "status_rows"]
@@ -61,19 +62,22 @@ def status_rows(catalog: Catalog, *, updated_since_us: int | None = None) -> lis
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def feed_row(cid: str, meta: CameraMeta, st: StatusRow | None) -> dict[str, Any]:
-    """The document's dict for one camera: id, name, state (`disabled`/`unknown` when not enabled /
-    no status yet), since_us, reason, fps, bitrate_kbps, last_packet_us, reconnects, updated_us,
-    enabled, tags."""
+def feed_row(cid: str, meta: CameraMeta, st: StatusRow | None, now_us: int | None = None) -> dict[str, Any]:
+    """The document's dict for one camera: id, name, state, since_us, reason, fps, bitrate_kbps,
+    last_packet_us, reconnects, updated_us, enabled, tags. The state is `disabled` when not enabled,
+    `unknown` with no status yet, or (given `now_us`) when the status is stale: then since its last
+    report, saying so, and without the figures it no longer vouches for."""
     name, enabled, tags = meta
     if st is None:
         state, since, reason, fps, kbps, last, reconnects, updated = None, None, "", None, None, None, 0, None
     else:
         _, state, since, reason, fps, kbps, last, reconnects, updated = st
+        if enabled and now_us is not None and is_stale(updated, now_us):
+            state, since, reason, fps, kbps = UNKNOWN, updated, stale_reason(updated), None, None
     return {
         "id": cid,
         "name": name,
-        "state": "disabled" if not enabled else (state or "unknown"),
+        "state": DISABLED if not enabled else (state or UNKNOWN),
         "since_us": since,
         "reason": reason or "",
         "fps": fps,
@@ -86,10 +90,12 @@ def feed_row(cid: str, meta: CameraMeta, st: StatusRow | None) -> dict[str, Any]
     }
 
 
-def feed_rows(catalog: Catalog, *, updated_since_us: int | None = None) -> list[dict[str, Any]]:
+def feed_rows(
+    catalog: Catalog, *, updated_since_us: int | None = None, now_us: int | None = None
+) -> list[dict[str, Any]]:
     """One dict per camera (see `feed_row`), in id order. With `updated_since_us`, only cameras
     whose status was written at or after it (a camera without a status row is then left out)."""
     meta = camera_meta(catalog)
     status = {r[0]: r for r in status_rows(catalog, updated_since_us=updated_since_us)}
     ids = sorted(meta) if updated_since_us is None else sorted(k for k in status if k in meta)
-    return [feed_row(k, meta[k], status.get(k)) for k in ids]
+    return [feed_row(k, meta[k], status.get(k), now_us) for k in ids]

@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
+
+from core.ids import CAMERA_ID_PATTERN
 
 __all__ = ["SegmentKey", "segment_key", "parse_segment_key", "snapshot_key", "us_to_datetime"]
 
 _KEY = re.compile(
-    r"^(?P<camera>[a-z0-9][a-z0-9_-]{0,63})/(?P<Y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<H>\d{2})/"
+    rf"^(?P<camera>{CAMERA_ID_PATTERN})/"
+    r"(?P<Y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<H>\d{2})/"
     r"(?P<start>\d{8}T\d{6}\.\d{6}Z)\.mp4$"
 )
 
@@ -31,9 +35,21 @@ class SegmentKey:
         return segment_key(self.camera, self.start_us)
 
 
+@lru_cache(maxsize=4096)
+def _day_parts(day: int) -> tuple[str, str]:
+    t = datetime.fromtimestamp(day * 86_400, tz=timezone.utc)
+    return f"{t:%Y/%m/%d}", f"{t:%Y%m%d}"
+
+
 def segment_key(camera: str, start_us: int) -> str:
-    t = us_to_datetime(start_us)
-    return f"{camera}/{t:%Y/%m/%d/%H}/{t:%Y%m%dT%H%M%S}.{t.microsecond:06d}Z.mp4"
+    # integer arithmetic and a per-day cache, not datetime formatting: retention derives the key of
+    # every row of a dropped day (6.4 M a city-day), so this is ~4x cheaper than strftime per key
+    secs, us = divmod(start_us, 1_000_000)
+    day, sod = divmod(secs, 86_400)
+    folders, date = _day_parts(day)
+    h, rem = divmod(sod, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{camera}/{folders}/{h:02d}/{date}T{h:02d}{m:02d}{sec:02d}.{us:06d}Z.mp4"
 
 
 def parse_segment_key(key: str) -> SegmentKey:

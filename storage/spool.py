@@ -17,108 +17,67 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storage.catalog import Fragment, Segment
-from storage.keys import segment_key
 
-__all__ = ["OpenSegment", "Spool", "SpooledSegment", "SegmentMeta", "read_journal"]
+__all__ = ["OpenSegment", "Spool", "SpooledSegment", "read_journal"]
 
 log = logging.getLogger("vigil.spool")
 
 Buffer = bytes | bytearray | memoryview  # what `os.writev` takes
 
 
-@dataclass(slots=True)
-class SegmentMeta:
-    """What is known when a segment opens."""
+# The fields of a segment's journal's first record: what its writer knew when it opened it.
+_OPENING = ("camera_id", "run_id", "seq", "start_us", "media_start_us", "video_codec", "audio_codec", "width",
+            "height", "lease_epoch", "node_id")
 
-    camera_id: str
-    run_id: str
-    seq: int
-    start_us: int
-    media_start_us: int
-    video_codec: str
-    audio_codec: str | None = None
-    width: int | None = None
-    height: int | None = None
-    lease_epoch: int | None = None
-    node_id: str | None = None
 
-    @property
-    def name(self) -> str:
-        return f"{self.start_us:017d}-{self.run_id}-{self.seq:05d}"
+def _file_stem(seg: Segment) -> str:
+    """`{start}-{run}-{seq}`: a camera's spool files sort by start time."""
+    return f"{seg.start_us:017d}-{seg.run_id}-{seg.seq:05d}"
 
 
 @dataclass(slots=True)
 class SpooledSegment:
-    """A segment on disk, as read back from its journal."""
+    """A segment's two files in the spool and what its journal says of it (`segment.state` is
+    `recording` until the journal's closing record, then `spooled`)."""
 
-    meta: SegmentMeta
+    segment: Segment
     data_path: Path
     journal_path: Path
-    header_bytes: int
-    fragments: list[Fragment]
-    frames: int
-    closed: bool
-    end_us: int | None = None
-    drift_us: int | None = None
-    recovered: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def bytes(self) -> int:
-        if not self.fragments:
-            return self.header_bytes
-        last = self.fragments[-1]
-        return last.offset + last.size
+    def closed(self) -> bool:
+        return self.segment.state != "recording"
 
-    def to_segment(self) -> Segment:
-        m = self.meta
-        end = self.end_us if self.end_us is not None else m.start_us + sum(f.duration_us for f in self.fragments)
-        return Segment(
-            camera_id=m.camera_id,
-            run_id=m.run_id,
-            seq=m.seq,
-            start_us=m.start_us,
-            end_us=end,
-            media_start_us=m.media_start_us,
-            bytes=self.bytes,
-            header_bytes=self.header_bytes,
-            object_key=segment_key(m.camera_id, m.start_us),
-            video_codec=m.video_codec,
-            audio_codec=m.audio_codec,
-            width=m.width,
-            height=m.height,
-            frames=self.frames,
-            fragments=list(self.fragments),
-            recovered=self.recovered,
-            drift_us=self.drift_us,
-            lease_epoch=m.lease_epoch,
-            node_id=m.node_id,
-        )
+    @property
+    def name(self) -> str:
+        return self.journal_path.stem
 
 
 class OpenSegment:
-    """A segment being written by one session thread."""
+    """A segment being written by one session thread; `segment` follows every fragment written."""
 
-    def __init__(self, spool_dir: Path, meta: SegmentMeta, header: bytes) -> None:
-        self.meta = meta
+    def __init__(self, spool_dir: Path, segment: Segment, header: bytes) -> None:
+        self.segment = segment
         spool_dir.mkdir(parents=True, exist_ok=True)
-        self.data_path = spool_dir / f"{meta.name}.mp4"
-        self.journal_path = spool_dir / f"{meta.name}.jsonl"
+        stem = _file_stem(segment)
+        self.data_path = spool_dir / f"{stem}.mp4"
+        self.journal_path = spool_dir / f"{stem}.jsonl"
         self._journal = open(self.journal_path, "a+b", buffering=0)
         fcntl.flock(self._journal.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._data = open(self.data_path, "wb", buffering=0)
         self._data.write(header)
-        self.header_bytes = len(header)
-        self.size = len(header)
-        self.fragments: list[Fragment] = []
-        self.frames = 0
-        self.closed = False
-        self._record({"type": "segment", **_meta_dict(meta), "header_bytes": self.header_bytes})
+        segment.header_bytes = segment.bytes = len(header)
+        segment.state = "recording"
+        self._record({"type": "segment", **{k: getattr(segment, k) for k in _OPENING}, "header_bytes": len(header)})
+
+    @property
+    def closed(self) -> bool:
+        return self.segment.state != "recording"
 
     def _record(self, rec: dict[str, Any]) -> None:
         self._journal.write((json.dumps(rec, separators=(",", ":")) + "\n").encode())
@@ -130,10 +89,12 @@ class OpenSegment:
         writer need not join them); its journal line follows its bytes so the index never lies."""
         parts = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
         size = _write_all(self._data.fileno(), parts)
-        frag = Fragment(self.size, size, start_off_us, duration_us)
-        self.size += size
-        self.fragments.append(frag)
-        self.frames += frames
+        seg = self.segment
+        frag = Fragment(seg.bytes, size, start_off_us, duration_us)
+        seg.bytes += size
+        seg.fragments.append(frag)
+        seg.frames += frames
+        seg.end_us = seg.start_us + start_off_us + duration_us
         self._record({"type": "fragment", "f": [frag.offset, frag.size, start_off_us, duration_us, frames]})
         return frag
 
@@ -141,17 +102,18 @@ class OpenSegment:
         """Close for good; `start_us` corrects the start estimated when the segment opened."""
         if self.closed:
             return
+        seg = self.segment
         os.fsync(self._data.fileno())
         self._data.close()
         rec: dict[str, Any] = {"type": "closed", "end_us": end_us, "drift_us": drift_us}
-        if start_us is not None and start_us != self.meta.start_us:
+        if start_us is not None and start_us != seg.start_us:
             rec["start_us"] = start_us
-            self.meta.start_us = start_us
+            _move_start(seg, start_us)
         self._record(rec)
         os.fsync(self._journal.fileno())
         fcntl.flock(self._journal.fileno(), fcntl.LOCK_UN)
         self._journal.close()
-        self.closed = True
+        seg.end_us, seg.drift_us, seg.state = end_us, drift_us, "spooled"
 
     def abandon(self) -> None:
         """Drop an open segment that holds no fragment (nothing worth keeping)."""
@@ -159,7 +121,12 @@ class OpenSegment:
         self._journal.close()
         self.data_path.unlink(missing_ok=True)
         self.journal_path.unlink(missing_ok=True)
-        self.closed = True
+        self.segment.state = "spooled"
+
+
+def _move_start(seg: Segment, start_us: int) -> None:
+    """A recovered segment starts later than planned; its object key follows (derived from the start)."""
+    seg.start_us = start_us
 
 
 def _write_all(fd: int, parts: Sequence[Buffer]) -> int:
@@ -168,22 +135,6 @@ def _write_all(fd: int, parts: Sequence[Buffer]) -> int:
     while done < total:  # a short write (rare on a local file): the rest one copy at a time
         done += os.write(fd, b"".join(parts)[done:])
     return total
-
-
-def _meta_dict(m: SegmentMeta) -> dict[str, Any]:
-    return {
-        "camera_id": m.camera_id,
-        "run_id": m.run_id,
-        "seq": m.seq,
-        "start_us": m.start_us,
-        "media_start_us": m.media_start_us,
-        "video_codec": m.video_codec,
-        "audio_codec": m.audio_codec,
-        "width": m.width,
-        "height": m.height,
-        "lease_epoch": m.lease_epoch,
-        "node_id": m.node_id,
-    }
 
 
 def _ends_closed(journal_path: str | Path) -> bool:
@@ -214,18 +165,13 @@ def _ends_closed(journal_path: str | Path) -> bool:
 
 
 def read_journal(journal_path: Path) -> SpooledSegment | None:
-    """Parse a journal; a torn last line (crash mid-write) is ignored."""
+    """Parse a journal (the one place a journal becomes a Segment); a torn last line (crash
+    mid-write) is ignored."""
     try:
         raw = journal_path.read_bytes()
     except FileNotFoundError:
         return None
-    meta: SegmentMeta | None = None
-    header = 0
-    frags: list[Fragment] = []
-    frames = 0
-    closed = False
-    end_us = drift = None
-    recovered = False
+    seg: Segment | None = None
     for line in raw.split(b"\n"):
         if not line.strip():
             continue
@@ -235,34 +181,29 @@ def read_journal(journal_path: Path) -> SpooledSegment | None:
             continue
         t = rec.get("type")
         if t == "segment":
-            header = int(rec.pop("header_bytes"))
-            rec.pop("type")
-            meta = SegmentMeta(**rec)
+            seg = Segment.opening(**{k: rec.get(k) for k in _OPENING})
+            seg.header_bytes = seg.bytes = int(rec["header_bytes"])
+        elif seg is None:
+            continue
         elif t == "fragment":
-            o, s, st, d, n = rec["f"]
-            frags.append(Fragment(o, s, st, d))
-            frames += n
+            o, size, st, d, n = rec["f"]
+            seg.fragments.append(Fragment(o, size, st, d))
+            seg.frames += n
+            seg.bytes = o + size
+            seg.end_us = seg.start_us + st + d
         elif t == "closed":
-            closed = True
-            if meta is not None and "start_us" in rec:
-                meta.start_us = int(rec["start_us"])
-            end_us = rec.get("end_us")
-            drift = rec.get("drift_us")
-            recovered = bool(rec.get("recovered", False))
-    if meta is None:
+            seg.state = "spooled"
+            if "start_us" in rec:
+                _move_start(seg, int(rec["start_us"]))
+            if rec.get("end_us") is not None:
+                seg.end_us = int(rec["end_us"])
+            else:  # a journal from before end_us was always written: the fragments' end
+                seg.end_us = seg.start_us + sum(f.duration_us for f in seg.fragments)
+            seg.drift_us = rec.get("drift_us")
+            seg.recovered = bool(rec.get("recovered", False))
+    if seg is None:
         return None
-    return SpooledSegment(
-        meta=meta,
-        data_path=journal_path.with_suffix(".mp4"),
-        journal_path=journal_path,
-        header_bytes=header,
-        fragments=frags,
-        frames=frames,
-        closed=closed,
-        end_us=end_us,
-        drift_us=drift,
-        recovered=recovered,
-    )
+    return SpooledSegment(seg, journal_path.with_suffix(".mp4"), journal_path)
 
 
 def _lock_free(path: Path) -> bool:
@@ -293,8 +234,9 @@ class Spool:
     def camera_dir(self, camera_id: str) -> Path:
         return self.root / camera_id
 
-    def open_segment(self, meta: SegmentMeta, header: bytes) -> OpenSegment:
-        return OpenSegment(self.camera_dir(meta.camera_id), meta, header)
+    def open_segment(self, segment: Segment, header: bytes) -> OpenSegment:
+        """Start writing `segment` (as from `Segment.opening`): its header now, fragments as they come."""
+        return OpenSegment(self.camera_dir(segment.camera_id), segment, header)
 
     def _journal_paths(self, camera_id: str | None = None) -> Iterator[str]:
         """Every journal (of one camera, or of all), in no order, as plain strings: the uploader
@@ -330,17 +272,22 @@ class Spool:
             seg = read_journal(Path(j))
             if seg is not None and seg.closed:
                 out.append(seg)
-        out.sort(key=lambda s: s.meta.start_us)
+        out.sort(key=lambda s: s.segment.start_us)
         return out
 
     def open_segments(self, camera_id: str) -> list[SpooledSegment]:
-        """Segments of a camera still being written (for the live view)."""
-        out = []
-        for j in self._journals(camera_id):
-            seg = read_journal(j)
-            if seg is not None and not seg.closed:
-                out.append(seg)
+        """Segments of a camera still being written."""
+        return [s for s in self.camera_segments(camera_id) if not s.closed]
+
+    def camera_segments(self, camera_id: str) -> list[SpooledSegment]:
+        """Every segment of a camera in the spool, being written or awaiting upload, oldest first."""
+        out = [seg for j in self._journals(camera_id) if (seg := read_journal(j)) is not None]
+        out.sort(key=lambda s: s.segment.start_us)
         return out
+
+    def find(self, camera_id: str, start_us: int) -> SpooledSegment | None:
+        """The spooled segment of a camera starting at `start_us` (its object key's time), if any."""
+        return next((s for s in self.camera_segments(camera_id) if s.segment.start_us == start_us), None)
 
     def recover(self) -> list[SpooledSegment]:
         """Close every segment a dead writer left open; returns the ones recovered.
@@ -362,9 +309,9 @@ class Spool:
                     continue
                 data = seg.data_path
                 size = data.stat().st_size if data.exists() else 0
-                frags = [f for f in seg.fragments if f.offset + f.size <= size]
+                frags = [f for f in seg.segment.fragments if f.offset + f.size <= size]
                 if not frags:
-                    log.warning("spool: %s/%s left no complete fragment; removed", seg.meta.camera_id, seg.meta.name)
+                    log.warning("spool: %s/%s left no complete fragment; removed", seg.segment.camera_id, seg.name)
                     j.unlink(missing_ok=True)
                     data.unlink(missing_ok=True)
                     continue
@@ -374,7 +321,7 @@ class Spool:
                         f.truncate(end_bytes)
                         os.fsync(f.fileno())
                 last = frags[-1]
-                end_us = seg.meta.start_us + last.start_off_us + last.duration_us
+                end_us = seg.segment.start_us + last.start_off_us + last.duration_us
                 with open(j, "ab") as f:
                     rec = {"type": "closed", "end_us": end_us, "drift_us": None, "recovered": True}
                     # a torn last line must not swallow the record: always start on a fresh line
@@ -384,10 +331,10 @@ class Spool:
                 assert seg is not None
                 log.info(
                     "spool: recovered %s/%s: %d fragments, %.1f s",
-                    seg.meta.camera_id,
-                    seg.meta.name,
-                    len(seg.fragments),
-                    (end_us - seg.meta.start_us) / 1e6,
+                    seg.segment.camera_id,
+                    seg.name,
+                    len(seg.segment.fragments),
+                    (end_us - seg.segment.start_us) / 1e6,
                 )
                 recovered.append(seg)
         return recovered

@@ -9,7 +9,6 @@ spool grows, bounded by `max_bytes`: past it the oldest closed segment is droppe
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from storage.catalog import Catalog, Event, Segment
 from storage.object_store import ObjectStore, ObjectStoreError
 from storage.spool import Spool, SpooledSegment
+from core.backoff import Backoff
 from core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Uploader", "UploadStats"]
@@ -60,8 +60,7 @@ class Uploader:
         self.catalog = catalog
         self.max_spool_bytes = max_spool_bytes
         self.clock = clock
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff = Backoff(backoff_initial_s, backoff_max_s)  # after a pass the store failed
         self.poll_s = poll_s
         self.concurrency = max(1, concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="upload")
@@ -93,7 +92,6 @@ class Uploader:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self) -> None:
-        delay = self.backoff_initial_s
         while not self._stop.is_set():
             try:
                 ok = self.pass_once()
@@ -101,11 +99,10 @@ class Uploader:
                 log.exception("uploader: unexpected error")
                 ok = False
             if ok:
-                delay = self.backoff_initial_s
+                self.backoff.reset()
                 self._wake.wait(self.poll_s)
             else:
-                self._wake.wait(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, self.backoff_max_s)
+                self._wake.wait(self.backoff.next_delay())
             self._wake.clear()
 
     def pass_once(self) -> bool:
@@ -114,10 +111,10 @@ class Uploader:
         pending = self.spool.closed_segments()
         self.stats.pending = len(pending)
         now_us = int(self.clock.now() * 1e6)
-        self.stats.lag_s = max(0.0, (now_us - pending[0].end_us) / 1e6) if pending and pending[0].end_us else 0.0
+        self.stats.lag_s = max(0.0, (now_us - pending[0].segment.end_us) / 1e6) if pending else 0.0
         # Register every closed segment first, in one transaction: the catalog knows what is
         # recorded (as `spooled`) even while the store is down.
-        segs = [sp.to_segment() for sp in pending]
+        segs = [sp.segment for sp in pending]
         new = [seg for seg in segs if seg.object_key not in self._ids]
         for seg, sid in zip(new, self.catalog.add_segments(new) if new else []):
             self._ids[seg.object_key] = sid
@@ -192,7 +189,7 @@ class Uploader:
         for sp in self.spool.closed_segments():
             if usage <= self.max_spool_bytes:
                 break
-            seg = sp.to_segment()
+            seg = sp.segment
             self.spool.remove(sp)
             self._ids.pop(seg.object_key, None)
             usage -= seg.bytes

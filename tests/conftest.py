@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from storage.sealing import ENV_KEY, new_key
-from tests.media import ClipInfo, make_clip
-from tests.servers import SeaweedS3
+from harness.media import ClipInfo, make_clip
+from harness.servers import SeaweedS3
 
 # Catalogs the tests open in this process seal camera passwords with this key (storage/sealing.py);
 # `vigil run` subprocesses (tests/vigilproc.py) go without it and use their own key file.

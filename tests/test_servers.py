@@ -13,8 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from tests.media import make_clip, probe
-from tests.servers import RtspServer, SeaweedS3, ServerError, free_port, listening_sockets
+from harness.media import make_clip, probe
+from harness.servers import RtspServer, SeaweedS3, ServerError, free_port, listening_sockets
+
+pytestmark = pytest.mark.e2e  # the real servers started, restarted and played for seconds
 
 # analyzeduration=0, probesize=32: open in ~0.08 s instead of ~1.2 s of probing. Codec
 # parameters may then be unknown until the first decode, which these tests do not need.

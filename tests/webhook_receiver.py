@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
 from typing import Any
 
-from tests.servers import free_port
+from harness.servers import free_port
 
 __all__ = ["Delivery", "Receiver"]
 

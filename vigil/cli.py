@@ -1,10 +1,11 @@
-"""The `vigil` command: run, demo, report, keys."""
+"""The `vigil` command: run, demo, report, keys, signing-key, verify, audit."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from datetime import datetime, timezone
 
 from core.roles import ALL_ROLES
@@ -60,7 +61,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     from reports import availability
 
-    rows = availability.availability(Catalog(s.catalog), start, end, by=args.by)
+    now_us = int(time.time() * 1_000_000)  # time to come is not counted; a stale status is unknown
+    rows = availability.availability(Catalog(s.catalog), start, end, by=args.by, now_us=now_us)
     sys.stdout.write(availability.to_csv(rows) if args.format == "csv" else availability.to_json(rows) + "\n")
     return 0
 
@@ -69,8 +71,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     from storage.api_keys import create_key
     from storage.catalog import Catalog
 
+    from storage.audit_log import add_audit
+
     s = _settings(args)
-    key = create_key(Catalog(s.catalog), args.role, args.name)
+    catalog = Catalog(s.catalog)
+    key = create_key(catalog, args.role, args.name)
+    add_audit(catalog, "key.create", detail={"id": key.split("_")[1], "role": args.role, "via": "cli"})
     print(key)
     print(f"(a {args.role} key named {args.name!r}; it is shown only this once)", file=sys.stderr)
     return 0
@@ -94,6 +100,68 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     n, m = catalog.seal_credentials(), reseal_server_secrets(catalog)
     print(f"resealed {n} camera password row(s) and {m} server secret(s) with the first key", file=sys.stderr)
     return 0
+
+
+def cmd_signing_key(args: argparse.Namespace) -> int:
+    from evidence.signing_keys import SigningKeys, key_path
+    from storage.audit_log import add_audit
+    from storage.catalog import Catalog
+
+    s = _settings(args)
+    keys = SigningKeys(key_path(s))
+    if getattr(args, "action", None) == "rotate":
+        catalog = Catalog(s.catalog)
+        old, new = keys.rotate()
+        add_audit(catalog, "signing_key.rotate", detail={"old": old, "new": new, "via": "cli"})
+        print(f"rotated: {old} -> {new} (the old public key stays published)", file=sys.stderr)
+    elif keys.ensure():
+        add_audit(Catalog(s.catalog), "signing_key.create", detail={"fingerprint": keys.current().fingerprint, "via": "cli"})
+    for k in keys.public_keys():
+        print(f"# {'current' if k.current else 'retired'} Ed25519 key, SHA-256 fingerprint {k.fingerprint}")
+        print(k.pem, end="")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evidence.verify import verify_bundle
+
+    catalog = trusted = None
+    if args.config:
+        from evidence.signing_keys import SigningKeys, key_path
+        from storage.catalog import Catalog
+
+        s = _settings(args)
+        catalog = Catalog(s.catalog, create=False)
+        trusted = [k.pem for k in SigningKeys(key_path(s)).public_keys()]
+    if args.key:
+        trusted = (trusted or []) + [Path(args.key).read_text()]
+    rep = verify_bundle(Path(args.bundle), trusted=trusted, catalog=catalog)
+    for line in rep.checked:
+        print(f"ok   {line}")
+    for line in rep.problems:
+        print(f"FAIL {line}")
+    if trusted is None:
+        print("note: the signing key was checked only against the bundle itself; give --config (the service's "
+              "published keys and audit log) or --key to check whose key it is")
+    print("verified" if rep.ok else f"NOT VERIFIED: {len(rep.problems)} problem(s)")
+    return 0 if rep.ok else 1
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from storage.audit_log import verify_chain
+    from storage.catalog import Catalog
+
+    s = _settings(args)
+    rep = verify_chain(Catalog(s.catalog, create=False))
+    for p in rep.problems:
+        print(f"FAIL {p.message}")
+    if rep.ok:
+        print(f"audit log intact: {rep.rows} rows, head row {rep.head_id} sha256 {rep.head_sha256}")
+    else:
+        print(f"audit log NOT intact: {len(rep.problems)} problem(s) in {rep.rows} rows")
+    return 0 if rep.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     rot = ssub.add_parser("rotate", help="reseal everything with the first key (put the new key first)")
     rot.add_argument("--config", "-c", required=True)
     rot.set_defaults(func=cmd_secrets_rotate)
+
+    sk = sub.add_parser("signing-key", help="print the evidence signing keys (public, PEM); `rotate` makes a new one")
+    sk.add_argument("action", nargs="?", choices=["rotate"], help="replace the key; old public keys stay published")
+    sk.add_argument("--config", "-c", required=True)
+    sk.set_defaults(func=cmd_signing_key)
+
+    v = sub.add_parser("verify", help="check an evidence bundle: signature, every digest, the audit log")
+    v.add_argument("bundle", help="bundle.zip, or the folder it was unzipped into")
+    v.add_argument("--config", "-c", help="the service's config: trust only its keys; check its audit log")
+    v.add_argument("--key", help="a public key (PEM) to trust")
+    v.set_defaults(func=cmd_verify)
+
+    a = sub.add_parser("audit", help="the audit log")
+    asub = a.add_subparsers(dest="audit_command", required=True)
+    av = asub.add_parser("verify", help="check the hash chain; name any edited, inserted or deleted row")
+    av.add_argument("--config", "-c", required=True)
+    av.set_defaults(func=cmd_audit_verify)
     return p
 
 

@@ -25,6 +25,7 @@ from storage.retention import apply_retention
 from storage.spool import Spool
 from storage.uploader import Uploader
 from core.clock import SYSTEM_CLOCK
+from core.drain import DRAIN_S, WORKER_DRAIN_S
 from core.settings import Settings
 
 __all__ = ["Service", "seed_cameras"]
@@ -46,11 +47,7 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             health_url=c.health_url,
             username=c.username,
             password=c.password,
-            options={
-                k: v
-                for k, v in {"health": c.health.model_dump(exclude_none=True), "retention_days": c.retention_days}.items()
-                if v
-            },
+            options=c.options,
         )
         split_camera(cam)  # compared in the form the catalog stores
         existing = catalog.get_camera(c.id, unseal=True)
@@ -58,7 +55,7 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
         def shape(x: Camera) -> tuple[object, ...]:
             return (x.url, x.name, x.transport, x.tags, x.enabled, x.health_url, x.options, x.username, x.password)
 
-        if existing is None or shape(existing) != shape(cam):
+        if existing is None or existing.options_error or shape(existing) != shape(cam):
             catalog.upsert_camera(cam, now_us)
 
 
@@ -128,6 +125,7 @@ class Service:
         while not self._stopping.wait(r.interval_s):
             try:
                 apply_retention(self.catalog, self.store, default_days=r.days, max_bytes=r.max_bytes, batch=r.batch)
+                self.catalog.prune_events(int((time.time() - r.event_days * 86_400) * 1_000_000))
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("retention pass failed")
 
@@ -141,10 +139,10 @@ class Service:
         self.notifier.start()
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
 
-    def stop_recording(self, drain_s: float = 8.0) -> None:
+    def stop_recording(self, drain_s: float = DRAIN_S) -> None:
         self._stopping.set()
         t0 = time.monotonic()
-        self.supervisor.stop(timeout_s=min(6.0, drain_s))
+        self.supervisor.stop(timeout_s=min(WORKER_DRAIN_S, drain_s))
         self.notifier.stop(timeout_s=1.0)
         left = max(1.0, drain_s - (time.monotonic() - t0))
         self.uploader.stop(drain_timeout_s=left)

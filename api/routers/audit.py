@@ -41,6 +41,8 @@ def audit(
                 sha256=r.sha256,
                 bytes=r.bytes,
                 detail=r.detail,
+                prev_sha256=r.prev_sha256,
+                row_sha256=r.row_sha256,
             )
             for r in rows
         ],

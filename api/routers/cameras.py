@@ -10,7 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from api.dependencies import CameraDep, Principal, ServicesDep, require
+from core.camera_config import CameraOptions
 from core.camera_url import check_camera_urls, split_credentials
+from core.health_config import HealthOverrides
 from core.redact import safe_url
 from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
 from storage.audit_log import add_audit
@@ -18,6 +20,7 @@ from storage.catalog import Camera
 from storage.catalog.camera_rows import split_camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+_OPTIONS = {"health": HealthOverrides(), "retention_days": None, "location": None}  # what null resets each to
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
@@ -30,7 +33,9 @@ def camera_out(cam: Camera) -> CameraOut:
         tags=dict(cam.tags or {}),
         enabled=cam.enabled,
         health_url=safe_url(cam.health_url),
-        health=dict((cam.options or {}).get("health", {})),
+        health=cam.options.health.model_dump(exclude_none=True),
+        retention_days=cam.options.retention_days,
+        location=cam.options.location.model_dump() if cam.options.location else None,
         updated_us=cam.updated_us,
         username=cam.username,
         password_set=cam.password_sealed is not None or cam.password is not None,
@@ -44,6 +49,11 @@ def _checked(svc: ServicesDep, cam: Camera) -> None:
         split_camera(cam)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
+
+
+def _audited(out: CameraOut) -> dict[str, Any]:
+    """What the audit log keeps of a camera: its response form (URLs redacted, no password)."""
+    return out.model_dump(exclude={"updated_us", "id"})
 
 
 def _write(svc: ServicesDep, cam: Camera) -> None:
@@ -64,7 +74,6 @@ def list_cameras(_: Admin, svc: ServicesDep) -> CameraList:
 def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response) -> CameraOut:
     if svc.ctx.catalog.get_camera(body.id) is not None:
         raise HTTPException(409, f"camera {body.id!r} exists; change it with PATCH /api/cameras/{body.id}")
-    health = body.health.model_dump(exclude_none=True)
     cam = Camera(
         id=body.id,
         url=body.url,
@@ -73,7 +82,7 @@ def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response)
         tags=body.tags,
         enabled=body.enabled,
         health_url=body.health_url,
-        options={"health": health} if health else {},
+        options=body.options,
         username=body.username,
         password=body.password,
     )
@@ -90,11 +99,6 @@ def add_camera(who: Admin, body: CameraIn, svc: ServicesDep, response: Response)
 @router.get("/{camera_id}", response_model=CameraOut)
 def get_camera(_: Admin, cam: CameraDep) -> CameraOut:
     return camera_out(cam)
-
-
-def _audited(out: CameraOut) -> dict[str, Any]:
-    """What the audit log keeps of a camera: its response form (URLs redacted, no password)."""
-    return out.model_dump(exclude={"updated_us", "id"})
 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
@@ -119,14 +123,12 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
             cam.username = given.username
         if given.password is not None and "password" not in changes:
             cam.password, cam.password_sealed = given.password, None
-    if "health" in changes:
-        options = dict(cam.options or {})
-        health = body.health.model_dump(exclude_none=True) if body.health else {}
-        if health:
-            options["health"] = health
-        else:
-            options.pop("health", None)
-        cam.options = options
+    if changes.keys() & _OPTIONS.keys():
+        if cam.options_error:  # what is stored was refused: these replace it whole
+            cam.options, cam.options_error = CameraOptions(), ""
+        cam.options = cam.options.model_copy(
+            update={name: getattr(body, name) or default for name, default in _OPTIONS.items() if name in changes}
+        )
     _checked(svc, cam)
     new_password = cam.password_sealed is None and cam.password is not None
     _write(svc, cam)

@@ -38,14 +38,7 @@ def live_playlist(who: ViewerOrSigned, cam: CameraDep, request: Request, svc: Se
     if win is None:
         raise HTTPException(404, f"camera {cam.id!r} has no recent media (is it recording?)")
     sources = [
-        MediaSource(
-            uri=s.object_key,
-            header_bytes=s.header_bytes,
-            run_id=s.run_id,
-            start_us=s.start_us,
-            fragments=s.fragments,
-        )
-        for s in win.segments
+        MediaSource(s, s.object_key) for s in win.segments
     ]
     entries, skipped = live_entries(sources, win.min_window_us)
     # Each object is linked for the window's bytes only: `live_from` (signed) is the first byte

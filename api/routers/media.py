@@ -1,16 +1,12 @@
 """`GET|HEAD /api/media/{key}`: segment objects with HTTP Range, for playlists' byte ranges.
 
 A key is served from the spool while its segment is there (being recorded, or waiting for the
-uploader), else from the object store. Playlists link here with signed URLs. With `shift_us`, the
-fragments' decode times are moved (playback/fmp4.py) so a VOD playlist's runs form one timeline."""
+uploader), else from the object store (playback/media.py decides). Playlists link here with signed
+URLs. With `shift_us`, the fragments' decode times are moved so a VOD playlist's runs form one timeline."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path as FsPath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -19,16 +15,13 @@ from fastapi.responses import StreamingResponse
 from api.dependencies import Principal, ServicesDep, require, route_path
 from api.ranges import Unsatisfiable, parse_range
 from core.roles import role_allows
-from playback.fmp4 import shift_decode_times, track_timescales
-from storage.keys import parse_segment_key
-from playback.live import find_spooled
+from playback.media import MediaNotFound, locate
 from storage.object_store import ObjectStoreError
-from storage.spool import SpooledSegment
 
 router = APIRouter(prefix="/api/media", tags=["media"])
-log = logging.getLogger("vigil.api.media")
 # investigators by key or signed URL; viewers only through a live playlist's signed URLs (live_scope)
 ViewerOrSigned = Annotated[Principal, Depends(require("viewer", signed=True))]
+log = logging.getLogger("vigil.api.media")
 
 KeyParam = Annotated[str, Path(description="segment object key, e.g. cam1/2024/05/01/10/20240501T100000.000000Z.mp4")]
 ShiftParam = Annotated[
@@ -40,56 +33,6 @@ ShiftParam = Annotated[
         "their runs form one increasing timeline",
     ),
 ]
-_CHUNK = 1 << 18
-
-
-def _file_chunks(path: FsPath, first: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        f.seek(first)
-        left = length
-        while left > 0:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
-
-
-def _skip(chunks: Iterator[bytes], n: int) -> Iterator[bytes]:
-    """Drop the first n bytes of a chunk stream."""
-    for chunk in chunks:
-        if n >= len(chunk):
-            n -= len(chunk)
-            continue
-        yield chunk[n:] if n else chunk
-        n = 0
-
-
-def _shifted(
-    read: Callable[[int, int], Iterator[bytes]], first: int, length: int, layout: tuple[int, list[int]], shift_us: int
-) -> Iterator[bytes]:
-    """Bytes [first, first+length) with every fragment's decode time moved by shift_us.
-
-    Parsing must start at a box boundary, so reading starts at the fragment holding `first`."""
-    header_bytes, offsets = layout
-    end = first + length
-    header = b"".join(read(0, header_bytes))
-    if first < header_bytes:
-        yield header[first : min(end, header_bytes)]
-    if end <= header_bytes:
-        return
-    start = max(first, header_bytes)
-    boundary = max(o for o in [header_bytes, *offsets] if o <= start)
-    chunks = shift_decode_times(read(boundary, end - boundary), track_timescales(header), shift_us)
-    yield from _skip(iter(chunks), start - boundary)
-
-
-def _layout(key: str, spooled: SpooledSegment | None, svc: ServicesDep) -> tuple[int, list[int]] | None:
-    """(header bytes, fragment offsets) of a segment object, from the spool journal or the catalog."""
-    if spooled is not None:
-        return spooled.header_bytes, [f.offset for f in spooled.fragments]
-    seg = svc.ctx.catalog.get_segment_by_key(key)
-    return (seg.header_bytes, [f.offset for f in seg.fragments]) if seg else None
 
 
 def live_scope(who: Principal, request: Request, svc: ServicesDep) -> tuple[int, int] | None:
@@ -115,32 +58,15 @@ def live_scope(who: Principal, request: Request, svc: ServicesDep) -> tuple[int,
 def _serve(
     key: str, request: Request, svc: ServicesDep, head: bool, shift_us: int = 0, live: tuple[int, int] | None = None
 ) -> Response:
+    ctx = svc.ctx
     try:
-        sk = parse_segment_key(key)
-    except ValueError:
+        obj = locate(key, spool=ctx.spool, store=ctx.store, catalog=ctx.catalog)
+    except MediaNotFound:
         raise HTTPException(404, "no such media object") from None
-    spooled = None
-    if svc.ctx.spool is not None:
-        spooled = find_spooled(svc.ctx.spool, sk.camera, sk.start_us)
-    path: FsPath | None = None
-    if spooled is not None:
-        try:
-            size = os.stat(spooled.data_path).st_size
-            path = spooled.data_path
-        except FileNotFoundError:  # uploaded and removed meanwhile: the store has it
-            spooled = None
-    if path is None:
-        try:
-            st = svc.ctx.store.stat(key)
-        except ObjectStoreError as e:
-            raise HTTPException(503, f"object store unavailable: {e}") from None
-        if st is None:
-            raise HTTPException(404, "no such media object")
-        size = st.size
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Cache-Control": "no-cache" if path is not None else "private, max-age=3600",
-    }
+    except ObjectStoreError as e:
+        raise HTTPException(503, f"object store unavailable: {e}") from None
+    size = obj.size
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache" if obj.in_spool else "private, max-age=3600"}
     try:
         rng = parse_range(request.headers.get("range"), size)
     except Unsatisfiable:
@@ -166,36 +92,12 @@ def _serve(
     headers["Content-Length"] = str(length)
     if head:
         return Response(status_code=status, headers=headers, media_type="video/mp4")
-    layout = _layout(key, spooled, svc) if shift_us else None
-    if layout is not None:
-        if path is not None:
-            fs_path = path
-
-            def read(offset: int, n: int) -> Iterator[bytes]:
-                return _file_chunks(fs_path, offset, n)
-
-        else:
-
-            def read(offset: int, n: int) -> Iterator[bytes]:
-                return iter(svc.ctx.store.iter_range(key, offset, n))
-
-        body: Iterator[bytes] = _shifted(read, first, length, layout, shift_us)
-        try:  # start now, so a failing store is a 503 rather than a cut-off body
-            head_chunk = next(body, b"")
-        except (KeyError, ObjectStoreError) as e:
-            raise HTTPException(503, f"object store unavailable: {e}") from None
-        body = itertools.chain((head_chunk,), body)
-    elif path is not None:
-        body = _file_chunks(path, first, length)
-    else:
-        it = iter(svc.ctx.store.iter_range(key, first, length))
-        try:  # start the read now, so a failing store is a 503 rather than a cut-off body
-            head_chunk = next(it, b"")
-        except KeyError:
-            raise HTTPException(404, "no such media object") from None
-        except ObjectStoreError as e:
-            raise HTTPException(503, f"object store unavailable: {e}") from None
-        body = itertools.chain((head_chunk,), it)
+    try:
+        body = obj.read(first, length, shift_us)
+    except MediaNotFound:
+        raise HTTPException(404, "no such media object") from None
+    except ObjectStoreError as e:
+        raise HTTPException(503, f"object store unavailable: {e}") from None
     return StreamingResponse(body, status_code=status, headers=headers, media_type="video/mp4")
 
 

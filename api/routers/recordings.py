@@ -12,7 +12,7 @@ from api.schemas import GapOut, RecordingSegment, RecordingsOut, SignedUrl
 from api.signing import MAX_TTL_S
 from api.timeparse import iso_utc
 from storage.audit_log import add_audit
-from playback.hls import render_vod, run_shifts_us, source_from_segment, vod_entries
+from playback.hls import MediaSource, render_vod, run_shifts_us, vod_entries
 from storage.timeline import Span, gaps, merge, total_us
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
@@ -103,7 +103,7 @@ def playback(
     sources = []
     for s in segs:
         params = {"shift_us": str(shifts[s.run_id])} if shifts[s.run_id] else {}
-        sources.append(source_from_segment(s, signed_url(svc, request, who, media_path(s.object_key), params, ttl)[0]))
+        sources.append(MediaSource(s, signed_url(svc, request, who, media_path(s.object_key), params, ttl)[0]))
     entries = vod_entries(sources, span.start_us, span.end_us)
     if not entries:
         raise HTTPException(404, f"nothing recorded for camera {cam.id!r} in the requested range")

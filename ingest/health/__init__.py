@@ -1,9 +1,9 @@
 """Feed health: keyframes measured (`metrics`), judged (`rules`), written to the catalog (`monitor`).
 
-States, thresholds and the measurements behind them: docs/design/health.md.
+States (their names: core/states.py), thresholds and the measurements behind them: docs/design/health.md.
 """
 
-from ingest.health.monitor import HealthMonitor, effective_config
-from ingest.health.rules import FAULTS, STATES, Figures, HealthRules, Sample, Verdict
+from ingest.health.monitor import HealthMonitor
+from ingest.health.rules import Figures, HealthRules, Sample, Verdict
 
-__all__ = ["FAULTS", "STATES", "Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict", "effective_config"]
+__all__ = ["Figures", "HealthMonitor", "HealthRules", "Sample", "Verdict"]

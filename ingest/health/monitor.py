@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from time import perf_counter
@@ -33,18 +33,18 @@ from ingest.health.cadence import Cadence, Gop, looks_back
 from ingest.health.keyframe import decode_keyframe, open_keyframe_decoder
 from ingest.health.metrics import measure_picture, snapshot_jpeg, trimmed_diff
 from ingest.health.rules import ConnectFailed, Figures, HealthRules, LinkCheck, Sample, Verdict
-from ingest.health.writer import StatusWriter, Write
+from ingest.health.writer import StatusWriter, Write, WriteQueue
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import ObjectStore
 from core.clock import Clock
-from core.settings import HealthConfig, HealthOverrides
+from core.settings import HealthConfig
+from core.states import STATUS_REFRESH_S  # status rewritten at least this often when nothing changes
 
-__all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "effective_config", "shared_pool"]
+__all__ = ["STATUS_REFRESH_S", "HealthMonitor", "InlineExecutor", "shared_pool"]
 
 log = logging.getLogger("vigil.health")
 
-STATUS_REFRESH_S = 2.0  # status rewritten at most this often when nothing changes
 RATE_WINDOW_S = 2.0  # fps and bitrate are averaged over this window
 MAX_P_SIZES = 4096  # frame sizes kept in one GOP (a 10 s GOP at 60 fps is 600)
 REFERENCES = 3  # earlier pictures a sample is compared with (rules.py: exact repeats)
@@ -73,14 +73,6 @@ class InlineExecutor(Executor):
         except BaseException as e:  # noqa: BLE001 - handed to the future like a real pool does
             fut.set_exception(e)
         return fut
-
-
-def effective_config(base: HealthConfig, overrides: HealthOverrides | Mapping[str, Any] | None) -> HealthConfig:
-    """The global health settings with one camera's overrides applied (validated again)."""
-    if overrides is None:
-        return base
-    ov = overrides.model_dump(exclude_none=True) if isinstance(overrides, HealthOverrides) else dict(overrides)
-    return HealthConfig(**{**base.model_dump(), **{k: v for k, v in ov.items() if v is not None}})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +143,7 @@ class HealthMonitor:
         self._figures: dict[str, Any] = {}
         self._jpeg: bytes | None = None
         self._jpeg_t: float | None = None
-        self._queue: list[tuple[FeedStatus, Event | None]] = []
+        self._queue = WriteQueue()
         self._last_write_t: float | None = None
         self._snap_wanted = False
         self._snap_last_t: float | None = None
@@ -468,23 +460,18 @@ class HealthMonitor:
         log.info("%s: %s → %s (%s)", self.camera_id, v.previous, v.state, v.reason)
 
     def _enqueue(self, st: FeedStatus, ev: Event | None) -> None:
-        if ev is None and self._queue and self._queue[-1][1] is None:
-            self._queue[-1] = (st, None)  # a newer status replaces one not yet written
-        else:
-            self._queue.append((st, ev))
+        self._queue.add(st, ev)
 
     # ---- I/O (pool threads) -----------------------------------------------------------------
     def take_writes(self) -> list[Write]:
         """Everything queued for the catalog, in order (StatusWriter)."""
         with self._lock:
-            out, self._queue = self._queue, []
-            return out
+            return self._queue.take()
 
     def put_back(self, writes: list[Write]) -> None:
         """A flush failed: keep its events for the next one; a status is kept only if nothing newer is queued."""
         with self._lock:
-            keep = [w for i, w in enumerate(writes) if w[1] is not None or (i == len(writes) - 1 and not self._queue)]
-            self._queue = keep + self._queue
+            self._queue.put_back(writes)
 
     def _schedule_flush(self) -> None:
         with self._lock:

@@ -4,7 +4,8 @@ Observations come in as dataclasses — a `Sample` of picture and packet figures
 a `LinkCheck` from the watchdog, a `ConnectFailed` from the worker — with monotonic times in seconds.
 Nothing here reads a clock, decodes or writes: tests replay sequences and check every transition.
 
-States: `starting` (no verdict yet), `online`, `frozen`, `black`, `tampered`, `offline`.
+States (core/states.py `VERDICTS`): `starting` (no verdict yet), `online`, `frozen`, `black`,
+`tampered`, `offline`.
 
 - A picture fault *holds* on a sample when its condition is true; it is *confirmed* once it has held
   without a break for its duration (`freeze_after_s`, `black_after_s`, `tamper_after_s`). When
@@ -27,16 +28,15 @@ from statistics import median
 from typing import Any
 
 from core.settings import HealthConfig
+from core.states import BLACK, FAULTS, FROZEN, OFFLINE, ONLINE, STARTING, TAMPERED
 
 __all__ = [
     "BASELINE_MIN_SAMPLES",
     "BASELINE_SAMPLES",
     "CLOSER",
     "EXACT_REPEAT",
-    "FAULTS",
     "REPEAT_BAND",
     "REPEAT_MEMORY",
-    "STATES",
     "ConnectFailed",
     "Figures",
     "HealthRules",
@@ -46,8 +46,6 @@ __all__ = [
     "Verdict",
 ]
 
-STATES = ("starting", "online", "frozen", "black", "tampered", "offline")
-FAULTS = ("black", "tampered", "frozen")  # picture faults, most specific first
 BASELINE_SAMPLES = 60  # sharpness baseline: median of the last 60 clear online samples (~2 min at GOP 2 s)
 BASELINE_MIN_SAMPLES = 5  # no tamper verdict before the camera has shown this many clear samples
 # Keyframes arrive with jitter — the network's, and reads in bursts (ingest/source.py: a keyframe
@@ -124,10 +122,10 @@ class HealthRules:
 
     def __init__(self, cfg: HealthConfig, *, start_t: float = 0.0) -> None:
         self.cfg = cfg
-        self.state = "starting"
+        self.state = STARTING
         self.since = start_t
         self.reason = ""
-        self._after = {"black": cfg.black_after_s, "tampered": cfg.tamper_after_s, "frozen": cfg.freeze_after_s}
+        self._after = {BLACK: cfg.black_after_s, TAMPERED: cfg.tamper_after_s, FROZEN: cfg.freeze_after_s}
         self._onset: dict[str, float | None] = {f: None for f in FAULTS}
         self._clear_since: float | None = None
         self._prev_t: float | None = None
@@ -152,7 +150,7 @@ class HealthRules:
         samples), as fast as with every-keyframe sampling.
         """
         return (
-            self.state != "online"
+            self.state != ONLINE
             or len(self._baseline) < BASELINE_MIN_SAMPLES
             or any(on is not None for on in self._onset.values())
         )
@@ -163,7 +161,7 @@ class HealthRules:
         base = self.baseline
         black = f.dark_fraction is not None and f.dark_fraction >= c.black_fraction
         tampered = f.sharpness is not None and base is not None and f.sharpness < c.tamper_ratio * base
-        return {"black": black, "tampered": tampered, "frozen": self._frozen(f, t)}
+        return {BLACK: black, TAMPERED: tampered, FROZEN: self._frozen(f, t)}
 
     def _frozen(self, f: Figures, t: float) -> bool:
         """The picture did not change beyond the codec's noise, and the encoder agrees.
@@ -188,7 +186,7 @@ class HealthRules:
         nearest = f.repeat if f.repeat is not None else f.diff
         if nearest < c.freeze_diff:
             return True
-        memory = c.freeze_after_s * (REPEAT_MEMORY if self.state == "frozen" else 1.0)
+        memory = c.freeze_after_s * (REPEAT_MEMORY if self.state == FROZEN else 1.0)
         recent = self._repeat_t is not None and t - self._repeat_t <= memory + 1e-9
         return recent and f.diff < REPEAT_BAND * c.freeze_diff
 
@@ -226,13 +224,13 @@ class HealthRules:
                 self._onset[fault] = None
             elif self._onset[fault] is None:
                 # A difference compares two pictures: the picture already stood still at the earlier one.
-                self._onset[fault] = self._prev_t if fault == "frozen" and self._prev_t is not None else t
+                self._onset[fault] = self._prev_t if fault == FROZEN and self._prev_t is not None else t
         faulty = any(holds.values())
         if faulty:
             self._clear_since = None
         elif self._clear_since is None:
             self._clear_since = t
-        if self.state == "online" and not faulty and f.sharpness is not None:
+        if self.state == ONLINE and not faulty and f.sharpness is not None:
             self._baseline.append(f.sharpness)
         self._prev_t = t
 
@@ -246,32 +244,32 @@ class HealthRules:
             onset = self._onset[target]
             assert onset is not None
             return self._go(target, onset, t, self._enter_reason(target, f, t - onset), f)
-        if self.state == "online" or faulty:
+        if self.state == ONLINE or faulty:
             return None
         # Nothing holds. From `starting` the first clear picture is enough; from a fault or offline
         # the picture must stay clear for recover_after_s.
         assert self._clear_since is not None
-        if self.state == "starting":
-            return self._go("online", t, t, "first picture" if f.luma is not None else "packets flowing", f)
+        if self.state == STARTING:
+            return self._go(ONLINE, t, t, "first picture" if f.luma is not None else "packets flowing", f)
         if t - self._clear_since >= self.cfg.recover_after_s - JITTER_S:
-            return self._go("online", self._clear_since, t, self._clear_reason(t - self._clear_since), f)
+            return self._go(ONLINE, self._clear_since, t, self._clear_reason(t - self._clear_since), f)
         return None
 
     def _link_check(self, c: LinkCheck) -> Verdict | None:
-        if self.state == "offline":
+        if self.state == OFFLINE:
             return None
         silent = c.t - c.last_packet_t
         if silent < self.cfg.stall_timeout_s:
             return None
         reason = f"no video packets for {silent:.1f} s" + (f" ({c.note})" if c.note else "")
-        return self._go("offline", c.last_packet_t, c.t, reason, {"silent_s": round(silent, 3)})
+        return self._go(OFFLINE, c.last_packet_t, c.t, reason, {"silent_s": round(silent, 3)})
 
     def _connect_failed(self, c: ConnectFailed) -> Verdict | None:
-        if self.state == "offline":
+        if self.state == OFFLINE:
             return None
         # The stream was gone since its last packet; a camera never seen is offline from now.
-        at = c.last_packet_t if c.last_packet_t is not None and self.state != "starting" else c.t
-        return self._go("offline", at, c.t, f"cannot connect: {c.reason}", {})
+        at = c.last_packet_t if c.last_packet_t is not None and self.state != STARTING else c.t
+        return self._go(OFFLINE, at, c.t, f"cannot connect: {c.reason}", {})
 
     # ---- transitions ---------------------------------------------------------------------------
     def _go(self, state: str, at: float, detected: float, reason: str, figures: Figures | dict[str, Any]) -> Verdict:
@@ -282,7 +280,7 @@ class HealthRules:
             figs["sharpness_baseline"] = round(base, 4)
         v = Verdict(state=state, previous=self.state, at=at, detected=detected, reason=reason, figures=figs)
         self.state, self.since, self.reason = state, at, reason
-        if state == "offline":
+        if state == OFFLINE:
             # An outage breaks every picture streak; the next picture starts them afresh.
             self._onset = {x: None for x in FAULTS}
             self._clear_since = None
@@ -291,12 +289,12 @@ class HealthRules:
 
     def _enter_reason(self, fault: str, f: Figures, held_s: float) -> str:
         c = self.cfg
-        if fault == "black":
+        if fault == BLACK:
             return (
                 f"dark picture for {held_s:.1f} s: {f.dark_fraction or 0:.1%} of pixels below {c.black_luma:g} "
                 f"(mean luma {f.luma or 0:.0f})"
             )
-        if fault == "tampered":
+        if fault == TAMPERED:
             base = self.baseline or 0.0
             share = (f.sharpness or 0.0) / base if base else 0.0
             return (
@@ -308,9 +306,9 @@ class HealthRules:
 
     def _clear_reason(self, clear_s: float) -> str:
         what = {
-            "frozen": "picture changing again",
-            "black": "picture no longer dark",
-            "tampered": "detail back",
-            "offline": "stream back",
+            FROZEN: "picture changing again",
+            BLACK: "picture no longer dark",
+            TAMPERED: "detail back",
+            OFFLINE: "stream back",
         }.get(self.state, "picture clear")
         return f"{what} for {clear_s:.1f} s"

@@ -23,11 +23,40 @@ from typing import Protocol
 
 from storage.catalog import Catalog, Event, FeedStatus
 
-__all__ = ["StatusSource", "StatusWriter", "Write"]
+__all__ = ["StatusSource", "StatusWriter", "Write", "WriteQueue"]
 
 log = logging.getLogger("vigil.health")
 
 Write = tuple[FeedStatus, Event | None]
+
+
+class WriteQueue:
+    """One camera's writes not yet in the catalog, in order. Not thread-safe: its owner's lock guards it.
+
+    A status not yet written is replaced by a newer one; events are never dropped. After a failed
+    flush the writes come back in front of what was queued since (`put_back`).
+    """
+
+    def __init__(self) -> None:
+        self._items: list[Write] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def add(self, st: FeedStatus, ev: Event | None) -> None:
+        if ev is None and self._items and self._items[-1][1] is None:
+            self._items[-1] = (st, None)
+        else:
+            self._items.append((st, ev))
+
+    def take(self) -> list[Write]:
+        out, self._items = self._items, []
+        return out
+
+    def put_back(self, writes: list[Write]) -> None:
+        """Events are kept; a status only if it was the last taken and nothing newer is queued."""
+        keep = [w for i, w in enumerate(writes) if w[1] is not None or (i == len(writes) - 1 and not self._items)]
+        self._items = keep + self._items
 
 
 class StatusSource(Protocol):

@@ -15,8 +15,10 @@ from storage.catalog.tables import (
     audit,
     cameras,
     events,
+    exports,
     feed_status,
     holds,
+    incidents,
     leases,
     metadata,
     nodes,
@@ -25,7 +27,7 @@ from storage.catalog.tables import (
 )
 
 __all__ = ["Camera", "Catalog", "Event", "FeedStatus", "Fragment", "Segment", "api_keys", "audit", "cameras",
-           "events", "feed_status", "holds", "leases", "metadata", "nodes", "segments", "server_secrets"]
+           "events", "exports", "feed_status", "holds", "incidents", "leases", "metadata", "nodes", "segments", "server_secrets"]
 
 
 class Catalog(CameraRows, SegmentRows, StatusRows):

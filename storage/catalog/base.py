@@ -8,7 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["CatalogBase"]
+__all__ = ["CatalogBase", "POOL_MAIN", "POOL_STATUS_CHILD", "POOL_WORKER"]
+
+# The connection budget (docs/design/catalog.md): (pool size, overflow) per process on PostgreSQL.
+# A node is one main process (API threads, uploader, retention, leases), its worker processes and
+# one status child: 8 + 2 × workers + 1 connections at most — 17 with 4 workers, ~510 for 30 nodes.
+POOL_MAIN = (4, 4)
+POOL_WORKER = (2, 0)  # the status writer's flush and a camera thread's lease or snapshot at once
+POOL_STATUS_CHILD = (1, 0)  # one request at a time
 
 
 def _private_file(path: Any) -> None:
@@ -25,7 +32,7 @@ def _private_file(path: Any) -> None:
 class CatalogBase:
     """The engine and its transactions; the row families (cameras, segments, statuses) build on it."""
 
-    def __init__(self, url: str, *, create: bool = True, sealer: Any = None) -> None:
+    def __init__(self, url: str, *, create: bool = True, pool: tuple[int, int] = POOL_MAIN, sealer: Any = None) -> None:
         """`sealer` (storage/sealing.py) seals camera passwords and server secrets; without one,
         the `VIGIL_SECURITY__KEY` environment variable's key, else for a SQLite file the key file
         beside it (`secret.key`, `vigil run`'s default place; made on first use when `create`), else none
@@ -52,6 +59,7 @@ class CatalogBase:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            kwargs["pool_size"], kwargs["max_overflow"] = pool
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if self.is_sqlite:
 

@@ -6,15 +6,18 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
+from core.camera_config import CameraOptions
 from core.camera_url import split_credentials
+from core.validation import describe_errors
 from storage.sealing import SealError
 
 from storage.catalog.base import CatalogBase
 from storage.catalog.models import Camera
 from storage.catalog.tables import cameras, feed_status
 
-__all__ = ["CameraRows", "split_camera"]
+__all__ = ["CameraRows", "camera_from_row", "split_camera"]
 
 log = logging.getLogger("vigil.catalog")
 
@@ -35,6 +38,17 @@ def split_camera(cam: Camera) -> None:
     cam.url, cam.username, cam.password = main.url, user, password
 
 
+def camera_from_row(r: Any) -> Camera:
+    """A `cameras` row as a Camera; options that fail their rules are kept out and named, never raised."""
+    m = dict(r._mapping)
+    raw = m.pop("options") or {}
+    try:
+        m["options"] = CameraOptions.model_validate(raw)
+    except ValidationError as e:
+        m["options"], m["options_error"] = CameraOptions(), describe_errors(e.errors())
+    return Camera(**m)
+
+
 class CameraRows(CatalogBase):
     def upsert_camera(self, cam: Camera, now_us: int) -> None:
         """Write a camera; credentials in its URLs are split out first, and its password sealed
@@ -52,18 +66,20 @@ class CameraRows(CatalogBase):
             "tags": dict(cam.tags),
             "enabled": cam.enabled,
             "health_url": cam.health_url,
-            "options": dict(cam.options),
+            "options": cam.options.to_json(),
             "updated_us": now_us,
             "username": cam.username,
             "password_sealed": cam.password_sealed,
         }
         with self._begin() as c:
-            done = c.execute(sa.update(cameras).where(cameras.c.id == cam.id).values(**row)).rowcount
+            # refused options read back are not written over with the empty ones that stood in for them
+            changes = {k: v for k, v in row.items() if k != "options" or not cam.options_error}
+            done = c.execute(sa.update(cameras).where(cameras.c.id == cam.id).values(**changes)).rowcount
             if not done:
                 c.execute(sa.insert(cameras).values(**row))
 
     def _camera(self, r: Any, unseal: bool) -> Camera:
-        cam = Camera(**dict(r._mapping))
+        cam = camera_from_row(r)
         if unseal and cam.password_sealed is not None:
             try:
                 if self.sealer is None:

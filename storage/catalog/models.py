@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.camera_url import join_credentials
+from core.camera_config import CameraOptions
 from core.redact import redact_url
+from storage.keys import segment_key
 
 __all__ = ["Camera", "Event", "FeedStatus", "Fragment", "Segment"]
 
@@ -22,7 +22,7 @@ class Camera:
     tags: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     health_url: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CameraOptions = field(default_factory=CameraOptions)
     updated_us: int = 0
     # Credentials apart from the URL (core/camera_url.py): `url` holds none, or the `{password}`
     # placeholder. `password` is plain text only in memory (given on input, or unsealed for the
@@ -30,6 +30,10 @@ class Camera:
     username: str | None = None
     password: str | None = None
     password_sealed: str | None = None
+    # Why the stored options were refused ("" = they are valid): a row written past the API's and
+    # the config's checks. The worker then keeps this camera, alone, in an error state; writing the
+    # camera back leaves the stored options as they were, for someone to correct.
+    options_error: str = ""
 
     @property
     def safe_url(self) -> str:
@@ -61,6 +65,11 @@ class Fragment:
 
 @dataclass(slots=True)
 class Segment:
+    """One segment at every stage of its life: `state` is `recording` while its writer holds it in
+    the spool, `spooled` once closed (in the spool, and in the catalog until uploaded), `stored`
+    in the object store, `deleting` while retention removes it. The spool's journal and the
+    catalog's row are its two stored forms (storage/spool.py, storage/catalog/segment_rows.py)."""
+
     camera_id: str
     run_id: str
     seq: int
@@ -69,7 +78,6 @@ class Segment:
     media_start_us: int
     bytes: int
     header_bytes: int
-    object_key: str
     video_codec: str
     frames: int
     fragments: list[Fragment]
@@ -87,6 +95,44 @@ class Segment:
     @property
     def duration_us(self) -> int:
         return self.end_us - self.start_us
+
+    @property
+    def object_key(self) -> str:
+        """Derived from camera and start (storage/keys.py), never stored twice."""
+        return segment_key(self.camera_id, self.start_us)
+
+    @property
+    def run_start_us(self) -> int:
+        """Wall clock of the run's media time zero: the same for every segment of a run."""
+        return self.start_us - self.media_start_us
+
+    @classmethod
+    def opening(
+        cls,
+        camera_id: str,
+        run_id: str,
+        seq: int,
+        start_us: int,
+        media_start_us: int,
+        video_codec: str,
+        **known: Any,
+    ) -> Segment:
+        """A segment as its writer opens it: no fragment yet, ending where it starts."""
+        return cls(
+            camera_id=camera_id,
+            run_id=run_id,
+            seq=seq,
+            start_us=start_us,
+            end_us=start_us,
+            media_start_us=media_start_us,
+            bytes=0,
+            header_bytes=0,
+            video_codec=video_codec,
+            frames=0,
+            fragments=[],
+            state="recording",
+            **known,
+        )
 
 
 @dataclass(slots=True)
@@ -115,22 +161,6 @@ class Event:
     reason: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
-
-
-def _fragments_to_json(frags: Sequence[Fragment]) -> list[list[int]]:
-    return [[f.offset, f.size, f.start_off_us, f.duration_us] for f in frags]
-
-
-def _fragments_from_json(raw: Any) -> list[Fragment]:
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    return [Fragment(*map(int, r)) for r in raw or []]
-
-
-def _segment_from_row(r: Any) -> Segment:
-    m = dict(r._mapping)
-    m["fragments"] = _fragments_from_json(m["fragments"])
-    return Segment(**m)
 
 
 def _shallow(obj: Any) -> dict[str, Any]:

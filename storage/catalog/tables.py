@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "feed_status", "holds", "leases", "metadata",
-           "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segments", "server_secrets", "ticket_cameras",
-           "ticket_notes", "tickets"]
+__all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "exports", "feed_status", "holds", "incidents",
+           "leases", "metadata", "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segment_totals", "segments",
+           "server_secrets", "ticket_cameras", "ticket_notes", "tickets"]
 
 metadata = sa.MetaData()
 
@@ -27,6 +27,10 @@ cameras = sa.Table(
     sa.Column("password_sealed", sa.Text, nullable=True),
 )
 
+# On PostgreSQL `segments` is partitioned by day on start_us (storage/catalog/partitions.py), so
+# retention drops whole days; its primary key there is (id, start_us), as a partitioned table's
+# unique keys must hold the partition key — `id` stays unique, drawn from one sequence. The object
+# key is derived from (camera_id, start_us) by storage/keys.py, never stored.
 segments = sa.Table(
     "segments",
     metadata,
@@ -39,21 +43,33 @@ segments = sa.Table(
     sa.Column("media_start_us", sa.BigInteger, nullable=False),  # decode time since the run began
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("header_bytes", sa.Integer, nullable=False),
-    sa.Column("object_key", sa.String(255), nullable=False, unique=True),
     sa.Column("video_codec", sa.String(16), nullable=False),
     sa.Column("audio_codec", sa.String(16), nullable=True),
     sa.Column("width", sa.Integer, nullable=True),
     sa.Column("height", sa.Integer, nullable=True),
     sa.Column("frames", sa.Integer, nullable=False),
-    sa.Column("fragments", sa.JSON, nullable=False),  # [[offset, size, start_off_us, duration_us], …]
+    sa.Column("fragments", sa.LargeBinary, nullable=False),  # packed: storage/catalog/fragment_index.py
     sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("drift_us", sa.BigInteger, nullable=True),  # wall clock minus media clock at close
     sa.Column("lease_epoch", sa.BigInteger, nullable=True),
     sa.Column("node_id", sa.String(64), nullable=True),  # the node that recorded it
     sa.Column("state", sa.String(8), nullable=False),  # spooled | stored | deleting
     sa.Column("stored_us", sa.BigInteger, nullable=True),
-    sa.Index("ix_segments_camera_start", "camera_id", "start_us"),
-    sa.Index("ix_segments_state", "state"),
+    sa.Index("ux_segments_camera_start", "camera_id", "start_us", unique=True),
+    # only rows not yet stored (or being deleted): small, whatever the history
+    sa.Index("ix_segments_unstored", "state", postgresql_where=sa.text("state <> 'stored'"),
+             sqlite_where=sa.text("state <> 'stored'")),
+    postgresql_partition_by="RANGE (start_us)",
+)
+
+# Stored segments and bytes per camera, kept in the transactions that change them (mark stored,
+# mark deleting, delete, drop a day), so /metrics and retention never scan `segments`.
+segment_totals = sa.Table(
+    "segment_totals",
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("segments", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 feed_status = sa.Table(
@@ -85,6 +101,7 @@ events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("figures", sa.JSON, nullable=False),
     sa.Index("ix_events_camera_at", "camera_id", "at_us"),
+    sa.Index("ix_events_at", "at_us"),  # a report's window and event retention read by time
 )
 
 api_keys = sa.Table(
@@ -112,6 +129,10 @@ audit = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=True),
     sa.Column("bytes", sa.BigInteger, nullable=True),
     sa.Column("detail", sa.JSON, nullable=False),
+    # the hash chain (storage/audit_log.py): the previous row's digest, and this row's over its
+    # content and that; NULL only on rows written before the chain existed
+    sa.Column("prev_sha256", sa.String(64), nullable=True),
+    sa.Column("row_sha256", sa.String(64), nullable=True),
 )
 
 
@@ -240,4 +261,39 @@ ticket_notes = sa.Table(
     sa.Column("author", sa.String(100), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Index("ix_ticket_notes_ticket", "ticket_id"),
+)
+
+incidents = sa.Table(
+    "incidents",  # an investigator's question: these cameras, this window (evidence/incidents.py)
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("selector", sa.JSON, nullable=False),  # what was asked: cameras, tags, near
+    sa.Column("cameras", sa.JSON, nullable=False),  # what it resolved to: [{camera_id, hold_id}, …]
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+exports = sa.Table(
+    "exports",  # evidence bundles: a background job per row, its file on the node that made it
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("incident_id", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued | running | done | failed
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),  # of bundle.zip
+    sa.Column("manifest_sha256", sa.String(64), nullable=True),
+    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("created_by", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("finished_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_exports_incident", "incident_id"),
 )

@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 from api.dependencies import KEY_TTL_S
 from storage.api_keys import revoke_key
 from tests.api.conftest import T0, ApiEnv, make_env
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 MEDIA_KEY = "cam1/2024/05/01/10/20240501T100000.000000Z.mp4"
 RANGE = "start=2024-05-01T10:00:00Z&end=2024-05-01T10:01:00Z"
+EXPORT_ID = "0123456789abcdef01234567"
 _ids = itertools.count()
 
 
@@ -60,6 +61,15 @@ CALLS = [
     Call("POST", "/api/keys", "admin", {"role": "viewer", "name": "k{n}"}),
     Call("DELETE", "/api/keys/000000000000", "admin"),
     Call("GET", "/api/audit", "admin"),
+    Call("POST", "/api/incidents", "investigator", {"name": "case {n}", "start": "2024-05-01T10:00:00Z", "end": "2024-05-01T10:05:00Z", "cameras": ["cam1"]}),
+    Call("GET", "/api/incidents", "investigator"),
+    Call("GET", "/api/incidents/1", "investigator"),
+    Call("POST", "/api/incidents/1/exports", "investigator"),
+    Call("GET", f"/api/exports/{EXPORT_ID}", "investigator"),
+    Call("GET", f"/api/exports/{EXPORT_ID}/bundle.zip", "investigator"),
+    Call("GET", f"/api/exports/{EXPORT_ID}/bundle-url", "investigator"),
+    Call("GET", f"/api/exports/{EXPORT_ID}/manifest.json", "investigator"),
+    Call("GET", "/api/signing-keys", "viewer"),
     Call("GET", "/api/tickets", "tickets"),
     Call("GET", "/api/tickets/1", "tickets"),
     Call("POST", "/api/tickets/1/ack", "ticket_work", {"by": "Budi"}),
@@ -111,6 +121,7 @@ def test_every_route_is_in_the_matrix(menv: ApiEnv) -> None:
     covered = {(c.method, c.path.split("?")[0].replace("cam1", "{camera_id}")) for c in CALLS}
     covered = {(m, p.replace(MEDIA_KEY, "{key:path}")) for m, p in covered}
     covered = {(m, p.replace("/gone", "/{camera_id}").replace("/000000000000", "/{key_id}").replace("/holds/1", "/holds/{hold_id}").replace("/tickets/1", "/tickets/{ticket_id}")) for m, p in covered}
+    covered = {(m, p.replace("/incidents/1", "/incidents/{incident_id}").replace(EXPORT_ID, "{export_id}")) for m, p in covered}
     missing = routed - covered
     assert not missing, f"routes without an auth check in the matrix: {sorted(missing)}"
 

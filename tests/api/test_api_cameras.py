@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from core.camera_config import CameraOptions
+from core.health_config import HealthOverrides
 from storage.audit_log import list_audit
+from storage.catalog import cameras
 from tests.api.conftest import CAMERA_PASSWORD, CAMERA_USER, ApiEnv, camera_url
 
 
@@ -33,7 +36,7 @@ def test_create_list_get_patch_delete(env: ApiEnv, client: TestClient) -> None:
     assert stored is not None and stored.url == "rtsp://10.1.2.3:554/h264?user=admin&password={password}"
     assert stored.password is None and CAMERA_PASSWORD not in (stored.password_sealed or "")
     assert env.catalog.get_camera("north-gate", unseal=True).source_url == body["url"]  # type: ignore[union-attr]
-    assert stored.options == {"health": {"freeze_after_s": 20.0}}
+    assert stored.options == CameraOptions(health=HealthOverrides(freeze_after_s=20))
     v1 = env.catalog.cameras_version()
     assert v1 != v0
 
@@ -57,7 +60,8 @@ def test_create_list_get_patch_delete(env: ApiEnv, client: TestClient) -> None:
     assert client.get("/api/cameras/north-gate", headers=h).status_code == 404
     assert client.delete("/api/cameras/north-gate", headers=h).status_code == 404
     assert env.catalog.cameras_version()[0] == 0
-    actions = [(a.action, a.camera_id, a.key_name) for a in list_audit(env.catalog)]
+    # (the app's first start also audited the making of its evidence signing key)
+    actions = [(a.action, a.camera_id, a.key_name) for a in list_audit(env.catalog) if a.action.startswith("camera.")]
     assert actions == [
         ("camera.create", "north-gate", "test-admin"),
         ("camera.update", "north-gate", "test-admin"),
@@ -74,6 +78,8 @@ def test_validation(env: ApiEnv, client: TestClient) -> None:
         {"id": "ok", "url": "rtsp://h/x", "transport": "quic"},
         {"id": "ok", "url": "rtsp://h/x", "surprise": 1},
         {"id": "ok", "url": "rtsp://h/x", "health": {"freeze_after_s": "soon"}},
+        {"id": "ok", "url": "rtsp://h/x", "health": {"freeze_after_s": -1}},
+        {"id": "ok", "url": "rtsp://h/x", "retention_days": 0},
         {"id": "ok", "url": "rtsp://h/x", "tags": {"bad key!": "x"}},
         {"url": "rtsp://h/x"},
     ]
@@ -85,6 +91,39 @@ def test_validation(env: ApiEnv, client: TestClient) -> None:
     r = client.patch("/api/cameras/cam1", json={"url": None}, headers=h)
     assert r.status_code == 422 and r.json() == {"detail": "url cannot be null"}
     assert client.patch("/api/cameras/nope", json={"name": "x"}, headers=h).status_code == 404
+
+
+def test_a_health_setting_the_worker_would_refuse_is_422(env: ApiEnv, client: TestClient) -> None:
+    """The config file's rules: a value no worker can use never reaches the catalog."""
+    h = env.auth("admin")
+    env.add_camera("cam1")
+    before = env.catalog.get_camera("cam1")
+    for health, key in (({"freeze_after_s": -1}, "freeze_after_s"), ({"black_fraction": 1.5}, "black_fraction")):
+        r = client.patch("/api/cameras/cam1", json={"health": health}, headers=h)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(f"health.{key}: Input should be")
+    r = client.post("/api/cameras", json={"id": "cam2", "url": camera_url(), "health": {"freeze_after_s": -1}}, headers=h)
+    assert (r.status_code, r.json()["detail"]) == (422, "health.freeze_after_s: Input should be greater than 0")
+    assert env.catalog.get_camera("cam2") is None
+    assert env.catalog.get_camera("cam1") == before  # nothing written
+
+
+def test_stored_settings_the_rules_refuse_are_named_and_kept(env: ApiEnv, client: TestClient) -> None:
+    """A row written past the API: listed with empty options, kept as stored until corrected."""
+    h = env.auth("admin")
+    env.add_camera("cam1")
+    with env.catalog.engine.begin() as c:
+        c.execute(cameras.update().where(cameras.c.id == "cam1").values(options={"health": {"freeze_after_s": -1}}))
+    cam = env.catalog.get_camera("cam1")
+    assert cam is not None and cam.options_error == "health.freeze_after_s: Input should be greater than 0"
+    assert client.patch("/api/cameras/cam1", json={"name": "Gate"}, headers=h).status_code == 200
+    with env.catalog.engine.connect() as c:
+        stored = c.execute(cameras.select().where(cameras.c.id == "cam1")).one()
+    assert (stored.name, stored.options) == ("Gate", {"health": {"freeze_after_s": -1}})
+    r = client.patch("/api/cameras/cam1", json={"health": {"freeze_after_s": 30}}, headers=h)
+    assert r.status_code == 200 and r.json()["health"] == {"freeze_after_s": 30.0}
+    cam = env.catalog.get_camera("cam1")
+    assert cam is not None and (cam.options_error, cam.options.health.freeze_after_s) == ("", 30)
 
 
 def test_status_shows_new_camera_at_once(env: ApiEnv, client: TestClient) -> None:

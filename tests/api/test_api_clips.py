@@ -12,9 +12,9 @@ import av
 import httpx
 
 from tests.api.conftest import T0, RecordedEnv
-from tests.api.recorded import us
-from tests.media import probe
-from tests.vigilproc import wait_until
+from harness.recorded import us
+from harness.media import probe
+from harness.vigilproc import wait_until
 
 
 def test_clip_digest_decode_cut_and_audit(recorded: RecordedEnv) -> None:

@@ -13,14 +13,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import av
 import httpx
 
 from storage.api_keys import create_key
 from storage.spool import Spool
 from tests.api.conftest import CAMERA_PASSWORD, CAMERA_USER
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes
 
 GOP_S = 1.0  # the synthetic camera: 25 fps, a keyframe every 25 frames
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from storage.retention import apply_retention
 from tests.api.conftest import T0, ApiEnv
-from tests.api.recorded import RunSpec, make_recording
-from tests.fakes import FakeClock
+from harness.recorded import RunSpec, make_recording
+from harness.fakes import FakeClock
 
 
 def test_hold_protects_a_range_from_retention_until_released(env: ApiEnv) -> None:

@@ -16,7 +16,7 @@ import uvicorn
 
 from api.serving import server_config
 from tests.api.conftest import ApiEnv, make_env
-from tests.servers import free_port, self_signed_cert
+from harness.servers import free_port, self_signed_cert
 
 
 def _rss_bytes() -> int:

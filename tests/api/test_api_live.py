@@ -17,12 +17,13 @@ import av
 import httpx
 import pytest
 
-from storage.spool import OpenSegment, SegmentMeta, Spool
+from storage.catalog import Segment
+from storage.spool import OpenSegment, Spool
 from storage.uploader import Uploader
 from tests.api.conftest import T0, ApiEnv, make_env, serve
-from tests.api.recorded import FragmentBytes, fragment_mp4, split_fmp4, us
-from tests.media import make_clip
-from tests.fakes import FakeClock
+from harness.recorded import FragmentBytes, fragment_mp4, split_fmp4, us
+from harness.media import make_clip
+from harness.fakes import FakeClock
 
 GOP_US = 1_000_000  # the clip's GOP: 25 frames at 25 fps
 
@@ -44,14 +45,14 @@ class FakeRecorder:
     def write(self, n: int = 1) -> None:
         for _ in range(n):
             fb = self.frags[self.next]
-            if self.open is None or len(self.open.fragments) == self.per_segment:
+            if self.open is None or len(self.open.segment.fragments) == self.per_segment:
                 self.close()
                 self.seq += 1
                 media = self._us(fb.decode_time)
-                meta = SegmentMeta(self.camera, self.run_id, self.seq, self.start_us + media, media, "h264",
+                meta = Segment.opening(self.camera, self.run_id, self.seq, self.start_us + media, media, "h264",
                                    width=320, height=240)  # fmt: skip
                 self.open = self.spool.open_segment(meta, self.header)
-            seg_media = self.open.meta.media_start_us
+            seg_media = self.open.segment.media_start_us
             self.open.add_fragment(fb.data, self._us(fb.decode_time) - seg_media, self._us(fb.duration), fb.samples)
             self.next += 1
 
@@ -62,8 +63,8 @@ class FakeRecorder:
 
     def close(self) -> None:
         if self.open is not None:
-            last = self.open.fragments[-1]
-            self.open.close(self.open.meta.start_us + last.start_off_us + last.duration_us, None)
+            last = self.open.segment.fragments[-1]
+            self.open.close(self.open.segment.start_us + last.start_off_us + last.duration_us, None)
             self.open = None
 
 

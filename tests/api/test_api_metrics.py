@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storage.catalog import FeedStatus
 from tests.api.conftest import T0, make_env
-from tests.api.recorded import RunSpec, make_recording
+from harness.fakes import FakeClock
+from harness.recorded import RunSpec, make_recording
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -22,7 +23,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics(tmp_path: Path) -> None:
     stats = {"spool_bytes": 1234.0, "upload_lag_s": 2.5, "uploaded_total": 7.0, "upload_failures_total": 1.0,
              "spool_dropped_total": 0.0}  # fmt: skip
-    env = make_env(tmp_path / "a", stats=lambda: stats)
+    env = make_env(tmp_path / "a", stats=lambda: stats, clock=FakeClock(T0 / 1e6))  # statuses at T0 are fresh
     env.add_camera("a")
     env.add_camera("b")
     env.catalog.put_status(FeedStatus("a", "online", T0, T0, fps=25.0, bitrate_kbps=1999.5, reconnects=3))
@@ -41,6 +42,8 @@ def test_metrics(tmp_path: Path) -> None:
         assert m[("vigil_feed_bitrate_kbps", (("camera", "a"),))] == 1999.5
         assert m[("vigil_feed_reconnects_total", (("camera", "a"),))] == 3
         assert m[("vigil_feed_up", (("camera", "b"),))] == 0
+        assert m[("vigil_feed_up", (("camera", "a"),))] == 1
+        assert m[("vigil_feed_state", (("camera", "a"), ("state", "online")))] == 1
         assert m[("vigil_segments_stored", (("camera", "a"),))] == 2
         assert m[("vigil_spool_bytes", ())] == 1234 and m[("vigil_upload_lag_seconds", ())] == 2.5
         assert m[("vigil_uploaded_total", ())] == 7

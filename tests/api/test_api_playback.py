@@ -16,7 +16,7 @@ import pytest
 
 from storage.audit_log import list_audit
 from tests.api.conftest import T0, RecordedEnv
-from tests.api.recorded import us
+from harness.recorded import us
 
 RANGE = {"start": "2024-05-01T10:00:01.5Z", "end": "1714557626.5"}  # 1.5 s .. 26.5 s: both runs, the gap
 

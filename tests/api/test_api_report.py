@@ -6,8 +6,8 @@ from pathlib import Path
 
 from storage.catalog import Event
 from tests.api.conftest import T0, make_env
-from tests.api.recorded import us
-from tests.fakes import FakeClock
+from harness.recorded import us
+from harness.fakes import FakeClock
 
 
 def test_report_json_and_csv(tmp_path: Path) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.api.conftest import T0, LeakWatch, make_env
-from tests.api.recorded import RunSpec, make_recording
+from harness.recorded import RunSpec, make_recording
 
 _ENV = make_env(Path(tempfile.mkdtemp(prefix="vigil-schema-")))
 _ENV.add_camera("cam1")
@@ -28,6 +29,7 @@ CHECKS = [
 ]
 
 
+@pytest.mark.e2e  # every route fuzzed: a few seconds each
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_conformance(case: schemathesis.Case) -> None:

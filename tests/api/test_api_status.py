@@ -15,13 +15,15 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.status_board import StatusBoard, accepts_gzip
+from api.routers.status import accepts_gzip
+from api.status_board import StatusBoard
 from api.status_child import can_open_elsewhere
+from core.states import STALE_AFTER_S
 from storage.catalog import Camera, FeedStatus
 from storage.catalog import cameras as cameras_table
 from storage.catalog import feed_status as feed_table
 from tests.api.conftest import T0, ApiEnv, camera_url, make_env
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 
 def put(env: ApiEnv, cam: str, state: str, **kw: object) -> None:
@@ -81,7 +83,7 @@ def _raw_get(c: TestClient, headers: dict[str, str], path: str = "/api/status") 
 
 
 def test_gzip_is_the_same_document_and_shares_the_etag(tmp_path: Path) -> None:
-    env = make_env(tmp_path)
+    env = make_env(tmp_path, clock=FakeClock(T0 / 1e6))  # the statuses, written at T0, are fresh
     for i in range(30):
         env.add_camera(f"cam{i:02d}", tags={"zone": str(i % 3)})
         put(env, f"cam{i:02d}", "online" if i % 4 else "offline", fps=25.0)
@@ -203,7 +205,9 @@ def test_unchanged_feeds_keep_their_bytes(tmp_path: Path) -> None:
     assert [x["id"] for x in json.loads(board.variant(["offline"]).plain)["cameras"]] == ["a"]
 
 
-def test_camera_detail(env: ApiEnv) -> None:
+def test_camera_detail(tmp_path: Path) -> None:
+    clock = FakeClock(T0 / 1e6)
+    env = make_env(tmp_path, clock=clock)
     env.add_camera("a", url=camera_url())
     put(env, "a", "black", figures={"luma": 3.1, "diff": 0.01}, run_id="r1", node_id="n1")
     with env.client() as c:
@@ -218,13 +222,17 @@ def test_camera_detail(env: ApiEnv) -> None:
         )
         assert d["latest_recording_end_us"] is None
         assert c.get("/api/cameras/zz/status", headers=env.auth("viewer")).status_code == 404
+        clock.advance(STALE_AFTER_S + 0.1)  # its worker stopped reporting
+        d = c.get("/api/cameras/a/status", headers=env.auth("viewer")).json()
+        assert (d["state"], d["since_us"], d["updated_us"]) == ("unknown", T0, T0)
+        assert d["reason"] == "no report from its worker since 2024-05-01T10:00:00Z"
 
 
 def test_many_cameras(tmp_path: Path) -> None:
     """4,470 cameras: the document is complete and a repeated poll is cheap (shared, 304)."""
     import time
 
-    env = make_env(tmp_path)
+    env = make_env(tmp_path, clock=FakeClock(T0 / 1e6))  # the statuses, written at T0, are fresh
     with env.catalog.engine.begin() as conn:
         conn.execute(
             sa.insert(feed_table),
@@ -253,51 +261,53 @@ def test_many_cameras(tmp_path: Path) -> None:
 
 def test_refresh_is_incremental_and_complete(tmp_path: Path) -> None:
     """Statuses written since the last refresh are picked up without a full reload; camera
-    changes and the periodic full reload catch everything else."""
+    changes and the periodic full reload catch everything else; a status left stale turns
+    `unknown` at the next refresh, without a reload."""
     clock = FakeClock(T0 / 1e6)
     env = make_env(tmp_path, clock=clock)
     for c in ("a", "b", "c"):
         env.add_camera(c)
         put(env, c, "online")
     board = env.app.state.services.board
+    board.full_every_s = 3.0  # under STALE_AFTER_S: rows written at T0 stay fresh until the last step
     assert {x["state"] for x in board.current().cameras} == {"online"}
     env.catalog.put_status(FeedStatus("b", "frozen", T0 + 10, T0 + 10_000_000))
     clock.advance(1.0)
     assert [x["state"] for x in board.current().cameras] == ["online", "frozen", "online"]
-    # a row stamped far in the past (a lagging clock) is only seen by the periodic full reload
-    env.catalog.put_status(FeedStatus("c", "offline", T0, T0 - 60_000_000))
+    # a row stamped 5 s behind the newest (a lagging clock) is only seen by the periodic full reload
+    env.catalog.put_status(FeedStatus("c", "offline", T0, T0 + 5_000_000))
     clock.advance(1.0)
     assert board.current().cameras[2]["state"] == "online"
     clock.advance(board.full_every_s)
     assert board.current().cameras[2]["state"] == "offline"
     env.add_camera("d")  # a camera change: full reload at once
-    env.catalog.put_status(FeedStatus("a", "black", T0, T0 - 60_000_000))
+    env.catalog.put_status(FeedStatus("a", "black", T0, T0 + 5_000_000))
     clock.advance(1.0)
     assert [x["state"] for x in board.current().cameras] == ["black", "frozen", "offline", "unknown"]
+    reloads, board.full_every_s = board.reloads, 60.0
+    clock.advance(2.0 + STALE_AFTER_S - 1.0)  # a and c: last written 7 s ago; b: 1 s ago (stamped ahead)
+    doc = board.current()
+    assert board.reloads == reloads
+    assert [x["state"] for x in doc.cameras] == ["unknown", "frozen", "unknown", "unknown"]
+    a = doc.cameras[0]
+    assert a["reason"] == "no report from its worker since 2024-05-01T10:00:05Z" and a["since_us"] == T0 + 5_000_000
+    assert a["fps"] is None and doc.counts()["unknown"] == 3
+    env.catalog.put_status(FeedStatus("a", "black", T0, T0 + 9_000_000))  # its worker reports again
+    clock.advance(1.0)
+    assert board.current().cameras[0]["state"] == "black" and board.reloads == reloads
 
 
-# ---- the raw ASGI fast path (api/fast_status.py) ------------------------------------------------
+# ---- the one handler (api/routers/status.py serve_status) ---------------------------------------
 
 
-def _both(env: ApiEnv, c: TestClient, method: str, path: str, headers: dict[str, str]) -> tuple[tuple, tuple, bool]:
-    """The same request through the fast path and through the FastAPI route: (status, raw headers,
-    raw body) of each, and whether the fast path answered the first itself."""
-    switch = env.app.state.fast_status
-    out = []
-    served = switch.served
-    for enabled in (True, False):
-        switch.enabled = enabled
-        try:
-            with c.stream(method, path, headers=headers) as r:
-                out.append((r.status_code, list(r.headers.raw), b"".join(r.iter_raw())))
-        finally:
-            switch.enabled = True
-    return out[0], out[1], switch.served > served
+def _raw(c: TestClient, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    with c.stream(method, path, headers=headers, follow_redirects=False) as r:
+        return r.status_code, list(r.headers.raw), b"".join(r.iter_raw())
 
 
-def test_fast_path_answers_as_the_route_does(tmp_path: Path) -> None:
-    """Byte-identical responses (status, every header in order, body) from the fast path and the
-    FastAPI route, for what pollers send and for the refusals."""
+def test_answers_byte_for_byte(tmp_path: Path) -> None:
+    """Status, every header in order and the body, for what pollers send and for the refusals:
+    as FastAPI's own route and its error handler answered before the raw handler replaced them."""
     from storage.api_keys import revoke_key
 
     clock = FakeClock(T0 / 1e6)
@@ -306,78 +316,87 @@ def test_fast_path_answers_as_the_route_does(tmp_path: Path) -> None:
         env.add_camera(f"cam{i:02d}", name=f"Cam {i}", tags={"zone": str(i % 3)})
         put(env, f"cam{i:02d}", "online" if i % 4 else "offline", fps=25.0)
     viewer, admin = env.auth("viewer"), env.auth("admin")
+    doc = env.app.state.services.board.current()
+    full, filtered = doc.variant(), doc.variant(["offline"], ["zone:0"])
+    etag, fetag = full.etag.encode(), filtered.etag.encode()
+    common = [(b"etag", etag), (b"cache-control", b"no-cache"), (b"vary", b"Accept-Encoding")]
+
+    def ok(enc_body: bytes, gz: bool, tag: bytes = etag) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        hs = [(b"etag", tag), *common[1:]] + ([(b"content-encoding", b"gzip")] if gz else [])
+        return 200, hs + [(b"content-length", str(len(enc_body)).encode()), (b"content-type", b"application/json")], enc_body
+
+    def refused(code: int, detail: str, extra: list[tuple[bytes, bytes]]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
+        return code, [*extra, (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")], body
+
+    bearer = [(b"www-authenticate", b"Bearer")]
     with env.client() as c:
-        assert c.get("/api/status", headers=viewer).status_code == 200  # a key-cache miss: verified, cached
-        assert c.get("/api/status", headers=admin).status_code == 200
-        etag = c.get("/api/status", headers=viewer).headers["etag"]
-        fetag = c.get("/api/status?state=offline&tag=zone:0", headers=viewer).headers["etag"]
-        cases: list[tuple[str, dict[str, str], int, bool]] = [
-            ("/api/status", {**viewer, "Accept-Encoding": "identity"}, 200, True),
-            ("/api/status", {**viewer, "Accept-Encoding": "gzip, deflate"}, 200, True),
-            ("/api/status", {**admin, "Accept-Encoding": "gzip"}, 200, True),  # any role ≥ viewer
-            ("/api/status", {**viewer, "Accept-Encoding": "gzip", "If-None-Match": etag}, 304, True),
-            ("/api/status", {**viewer, "If-None-Match": f'"x", {etag.removeprefix("W/")}'}, 304, True),
-            ("/api/status", {**viewer, "If-None-Match": '"other"'}, 200, True),
-            ("/api/status?state=offline&tag=zone:0", {**viewer, "Accept-Encoding": "gzip"}, 200, True),
-            ("/api/status?state=offline&tag=zone:0", {**viewer, "If-None-Match": fetag}, 304, True),
-            ("/api/status?tag=zone&state=online&state=frozen", viewer, 200, True),
-            ("/api/status?state=", viewer, 200, True),
-            ("/api/status", {}, 401, True),  # no key
-            ("/api/status", {"Authorization": "Basic dXNlcjpwYXNz"}, 401, True),  # not a Bearer key
-            ("/api/status", {"Authorization": "Bearer "}, 401, True),
-            # an unknown key is never cached: both go to the catalog (the fast path passes it on)
-            ("/api/status", {"Authorization": "Bearer vgl_000000000000_nope"}, 401, False),
+        cases = [
+            ("/api/status", {**viewer, "Accept-Encoding": "identity"}, ok(full.plain, False)),  # a key-cache miss
+            ("/api/status", {**viewer, "Accept-Encoding": "gzip, deflate"}, ok(full.gzip, True)),
+            ("/api/status", {**admin, "Accept-Encoding": "gzip"}, ok(full.gzip, True)),  # any role ≥ viewer
+            ("/api/status", {**viewer, "Accept-Encoding": "gzip", "If-None-Match": etag.decode()}, (304, common, b"")),
+            ("/api/status", {**viewer, "If-None-Match": f'"x", {etag.decode().removeprefix("W/")}'}, (304, common, b"")),
+            ("/api/status", {**viewer, "If-None-Match": '"other"'}, ok(full.gzip, True)),  # httpx asks for gzip
+            ("/api/status?state=offline&tag=zone:0", {**viewer, "Accept-Encoding": "gzip"}, ok(filtered.gzip, True, fetag)),
+            ("/api/status?tag=zone:0&state=offline", {**viewer, "If-None-Match": fetag.decode()},
+             (304, [(b"etag", fetag), *common[1:]], b"")),
+            ("/api/status?state=offline&tag=zone:0&verbose=1", {**viewer, "Accept-Encoding": "identity"},
+             ok(filtered.plain, False, fetag)),  # other parameters are ignored, as FastAPI did
+            ("/api/status", {}, refused(401, "an API key is required: 'Authorization: Bearer KEY'", bearer)),
+            ("/api/status", {"Authorization": "Basic dXNlcjpwYXNz"}, refused(401, "send the API key as 'Authorization: Bearer KEY'", bearer)),
+            ("/api/status", {"Authorization": "Bearer "}, refused(401, "send the API key as 'Authorization: Bearer KEY'", bearer)),
+            ("/api/status", {"Authorization": "Bearer vgl_000000000000_nope"}, refused(401, "unknown or revoked API key", bearer)),
         ]
-        for path, headers, code, fast in cases:
-            a, b, served = _both(env, c, "GET", path, headers)
-            assert a == b, (path, headers)
-            assert a[0] == code and served is fast, (path, headers, a[0])
-        r401 = _both(env, c, "GET", "/api/status", {})[0]
-        assert json.loads(r401[2]) == {"detail": "an API key is required: 'Authorization: Bearer KEY'"}
-        assert (b"www-authenticate", b"Bearer") in r401[1]
-        # a revoked key: served from the cache for at most KEY_TTL_S (both paths), then refused
+        for path, headers, want in cases:
+            assert _raw(c, "GET", path, headers) == want, (path, headers)
+        for state_filter in ("state=online&state=frozen&tag=zone", "state="):
+            body = c.get(f"/api/status?{state_filter}", headers=viewer).json()
+            assert body["cameras_total"] == (9 if state_filter.startswith("state=online") else 0)
+        # HEAD and the other methods: 405 from the route, as before (GET only)
+        code, hs, body = _raw(c, "POST", "/api/status", viewer)
+        assert (code, hs[0], body) == (405, (b"allow", b"GET"), b'{"detail":"Method Not Allowed"}')
+        assert c.head("/api/status", headers=viewer).status_code == 405
+        assert c.get("/api/status/", headers=viewer, follow_redirects=False).status_code in (307, 404)
+        # a revoked key: served from the cache for at most KEY_TTL_S, then refused
         key_id = env.keys["viewer"].split("_")[1]
         assert revoke_key(env.catalog, key_id)
-        a, b, served = _both(env, c, "GET", "/api/status", viewer)
-        assert a == b and a[0] == 200 and served
+        assert c.get("/api/status", headers=viewer).status_code == 200
         clock.advance(3.0)
-        a, b, served = _both(env, c, "GET", "/api/status", viewer)
-        assert a == b and a[0] == 401 and not served
-        assert json.loads(a[2]) == {"detail": "unknown or revoked API key"}
-        # polls answered by the fast path are counted under the route, as before
+        assert _raw(c, "GET", "/api/status", viewer) == refused(401, "unknown or revoked API key", bearer)
+        # counted under the route's template; documented in OpenAPI
         metrics = c.get("/metrics", headers=admin).text
-        assert 'vigil_api_requests_total{method="GET",route="/api/status",status="304"}' in metrics
+        assert 'vigil_api_requests_total{method="GET",route="/api/status",status="304"} 3.0' in metrics
+        assert 'vigil_api_requests_total{method="HEAD",route="/api/status",status="405"} 1.0' in metrics
+        paths = c.get("/openapi.json").json()["paths"]
+        assert [p["name"] for p in paths["/api/status"]["get"]["parameters"]] == ["state", "tag"]
 
 
-def test_fast_path_with_auth_off(tmp_path: Path) -> None:
+def test_the_router_answers_with_the_same_handler(tmp_path: Path) -> None:
+    """A GET that reaches FastAPI's router (no front door in front) gets the same bytes."""
+    env = make_env(tmp_path, clock=FakeClock(T0 / 1e6))
+    env.add_camera("a")
+    put(env, "a", "offline")
+
+    async def router_only(scope: Any, receive: Any, send: Any) -> None:
+        scope["app"] = env.app  # as the application sets it
+        await env.app.router(scope, receive, send)
+
+    h = {**env.auth("viewer"), "Accept-Encoding": "gzip"}
+    with env.client() as c:
+        front = _raw(c, "GET", "/api/status?state=offline", h)
+        assert front[0] == 200 and _raw(c, "GET", "/api/status", {})[0] == 401
+    with TestClient(router_only) as r:
+        assert _raw(r, "GET", "/api/status?state=offline", h) == front
+        assert _raw(r, "GET", "/api/status", {})[0] == 401
+
+
+def test_with_auth_off(tmp_path: Path) -> None:
     env = make_env(tmp_path, auth=False)
     env.add_camera("a")
     with env.client() as c:
-        a, b, served = _both(env, c, "GET", "/api/status", {"Accept-Encoding": "gzip"})
-        assert a == b and a[0] == 200 and served
-
-
-def test_what_the_fast_path_does_not_handle_falls_through(tmp_path: Path) -> None:
-    """Unknown parameters, HEAD, other paths: FastAPI answers (as it did before the fast path)."""
-    env = make_env(tmp_path)
-    env.add_camera("a", tags={"zone": "1"})
-    env.add_camera("b")
-    put(env, "a", "offline")
-    h = env.auth("viewer")
-    switch = env.app.state.fast_status
-    with env.client() as c:
-        assert c.get("/api/status", headers=h).status_code == 200
-        before = switch.served
-        r = c.get("/api/status?state=offline&verbose=1", headers=h)  # FastAPI ignores unknown params
-        assert r.status_code == 200 and [x["id"] for x in r.json()["cameras"]] == ["a"]
-        assert c.head("/api/status", headers=h).status_code == 405  # the route is GET only
-        assert c.get("/api/status/", headers=h, follow_redirects=False).status_code in (307, 404)
-        assert c.get("/api/cameras/a/status", headers=h).json()["state"] == "offline"
-        assert switch.served == before
-        assert c.get("/api/status?tag=zone:1", headers=h).json()["cameras_total"] == 1
-        assert switch.served == before + 1
-        # the route stays documented
-        assert "/api/status" in c.get("/openapi.json").json()["paths"]
+        r = c.get("/api/status", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers["content-encoding"] == "gzip" and r.json()["cameras_total"] == 1
 
 
 def test_leak_watch_decodes_gzip_bodies() -> None:

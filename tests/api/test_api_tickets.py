@@ -13,7 +13,7 @@ import pytest
 from notify.notifier import Notifier
 from storage.catalog import Catalog, Event
 from tests.api.conftest import T0, make_env
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 from core.settings import TicketsConfig
 
 S = 1_000_000

@@ -27,6 +27,12 @@ def test_yaml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ("spool: {max_bytes: lots}", "spool.max_bytes"),
         ("cameras: [{id: 'Bad Id', url: x}]", "cameras.0.id"),
         ("cameras: [{id: a}]", "cameras.0.url"),
+        ("cameras: [{id: a, url: 'rtsp://h/x', health: {freeze_after_s: -1}}]",
+         "cameras.0.health.freeze_after_s: Input should be greater than 0"),
+        ("cameras: [{id: a, url: 'rtsp://h/x', health: {black_fraction: 2}}]", "cameras.0.health.black_fraction"),
+        ("cameras: [{id: a, url: 'rtsp://h/x', retention_days: 0}]", "cameras.0.retention_days"),
+        ("cameras: [{id: a, url: 'not a url'}]", "cameras.0.url: expected a URL"),
+        ("cameras: [{id: a, url: 'rtsp://h/x', tags: {'bad key!': x}}]", "cameras.0.tags"),
         ("nonsense: 1", "nonsense: unknown key"),
         ("storage: [1, 2", "not valid YAML at line"),
         ("- just a list", "top level must be a mapping"),
@@ -47,3 +53,12 @@ def test_cli_prints_one_clear_line_not_a_traceback(tmp_path: Path, capsys: pytes
     err = capsys.readouterr().err
     assert err.startswith("vigil: config error:") and "workers.processes" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_camera_health_setting_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same rule as the API's 422: the process never starts with a value its worker would refuse."""
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("cameras:\n  - {id: gate, url: 'rtsp://u:secret@h/s', health: {freeze_after_s: -1}}\n")
+    assert main(["run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"vigil: config error: {cfg}: cameras.0.health.freeze_after_s: Input should be greater than 0"

@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes / servers
 
 
 def test_killing_the_api_process_never_stops_recording(tmp_path: Path) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from storage.catalog import Catalog, Segment, leases
-from tests.servers import RtspServer, SeaweedS3
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer, SeaweedS3
+from harness.vigilproc import VigilProcess, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes
 
 TTL_S = 6.0
 FRAME_US = 40_000

@@ -8,11 +8,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from storage.catalog import Catalog, Event
 from reports.availability import availability
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
 from core.settings import WorkersConfig
+
+pytestmark = pytest.mark.e2e  # real vigil processes
 
 GOP_S = 1.0  # gop=25 at 25 fps
 STALL_S = 5.0
@@ -60,7 +64,7 @@ def test_feed_states_events_and_report(tmp_path: Path) -> None:
             "/blur": f"{SYN}&scene=moving",
         }
     )
-    # restarted from a fault thread: must not die with that thread (tests/servers.py die_with_parent)
+    # restarted from a fault thread: must not die with that thread (harness/servers.py die_with_parent)
     killed = RtspServer({"/k": "synthetic:?w=320&h=240&fps=25&gop=10"}, die_with_parent=False)
     hung = RtspServer({"/h": "synthetic:?w=320&h=240&fps=25&gop=10"}, die_with_parent=False)
     cams = [

@@ -5,6 +5,7 @@ for 20 s and vigil killed (-9) with deliveries pending: every change delivered, 
 
 from __future__ import annotations
 
+import pytest
 import json
 import re
 import subprocess
@@ -18,9 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from storage.api_keys import create_key
 from storage.catalog import Catalog
 from storage.catalog.tables import notify_outbox as notify_outbox_table
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
 from tests.webhook_receiver import Delivery, Receiver
+
+pytestmark = pytest.mark.e2e  # real vigil processes and RTSP cameras
 
 SECRET = "s3cr3t-hook-key"
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"

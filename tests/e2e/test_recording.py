@@ -9,13 +9,16 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import av
 
 from storage.catalog import Segment
 from storage.object_store import LocalStore, S3Store
-from tests.media import ClipInfo
-from tests.servers import RtspServer, SeaweedS3, free_port
-from tests.vigilproc import VigilProcess, runs_of, wait_until
+from harness.media import ClipInfo
+from harness.servers import RtspServer, SeaweedS3, free_port
+from harness.vigilproc import VigilProcess, runs_of, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes
 
 PASSWORD = "s3cr3t-Pa55"
 FRAME_US = 40_000  # 25 fps

@@ -8,13 +8,16 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
 from storage.api_keys import create_key
-from tests.servers import RtspServer
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer
+from harness.vigilproc import VigilProcess, wait_until
 
 SECRET = "Zq7-s3cr3t-Pw"
 USER = "operator"
+
+pytestmark = pytest.mark.e2e  # real vigil processes / servers
 
 
 def _mode(p: Path) -> int:

@@ -15,8 +15,8 @@ from ingest.fmp4_writer import RunWriter, _BoxSplitter
 from ingest.session import Session
 from ingest.source import SourceOptions, open_source
 from storage.spool import Spool, read_journal
-from tests.media import make_clip
-from tests.fakes import FakeClock
+from harness.media import make_clip
+from harness.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 
@@ -45,22 +45,22 @@ def test_segments_decode_alone_abut_and_continue_decode_time(tmp_path: Path, cod
     spool = Spool(tmp_path / "spool")
     _write_run(clip.path, spool, 4_000_000)
     segs = spool.closed_segments()
-    assert [s.meta.seq for s in segs] == [0, 1, 2]
+    assert [s.segment.seq for s in segs] == [0, 1, 2]
     # closed at the first keyframe at or after 4 s: GOP 1 s → 4 s, 4 s, 1 s
-    assert [(s.end_us - s.meta.start_us) for s in segs] == [4_000_000, 4_000_000, 1_000_000]
+    assert [(s.segment.end_us - s.segment.start_us) for s in segs] == [4_000_000, 4_000_000, 1_000_000]
     for a, b in zip(segs, segs[1:]):
-        assert a.end_us == b.meta.start_us
-    assert sum(s.frames for s in segs) == clip.frames
+        assert a.segment.end_us == b.segment.start_us
+    assert sum(s.segment.frames for s in segs) == clip.frames
     decoded = 0
     prev_last_dts = None
     for s in segs:
-        assert s.data_path.stat().st_size == s.bytes
+        assert s.data_path.stat().st_size == s.segment.bytes
         with av.open(str(s.data_path)) as f:
             pkts = [p for p in f.demux(video=0) if p.dts is not None]
             assert pkts[0].is_keyframe
             tb = f.streams.video[0].time_base
             first_dts = float(pkts[0].dts * tb)
-            assert first_dts == pytest.approx(s.meta.media_start_us / 1e6, abs=0.05), "decode time must not rebase"
+            assert first_dts == pytest.approx(s.segment.media_start_us / 1e6, abs=0.05), "decode time must not rebase"
             if prev_last_dts is not None:
                 assert first_dts > prev_last_dts
             prev_last_dts = float(pkts[-1].dts * tb)
@@ -78,11 +78,11 @@ def test_fragment_index_points_at_moof_boxes(tmp_path: Path) -> None:
     (seg,) = spool.closed_segments()
     data = seg.data_path.read_bytes()
     assert data[4:8] == b"ftyp"
-    assert len(seg.fragments) == 3
-    for f in seg.fragments:
+    assert len(seg.segment.fragments) == 3
+    for f in seg.segment.fragments:
         assert data[f.offset + 4 : f.offset + 8] == b"moof"
         assert f.duration_us == 2_000_000
-    assert [f.start_off_us for f in seg.fragments] == [0, 2_000_000, 4_000_000]
+    assert [f.start_off_us for f in seg.segment.fragments] == [0, 2_000_000, 4_000_000]
 
 
 def test_crash_mid_segment_is_recovered_to_the_last_complete_fragment(tmp_path: Path) -> None:
@@ -95,13 +95,13 @@ def test_crash_mid_segment_is_recovered_to_the_last_complete_fragment(tmp_path: 
     assert p.exitcode == -signal.SIGKILL
     assert spool.closed_segments() == []
     (rec,) = spool.recover()
-    assert rec.recovered and rec.closed
+    assert rec.segment.recovered and rec.closed
     # GOP 5's keyframe flushed fragment 4; fragments 0..3 were journaled: 4 s recovered
-    assert len(rec.fragments) >= 4
-    assert rec.end_us - rec.meta.start_us == sum(f.duration_us for f in rec.fragments)
-    assert rec.data_path.stat().st_size == rec.bytes
+    assert len(rec.segment.fragments) >= 4
+    assert rec.segment.end_us - rec.segment.start_us == sum(f.duration_us for f in rec.segment.fragments)
+    assert rec.data_path.stat().st_size == rec.segment.bytes
     with av.open(str(rec.data_path)) as f:
-        assert sum(1 for _ in f.decode(video=0)) == rec.frames == 25 * len(rec.fragments)
+        assert sum(1 for _ in f.decode(video=0)) == rec.segment.frames == 25 * len(rec.segment.fragments)
     assert read_journal(rec.journal_path).closed  # type: ignore[union-attr]
     assert spool.recover() == []  # idempotent
 
@@ -115,7 +115,7 @@ def test_session_over_a_file_source_keeps_every_frame(tmp_path: Path) -> None:
     res = Session(src, spool, camera_id="cam", segment_s=2, clock=FakeClock(), stop=threading.Event()).run()
     assert res.ended_by == "stream ended" and res.runs == 1
     assert res.frames == clip.frames
-    assert sum(s.frames for s in spool.closed_segments()) == clip.frames
+    assert sum(s.segment.frames for s in spool.closed_segments()) == clip.frames
 
 
 def _box(kind: bytes, payload: bytes, *, large: bool = False) -> bytes:

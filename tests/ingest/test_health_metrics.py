@@ -18,7 +18,7 @@ from ingest.health.metrics import (
     snapshot_jpeg,
     trimmed_diff,
 )
-from tests.ingest.health_clips import ClipSpec, ScriptedScene, draw_clock
+from harness.health_clips import ClipSpec, ScriptedScene, draw_clock
 
 
 def scene_luma(width: int = 640, height: int = 360, scene: str = "moving", frames: int = 1) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -17,15 +17,15 @@ import pytest
 
 from ingest.health.cadence import BASELINE_GOPS
 from ingest.health.rules import BASELINE_MIN_SAMPLES
-from ingest.health.monitor import STATUS_REFRESH_S, HealthMonitor, InlineExecutor, effective_config
+from ingest.health.monitor import STATUS_REFRESH_S, HealthMonitor, InlineExecutor
 from ingest.health.writer import StatusWriter
 from storage.catalog import Catalog, Event, FeedStatus
 from storage.keys import snapshot_key
 from storage.object_store import LocalStore, ObjectStoreError
 from reports.availability import availability
-from tests.ingest.health_clips import ClipSpec, Part, make_health_clip
-from tests.fakes import FakeClock
-from core.settings import HealthConfig, HealthOverrides
+from harness.health_clips import ClipSpec, Part, make_health_clip
+from harness.fakes import FakeClock
+from core.settings import HealthConfig
 
 FPS, GOP = 10, 20  # 2 s GOP at 10 fps: realistic keyframe spacing, few frames to encode
 GOP_S = GOP / FPS
@@ -43,25 +43,37 @@ DAY = [
 ]
 
 
+class Clips(dict[str, Path]):
+    """The module's clips, each made on first use (a test run alone makes only the clips it plays)."""
+
+    def __init__(self, d: Path) -> None:
+        super().__init__()
+        self.d = d
+        self.recipes: dict[str, Callable[[], Path]] = {
+            "day": lambda: make_health_clip(d / "day.mp4", DAY, SPEC),
+            "frozen-noisy-cbr": lambda: make_health_clip(
+                d / "fn.mp4",
+                [Part("moving", 10), Part("frozen-noisy", 24), Part("moving", 6)],
+                ClipSpec(320, 240, fps=FPS, gop=GOP, bitrate_kbps=400),
+            ),
+            "moving": lambda: make_health_clip(d / "moving.mp4", [Part("moving", 8)], SPEC),
+            "freeze": lambda: make_health_clip(d / "freeze.mp4", [Part("moving", 6), Part("frozen", 16)], SPEC),
+            "freeze-late": lambda: make_health_clip(d / "freeze-late.mp4", [Part("moving", 35), Part("frozen", 16)], SPEC),
+            "black-late": lambda: make_health_clip(d / "black-late.mp4", [Part("moving", 30), Part("black", 10)], SPEC),
+            "long": lambda: make_health_clip(d / "long.mp4", [Part("moving", 80), Part("static-noise", 80)], SPEC),
+            "long-cbr": lambda: make_health_clip(
+                d / "long-cbr.mp4", [Part("moving", 80), Part("static-noise", 80)], replace(SPEC, bitrate_kbps=400)
+            ),
+        }
+
+    def __missing__(self, key: str) -> Path:
+        self[key] = path = self.recipes[key]()
+        return path
+
+
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("health-clips")
-    return {
-        "day": make_health_clip(d / "day.mp4", DAY, SPEC),
-        "frozen-noisy-cbr": make_health_clip(
-            d / "fn.mp4",
-            [Part("moving", 10), Part("frozen-noisy", 24), Part("moving", 6)],
-            ClipSpec(320, 240, fps=FPS, gop=GOP, bitrate_kbps=400),
-        ),
-        "moving": make_health_clip(d / "moving.mp4", [Part("moving", 8)], SPEC),
-        "freeze": make_health_clip(d / "freeze.mp4", [Part("moving", 6), Part("frozen", 16)], SPEC),
-        "freeze-late": make_health_clip(d / "freeze-late.mp4", [Part("moving", 35), Part("frozen", 16)], SPEC),
-        "black-late": make_health_clip(d / "black-late.mp4", [Part("moving", 30), Part("black", 10)], SPEC),
-        "long": make_health_clip(d / "long.mp4", [Part("moving", 80), Part("static-noise", 80)], SPEC),
-        "long-cbr": make_health_clip(
-            d / "long-cbr.mp4", [Part("moving", 80), Part("static-noise", 80)], replace(SPEC, bitrate_kbps=400)
-        ),
-    }
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    return Clips(tmp_path_factory.mktemp("health-clips"))
 
 
 class FailingCatalog(Catalog):
@@ -158,6 +170,7 @@ def _check(ev: Event, r: Replay, injected_s: float, after_s: float) -> None:
     assert ev.figures["detected_us"] - r.us(injected_s) <= (after_s + GOP_S) * 1e6 + slack, (ev, injected_s)
 
 
+@pytest.mark.e2e  # a long generated clip replayed through the monitor
 def test_a_day_of_faults_each_detected_once_and_recovered(tmp_path: Path, clips: dict[str, Path]) -> None:
     r = Replay(tmp_path)
     r.play(clips["day"])
@@ -333,6 +346,7 @@ def test_sample_interval_zero_decodes_every_keyframe(tmp_path: Path, clips: dict
     _check(r.events()[1], r, 6, CFG.freeze_after_s)
 
 
+@pytest.mark.e2e  # two 160 s clips made and replayed
 @pytest.mark.parametrize("clip", ["long", "long-cbr"])  # quality mode (CRF) and bitrate mode
 def test_steady_scene_decodes_one_keyframe_per_sample_interval(tmp_path: Path, clips: dict[str, Path], clip: str) -> None:
     """The cost target: while the packets look like the camera's recent GOPs, decode every 10 s only."""
@@ -378,6 +392,7 @@ def test_black_picture_triggers_a_decode_at_the_next_keyframe(tmp_path: Path, cl
     assert first_black_key <= 30 + GOP_S + 1e-6
 
 
+@pytest.mark.e2e  # an HEVC clip made and replayed
 def test_look_back_decodes_a_kept_hevc_keyframe(tmp_path: Path) -> None:
     """The kept keyframe is decoded from its bytes alone: parameter sets from extradata (HEVC in MP4)."""
     clip = make_health_clip(
@@ -401,15 +416,6 @@ def test_b_frames_sample_each_keyframe_itself(tmp_path: Path) -> None:
     r.play(clip)
     assert r.path() == [("starting", "online"), ("online", "black")]
     _check(r.events()[1], r, 6, CFG.black_after_s)
-
-
-def test_effective_config_applies_camera_overrides() -> None:
-    cfg = effective_config(CFG, HealthOverrides(freeze_after_s=30, freeze_diff=None))
-    assert (cfg.freeze_after_s, cfg.freeze_diff) == (30, CFG.freeze_diff)
-    assert effective_config(CFG, {"black_luma": 20}).black_luma == 20
-    assert effective_config(CFG, None) is CFG
-    with pytest.raises(ValueError):
-        effective_config(CFG, {"tamper_ratio": 2})
 
 
 def test_one_transaction_per_flush_for_all_cameras_of_a_worker(tmp_path: Path, clips: dict[str, Path]) -> None:

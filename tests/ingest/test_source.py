@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ingest.source import AvSource, LiveEdge, SourceError, SourceOptions, open_source
-from tests.servers import RtspServer
+from harness.servers import RtspServer
+
+pytestmark = pytest.mark.e2e  # long RTSP runs against the real server
 
 FPS = 25
 

@@ -9,7 +9,7 @@ from ingest.source import SourceError, SourceOptions
 from ingest.worker import CameraWorker, WorkerOptions
 from storage.catalog import Camera
 from storage.spool import Spool
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 
 class RecordingMonitor:
@@ -81,3 +81,16 @@ def test_stop_interrupts_the_backoff_wait(tmp_path: Path) -> None:
     w.stop()
     assert w.join(timeout=5), "a stopped camera must not sit out its backoff"
     assert isinstance(w.thread, threading.Thread)
+
+
+def test_a_crashed_camera_loop_says_why(tmp_path: Path) -> None:
+    """Not a connection failure but a bug or a setting nothing checked: the camera goes offline with the reason."""
+
+    def opener(url: str, opts: SourceOptions):  # type: ignore[no-untyped-def]
+        raise RuntimeError("transport 'quic' unknown")
+
+    mon = RecordingMonitor()
+    w = CameraWorker(Camera("cam", "rtsp://u:p@127.0.0.1:1/x"), Spool(tmp_path), mon, WorkerOptions(), opener=opener)
+    w.start()
+    assert w.join(5)
+    assert mon.calls[-1] == "failed:recording stopped: RuntimeError: transport 'quic' unknown"

@@ -104,8 +104,8 @@ def test_a_city_wide_outage_is_one_pass() -> None:
     r = TicketRules(RULES, faults, {})
     for i in range(4470):
         r.observe(ch(f"c{i}", 100 + (i % 10) * 0.1, "offline"))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     plan = r.due(200 * S, tags)
-    took = time.perf_counter() - t0
+    took = time.process_time() - t0
     assert len(plan.opened) == 447 and all(len(t.faults) == 10 for t in plan.opened)
     assert took < 0.25, took  # 0.03 s here; scanning every fault per fault took 0.56 s

@@ -13,7 +13,7 @@ from core.settings import Settings
 from notify.notifier import Notifier
 from storage.catalog import Camera, Catalog, Event
 from storage.outbox import pending, webhook_figures
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 from tests.webhook_receiver import Receiver
 
 T0 = 1_800_000_000.0

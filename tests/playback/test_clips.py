@@ -13,11 +13,12 @@ import pytest
 
 from storage.catalog import Catalog, Fragment, Segment
 from playback.clips import ClipError, IncompatibleRuns, NothingRecorded, export_clip, plan_clip, repr_digest
+from storage.keys import segment_key
 from storage.object_store import LocalStore, S3Store
 from storage.timeline import Span
-from tests.api.recorded import Recording, RunSpec, make_recording, us
-from tests.media import probe
-from tests.servers import SeaweedS3
+from harness.recorded import Recording, RunSpec, make_recording, us
+from harness.media import probe
+from harness.servers import SeaweedS3
 
 T0 = us(1714557600)
 FPS = 25
@@ -62,7 +63,6 @@ def test_plan_is_keyframe_aligned_and_covers_the_end() -> None:
             0,
             100 + n * 10,
             100,
-            f"k{run}{start}",
             "h264",
             n * 50,
             frags,
@@ -76,7 +76,8 @@ def test_plan_is_keyframe_aligned_and_covers_the_end() -> None:
     assert [r.run_id for r in plan.runs] == ["a", "b"]
     a = plan.runs[0]
     # consecutive fragments of one object become one range; two objects, two ranges
-    assert [(r.key, r.offset, r.size) for r in a.ranges] == [(f"ka{T0}", 110, 40), (f"ka{T0 + us(10)}", 100, 50)]
+    assert [(r.key, r.offset, r.size) for r in a.ranges] == [(segment_key("c", T0), 110, 40),
+                                                             (segment_key("c", T0 + us(10)), 100, 50)]
     assert plan.gaps == [Span(T0 + us(20), T0 + us(30))]
     with pytest.raises(NothingRecorded):
         plan_clip("c", segs, T0 + us(20), T0 + us(30))

@@ -10,7 +10,7 @@ import pytest
 from storage.catalog import Catalog
 from playback.fmp4 import shift_decode_times, track_timescales
 from storage.object_store import LocalStore
-from tests.api.recorded import Recording, RunSpec, make_recording, split_fmp4, us
+from harness.recorded import Recording, RunSpec, make_recording, split_fmp4, us
 
 
 @pytest.fixture(scope="module")

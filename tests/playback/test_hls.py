@@ -12,7 +12,6 @@ from playback.hls import (
     live_media_sequence_base,
     render_live,
     render_vod,
-    source_from_segment,
     target_duration_s,
     vod_entries,
 )
@@ -38,7 +37,6 @@ def seg(run: str, seq: int, start_us: int, n: int, gop_us: int = 2 * S, media_st
         media_start_us=media_start_us,
         bytes=off,
         header_bytes=HEADER,
-        object_key=f"k/{run}/{seq}",
         video_codec="h264",
         frames=n * 50,
         fragments=frags,
@@ -47,7 +45,7 @@ def seg(run: str, seq: int, start_us: int, n: int, gop_us: int = 2 * S, media_st
 
 
 def src(s: Segment) -> MediaSource:
-    return source_from_segment(s, f"/m/{s.object_key}")
+    return MediaSource(s, f"/m/k/{s.run_id}/{s.seq}")
 
 
 def tags(text: str) -> list[str]:

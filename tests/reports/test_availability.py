@@ -96,6 +96,21 @@ def test_now_clips_the_window(catalog: Catalog) -> None:
     assert row.outages == 1 and row.mttr_s is None and row.longest_outage_s == 10
 
 
+def test_a_stale_status_is_unknown_time_not_uptime(catalog: Catalog) -> None:
+    """Its worker last reported at 40 s: from then on the camera's state is unknown, not online."""
+    cams(catalog, ("cam-s", {}))
+    ev(catalog, "cam-s", -1, "starting", "online")
+    catalog.put_status(FeedStatus(camera_id="cam-s", state="online", since_us=T0 - S, updated_us=T0 + 40 * S))
+    row = one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 100 * S), "cam-s")
+    assert (row.period_s, row.online_s, row.unknown_s, row.uptime_pct) == (100, 40, 60, 40.0)
+    assert row.outages == 0 and row.longest_outage_s == 0  # no report is not a fault of the camera
+    row = one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 45 * S), "cam-s")  # 5 s old: still fresh
+    assert (row.period_s, row.online_s, row.unknown_s) == (45, 45, 0)
+    catalog.upsert_camera(Camera(id="cam-s", url="rtsp://u:p@h/cam-s", enabled=False), T0)  # switched off
+    assert one(availability(catalog, T0, T0 + 3600 * S, now_us=T0 + 100 * S), "cam-s").unknown_s == 0
+    assert "unknown_s" in to_csv([row]).splitlines()[0].split(",")
+
+
 def test_grouped_by_tag(catalog: Catalog) -> None:
     cams(
         catalog, ("n1", {"district": "north"}), ("n2", {"district": "north"}), ("s1", {"district": "south"}), ("x", {})
@@ -148,3 +163,27 @@ def test_many_events_are_paged(catalog: Catalog) -> None:
     row = one(availability(catalog, T0, T0 + 520 * 60 * S), "cam-g")
     assert row.outages == 520 and row.mttr_s == 10 and row.offline_s == 5200
     assert row.uptime_pct == pytest.approx(100 * 50 / 60, abs=1e-3)
+
+
+def test_pruned_history_keeps_each_cameras_state_at_the_window_start(catalog: Catalog) -> None:
+    day = 86_400
+    cams(catalog, ("cam-h", {}), ("cam-i", {}), ("cam-j", {}))
+    ev(catalog, "cam-h", -100 * day, "starting", "online")  # online for 100 days, no event since
+    ev(catalog, "cam-i", -90 * day, "starting", "online")
+    for i in range(30):  # flapping long ago, then out since day -50: an outage open at the window
+        ev(catalog, "cam-i", (-80 + i) * day, "online", "frozen")
+        ev(catalog, "cam-i", (-80 + i) * day + 60, "frozen", "online")
+    ev(catalog, "cam-i", -50 * day, "online", "frozen")
+    ev(catalog, "cam-i", -40 * day, "frozen", "offline")
+    ev(catalog, "cam-i", 40, "offline", "online")
+    ev(catalog, "cam-j", -60 * day, "starting", "offline")  # never online: not an outage
+    ev(catalog, "cam-j", -5 * day, "offline", "frozen")
+    window = (T0, T0 + 100 * S)
+    before = availability(catalog, *window)
+    gone = catalog.prune_events(T0 - 30 * day * S)
+    assert gone == 1 + 60 + 1 + 1 - 2  # cam-h and cam-j keep their one; cam-i its last and its last online
+    assert availability(catalog, *window) == before
+    h, i, j = before
+    assert (h.online_s, i.offline_s, i.online_s, i.outages, i.longest_outage_s) == (100, 40, 60, 0, 40)
+    assert (j.frozen_s, j.longest_outage_s) == (100, 0)
+    assert catalog.prune_events(T0 - 30 * day * S) == 0  # what the report needs stays

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from core.camera_config import CameraOptions
 from storage.catalog import Camera, Catalog, Segment
 from storage.keys import segment_key
 from storage.object_store import LocalStore
 from storage.retention import add_hold, apply_retention, list_holds, release_hold
-from tests.fakes import FakeClock
+from harness.fakes import FakeClock
 
 DAY = 86_400 * 1_000_000
 NOW = 1_800_000_000 * 1_000_000
@@ -19,7 +20,7 @@ NOW = 1_800_000_000 * 1_000_000
 def put_segment(cat: Catalog, store: LocalStore, cam: str, start_us: int, dur_us: int = 60_000_000, size: int = 1000) -> Segment:
     key = segment_key(cam, start_us)
     store.put_bytes(key, b"x" * size)
-    seg = Segment(cam, "run", 0, start_us, start_us + dur_us, 0, size, 10, key, "h264", 1500, [], state="stored")
+    seg = Segment(cam, "run", 0, start_us, start_us + dur_us, 0, size, 10, "h264", 1500, [], state="stored")
     cat.add_segment(seg)
     cat.mark_stored(seg.id or 0, start_us)  # type: ignore[arg-type]
     return seg
@@ -28,7 +29,7 @@ def put_segment(cat: Catalog, store: LocalStore, cam: str, start_us: int, dur_us
 def test_age_limits_per_camera_and_holds(catalog_url: str, tmp_path: Path) -> None:
     cat = Catalog(catalog_url)
     store = LocalStore(tmp_path / "obj")
-    cat.upsert_camera(Camera("short", "rtsp://h/a", options={"retention_days": 1}), NOW)
+    cat.upsert_camera(Camera("short", "rtsp://h/a", options=CameraOptions(retention_days=1)), NOW)
     cat.upsert_camera(Camera("long", "rtsp://h/b"), NOW)
     short = [put_segment(cat, store, "short", NOW - int(d * DAY)) for d in (5, 3, 2, 0.5)]
     long = [put_segment(cat, store, "long", NOW - d * DAY) for d in (40, 31, 10)]

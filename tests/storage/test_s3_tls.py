@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from storage.object_store import ObjectStoreError, S3Store
-from tests.servers import SeaweedS3, self_signed_cert
+from harness.servers import SeaweedS3, self_signed_cert
+
+pytestmark = pytest.mark.e2e  # real vigil processes / servers
 
 
 def test_s3_over_tls(tmp_path: Path) -> None:

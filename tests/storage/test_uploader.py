@@ -11,16 +11,17 @@ import pytest
 
 from storage.catalog import Catalog
 from storage.object_store import LocalStore, ObjectStoreError, S3Store
-from storage.spool import SegmentMeta, Spool
+from storage.catalog import Segment
+from storage.spool import Spool
 from storage.uploader import Uploader
-from tests.servers import SeaweedS3
-from tests.fakes import FakeClock
+from harness.servers import SeaweedS3
+from harness.fakes import FakeClock
 
 T0 = 1_764_000_000_000_000
 
 
 def spool_segment(spool: Spool, camera: str, start_us: int, size: int = 1000) -> None:
-    meta = SegmentMeta(camera, "run1", start_us // 1_000_000, start_us, 0, "h264")
+    meta = Segment.opening(camera, "run1", start_us // 1_000_000, start_us, 0, "h264")
     seg = spool.open_segment(meta, b"\x00\x00\x00\x08ftyp")
     seg.add_fragment(b"\x00" * size, 0, 2_000_000, 50)
     seg.close(start_us + 2_000_000, 0)
@@ -77,7 +78,7 @@ def test_budget_drops_the_oldest_with_an_event(tmp_path: Path, catalog: Catalog)
     up = Uploader(spool, store, catalog, max_spool_bytes=usage - 15_000, clock=FakeClock())
     assert not up.pass_once()
     left = spool.closed_segments()
-    assert [s.meta.start_us for s in left] == [T0 + 4_000_000, T0 + 6_000_000]
+    assert [s.segment.start_us for s in left] == [T0 + 4_000_000, T0 + 6_000_000]
     drops = [e for e in catalog.events_since(0) if e.kind == "spool_drop"]
     assert [e.figures["start_us"] for e in drops] == [T0, T0 + 2_000_000]
     assert up.stats.dropped == 2

@@ -1,9 +1,10 @@
 """Fixtures for the web page tests: one real `vigil run` recording real RTSP cameras, keys for the
 roles, and headless Chromium (Debian's, driven by Playwright) whose console is watched throughout.
 
-Why one world per module: starting vigil, the cameras and the browser costs ~10 s; the six checks
-of the page share them, in file order, as an operator's session would (a fault happens, the wall
-shows it; the gap it leaves is then on the timeline).
+Why one world per module: starting vigil, the cameras and the browser costs ~10 s, so the tests
+share them; nothing else. Each test opens its own signed-in pages (closed after it), asks for what
+it needs through fixtures (`cam_b_gap`: two recorded runs of cam-b with a gap between), puts back
+what it changed, and fails if its pages logged a console error; any test runs alone.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from storage.api_keys import create_key
-from tests.servers import RtspServer, free_port
-from tests.vigilproc import VigilProcess, wait_until
+from harness.servers import RtspServer, free_port
+from harness.vigilproc import VigilProcess, runs_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -59,7 +60,7 @@ class World:
     keys: dict[str, str]
     browser: Any
     console: ConsoleLog
-    pages: dict[str, Any] = field(default_factory=dict)
+    pages: list[Any] = field(default_factory=list)  # the current test's pages
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,9 +68,8 @@ class World:
         return self.vigil.url
 
     def page(self, role: str) -> Any:
-        """A signed-in page for `role` (one browser context each: sessionStorage is per tab)."""
-        if role in self.pages:
-            return self.pages[role]
+        """A new signed-in page for `role`, in a browser context of its own (sessionStorage is per
+        tab), closed when the test ends."""
         ctx = self.browser.new_context(
             viewport={"width": 1920, "height": 1080}, timezone_id="UTC", accept_downloads=True
         )
@@ -81,8 +81,14 @@ class World:
         page.click("#signin-button")
         page.wait_for_selector("#app:not([hidden])")
         page.evaluate("() => { window.__signedInOnce = true; }")  # gone if the page ever reloads
-        self.pages[role] = page
+        self.pages.append(page)
         return page
+
+    def close_pages(self) -> None:
+        for page in self.pages:
+            page.wait_for_timeout(300)  # let late console messages arrive
+            page.context.close()
+        self.pages.clear()
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +127,65 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                         shutil.copy(v.log_path, ARTIFACTS / "web-vigil.log")
 
 
+@pytest.fixture(autouse=True)
+def _quiet_console(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of the world's: no console error or uncaught exception on its pages; closed after."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    world: World = request.getfixturevalue("world")
+    before = len(world.console.errors)
+    yield
+    world.close_pages()
+    if world.console.warnings:
+        print("\nconsole warnings:\n" + "\n".join(world.console.warnings))
+        world.console.warnings.clear()
+    new = world.console.errors[before:]
+    assert new == [], "\n".join(new)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Two consecutive recorded runs of cam-b (epoch ms): the first long enough for a 4 s clip."""
+
+    run1: tuple[float, float]
+    run2_start_ms: float
+
+    @property
+    def gap(self) -> tuple[float, float]:
+        return (self.run1[1], self.run2_start_ms)
+
+
+def _cam_b_gap(world: World) -> Gap | None:
+    segs = world.vigil.catalog.segments_between("cam-b", 0, 2**62, stored_only=True)
+    runs = list(runs_of(segs).values())
+    for first, second in reversed(list(zip(runs, runs[1:]))):
+        if first[-1].end_us - first[0].start_us >= 7_000_000:
+            return Gap((first[0].start_us / 1000, first[-1].end_us / 1000), second[0].start_us / 1000)
+    return None
+
+
+@pytest.fixture(scope="module")
+def cam_b_gap(world: World) -> Gap:
+    """A gap in cam-b's recording after ≥ 7 s of it: found (a test that killed cam-b's server may
+    have left one), else made here by killing its server for a few seconds."""
+    found = _cam_b_gap(world)
+    if found is not None:
+        return found
+
+    def current_run_s() -> float:
+        runs = list(runs_of(world.vigil.catalog.segments_between("cam-b", 0, 2**62, stored_only=True)).values())
+        return (runs[-1][-1].end_us - runs[-1][0].start_us) / 1e6 if runs else 0.0
+
+    wait_until(lambda: current_run_s() >= 7.0, 30, 0.25, "7 s of cam-b stored in one run")
+    world.rtsp_b.kill()
+    try:
+        wait_until(lambda: world.vigil.catalog.get_status("cam-b").state == "offline", 20, 0.25, "cam-b offline")
+    finally:
+        world.rtsp_b.start()
+    return wait_until(lambda: _cam_b_gap(world), 30, 0.25, "cam-b's second run (after its server came back) stored")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Keep vigil's log among the artifacts when a web test fails."""
@@ -131,4 +196,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         world.notes["failed"] = True
 
 
-__all__ = ["ARTIFACTS", "GOP_S", "HEALTH", "SEGMENT_S", "World", "wait_until"]
+__all__ = ["ARTIFACTS", "GOP_S", "HEALTH", "SEGMENT_S", "Gap", "World", "wait_until"]

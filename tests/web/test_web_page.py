@@ -1,15 +1,17 @@
-"""Issue 5: the command-center page in a real browser (Debian's Chromium, headless, Playwright)
-against a real `vigil run` recording real RTSP cameras (GStreamer). The six checks, in order:
+"""The command-center page in a real browser (Debian's Chromium, headless, Playwright) against a
+real `vigil run` recording real RTSP cameras (GStreamer). Each test stands alone (tests/web/conftest.py):
 
 1. the wall shows every camera with the right state; a frozen picture and a killed camera server
    change their badges without a reload, within the detection time plus 2 s;
 2. live view: the video's currentTime advances and frames are decoded;
-3. timeline: the recorded ranges and the gap (from the killed server) are where the catalog has
-   them; clicking a time plays from there (program-date-time within a GOP of the click);
+3. timeline: the recorded ranges and a gap are where the catalog has them; clicking a time plays
+   from there (program-date-time within a GOP of the click);
 4. export: the downloaded file's SHA-256 equals the page's and the API's header;
 5. a viewer key sees no timeline or export controls, and the API refuses them anyway;
-6. no console errors during the whole run; screenshots of the wall and the timeline in
-   test-artifacts/.
+6. a worker that stops reporting (SIGSTOP): its cameras turn `unknown`, saying since when, in
+   /api/status, /metrics, the wall and the availability report; back when it resumes.
+Every test: no console errors on its pages; screenshots of the wall and the timeline in
+test-artifacts/.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import httpx
 
-from storage.catalog import Segment
-from tests.vigilproc import runs_of
-from tests.web.conftest import ARTIFACTS, GOP_S, HEALTH, World, wait_until
+from tests.web.conftest import ARTIFACTS, GOP_S, HEALTH, Gap, World, wait_until
+
+pytestmark = pytest.mark.e2e  # real vigil processes and a browser
 
 FREEZE_DETECT_S = HEALTH["freeze_after_s"] + GOP_S  # sampled on keyframes: up to a GOP late
 OFFLINE_DETECT_S = HEALTH["stall_timeout_s"] + 1.0  # the RTSP demuxer ends ~1 s after the server dies
@@ -160,6 +165,7 @@ def test_wall_shows_every_camera_and_follows_faults_live(world: World) -> None:
     wait_until(lambda: len(badges(page)) == 5, 3, 0.1, "all cameras again")
     page.locator("#wall-search").blur()
     page.screenshot(path=str(ARTIFACTS / "web-wall.png"))
+    assert (ARTIFACTS / "web-wall.png").stat().st_size > 10_000
 
     # put things back: cam-a thaws, cam-b's server returns (its recording now has a gap)
     world.rtsp.set_mode("/a", "normal")
@@ -171,6 +177,7 @@ def test_wall_shows_every_camera_and_follows_faults_live(world: World) -> None:
 
 def test_live_view_plays(world: World) -> None:
     page = world.page("investigator")
+    wait_until(lambda: len(badges(page)) == 5 and api_states(world)["cam-c"] == "online", 30, 0.1, "the wall, cam-c online")
     # keyboard: focus the wall, walk to cam-c, open it with Enter
     page.focus("#wall-grid")
     page.keyboard.press("Home")
@@ -196,12 +203,6 @@ def test_live_view_plays(world: World) -> None:
 # ---- 3. timeline -----------------------------------------------------------------------------
 
 
-def two_runs(world: World) -> list[list[Segment]] | None:
-    segs = world.vigil.catalog.segments_between("cam-b", 0, 2**62, stored_only=True)
-    runs = list(runs_of(segs).values())
-    return runs if len(runs) >= 2 else None
-
-
 def rects(page: Any, kind: str) -> list[tuple[float, float]]:
     return page.evaluate(
         """(kind) => [...document.querySelectorAll(`#tl-axis rect[data-kind="${kind}"]`)]
@@ -210,13 +211,8 @@ def rects(page: Any, kind: str) -> list[tuple[float, float]]:
     )
 
 
-def test_timeline_shows_ranges_and_gap_and_plays_from_a_click(world: World) -> None:
-    runs = wait_until(lambda: two_runs(world), 30, 0.25, "cam-b's second run (after its server came back) stored")
-    assert runs is not None
-    first, second = runs[-2], runs[-1]  # the run cut by the kill, and the one after the restart
-    run1 = (first[0].start_us / 1000, first[-1].end_us / 1000)
-    gap = (first[-1].end_us / 1000, second[0].start_us / 1000)
-    world.notes["run1"] = run1
+def test_timeline_shows_ranges_and_gap_and_plays_from_a_click(world: World, cam_b_gap: Gap) -> None:
+    run1, gap = cam_b_gap.run1, cam_b_gap.gap
     page = world.page("investigator")
     assert page.is_visible("#tab-timeline")
     day = datetime.fromtimestamp(run1[0] / 1000, UTC).strftime("%Y-%m-%d")
@@ -257,9 +253,12 @@ def test_timeline_shows_ranges_and_gap_and_plays_from_a_click(world: World) -> N
 # ---- 4. export -------------------------------------------------------------------------------
 
 
-def test_export_digest_matches_download_and_api(world: World) -> None:
+def test_export_digest_matches_download_and_api(world: World, cam_b_gap: Gap) -> None:
     page = world.page("investigator")
-    run1 = world.notes["run1"]
+    run1 = cam_b_gap.run1
+    day = datetime.fromtimestamp(run1[0] / 1000, UTC).strftime("%Y-%m-%d")
+    page.evaluate(f"() => {{ location.hash = '#/timeline/cam-b/{day}'; }}")
+    page.wait_for_selector('#tl-axis rect[data-kind="recorded"]')
     start_s = math.ceil(run1[0] / 1000) + 1
     end_s = start_s + 4
     assert end_s * 1000 <= run1[1], "run 1 is long enough for a 4 s clip"
@@ -282,6 +281,7 @@ def test_export_digest_matches_download_and_api(world: World) -> None:
     assert dl_info.value.suggested_filename.startswith("cam-b_") and dl_info.value.suggested_filename.endswith(".mp4")
     page.locator("#view-timeline").evaluate("el => el.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "web-timeline.png"), full_page=False)
+    assert (ARTIFACTS / "web-timeline.png").stat().st_size > 10_000
 
 
 # ---- 5. viewer -------------------------------------------------------------------------------
@@ -314,15 +314,127 @@ def test_viewer_sees_no_timeline_or_export_and_api_refuses(world: World) -> None
             assert r.status_code == 403, (path, r.status_code, r.text)
 
 
-# ---- 6. console and artifacts ----------------------------------------------------------------
+# ---- 5b. incidents ---------------------------------------------------------------------------
 
 
-def test_no_console_errors_and_screenshots_written(world: World) -> None:
-    for page in world.pages.values():
-        page.wait_for_timeout(300)  # let late messages arrive
-    if world.console.warnings:
-        print("\nconsole warnings:\n" + "\n".join(world.console.warnings))
-    assert world.console.errors == [], "\n".join(world.console.errors)
-    for name in ("web-wall.png", "web-timeline.png"):
-        shot = ARTIFACTS / name
-        assert shot.exists() and shot.stat().st_size > 20_000, name
+def test_incident_view_holds_exports_and_downloads_a_signed_bundle(world: World, cam_b_gap: Gap) -> None:
+    """District east (cam-b, and cam-dead which never recorded), across the end of cam-b's first
+    run: the page shows the gaps, exports with progress, downloads through a signed URL, and shows
+    the manifest's digests, re-hashed in the browser; the download verifies with `vigil verify`."""
+    import json
+    import zipfile
+
+    from vigil.cli import main as vigil
+
+    page = world.page("investigator")
+    run1 = cam_b_gap.run1
+    start_s = math.ceil(run1[0] / 1000) + 1
+    end_s = math.floor(run1[1] / 1000) + 2  # 2 s into the gap after run 1
+    page.evaluate("() => { location.hash = '#/incidents'; }")
+    page.wait_for_selector("#view-incidents:not([hidden])")
+    page.fill("#inc-name", "web incident")
+    day = datetime.fromtimestamp(start_s, UTC).strftime("%Y-%m-%dT")
+    page.fill("#inc-start", day + hms(start_s))
+    page.fill("#inc-end", datetime.fromtimestamp(end_s, UTC).strftime("%Y-%m-%dT") + hms(end_s))
+    page.select_option("#inc-district", "east")
+    page.click("#inc-create")
+    page.wait_for_selector("#inc-detail:not([hidden])")
+    rows = page.locator("#inc-cams tbody tr")
+    assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.camera)")) == ["cam-b", "cam-dead"]
+    assert page.text_content("#inc-cams tr[data-camera='cam-b'] .inc-gaps") == "1"
+    assert page.locator("#inc-cams tr[data-camera='cam-b'] .inc-gap").count() == 1
+    page.click("#inc-export")
+    page.wait_for_selector("#inc-progress")
+    page.wait_for_selector("#inc-download", timeout=60_000)
+    assert page.get_attribute("#inc-progress", "value") == "1"
+    page.wait_for_selector("#inc-manifest-check")
+    assert "✓" in (page.text_content("#inc-manifest-check") or "")
+    with page.expect_download() as dl_info:
+        page.click("#inc-download")
+    saved = Path(dl_info.value.path())
+    with zipfile.ZipFile(saved) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    shown = page.locator("#inc-manifest .digest").all_text_contents()
+    assert [f["sha256"] for f in manifest["files"]] == shown
+    video = [f for f in manifest["files"] if f["kind"] == "video"]
+    assert [f["camera_id"] for f in video] == ["cam-b"], video
+    assert video[0]["clock_drift"]["last_us"] is not None, "the recorder's drift is in the manifest"
+    gaps = {c["camera_id"]: c["gaps"] for c in manifest["cameras"]}
+    assert gaps["cam-b"] and gaps["cam-b"][-1]["end_us"] == end_s * 1_000_000, gaps
+    assert [(g["start_us"], g["end_us"]) for g in gaps["cam-dead"]] == [(start_s * 1_000_000, end_s * 1_000_000)]
+    assert vigil(["verify", str(saved), "--config", str(world.vigil.config_path)]) == 0
+    with api(world) as c:
+        holds = c.get("/api/cameras/cam-b/holds").json()
+    assert (start_s * 1_000_000, end_s * 1_000_000) in {(h["start_us"], h["end_us"]) for h in holds}
+    page.screenshot(path=str(ARTIFACTS / "web-incidents.png"), full_page=True)
+    page.evaluate("() => { location.hash = '#/wall'; }")
+
+
+# ---- 6. a worker that stops reporting ---------------------------------------------------------
+
+
+def metric(text: str, name: str, labels: dict[str, str]) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            if smp.name == name and smp.labels == labels:
+                return float(smp.value)
+    return None
+
+
+def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) -> None:
+    """SIGSTOP the worker process (all cameras but the disabled one): within 3 status refreshes
+    (6 s) and one read, /api/status, /metrics, the wall and the report stop saying online."""
+    wait_until(lambda: api_states(world).get("cam-c") == "online", 30, 0.25, "cam-c online")
+    page = world.page("viewer")
+    wait_until(lambda: badges(page).get("cam-c") == "online", 10, 0.1, "the wall to show cam-c online")
+    pids = world.vigil.worker_pids()
+    assert pids, "a worker process"
+    t_stop = time.time()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with api(world) as c:
+            def cam_c() -> dict[str, Any] | None:
+                for cam in c.get("/api/status").json()["cameras"]:
+                    if cam["id"] == "cam-c" and cam["state"] == "unknown":
+                        return cam
+                return None
+
+            cam = wait_until(cam_c, 20, 0.25, "cam-c unknown in /api/status")
+            t_unknown = time.time()
+            print(f"\nunknown in /api/status {t_unknown - t_stop:.1f} s after SIGSTOP: {cam['reason']}")
+            assert cam["reason"].startswith("no report from its worker since 20"), cam
+            assert cam["since_us"] == cam["updated_us"] and cam["fps"] is None
+            assert t_unknown - t_stop >= 4.0, "not before three refreshes were missed"
+            # each camera's status is rewritten on its own 2 s phase: the others follow within 2 s
+            stopped = {"cam-a": "unknown", "cam-b": "unknown", "cam-c": "unknown", "cam-dead": "unknown", "cam-off": "disabled"}
+            wait_until(lambda: api_states(world) == stopped, 10, 0.25, f"{stopped} in /api/status")
+            assert [x["id"] for x in c.get("/api/status", params={"state": "unknown"}).json()["cameras"]] == [
+                "cam-a", "cam-b", "cam-c", "cam-dead"]
+            m = c.get("/metrics").text
+            assert metric(m, "vigil_feed_up", {"camera": "cam-c"}) == 0
+            assert metric(m, "vigil_feed_state", {"camera": "cam-c", "state": "unknown"}) == 1
+            assert metric(m, "vigil_feeds", {"state": "unknown"}) == 4
+            assert metric(m, "vigil_feeds", {"state": "online"}) == 0
+            # the wall re-reads the status every 5 s: the tile, its style and the counter
+            # (a re-read may land while only some statuses have gone stale: wait for the one after)
+            wait_until(lambda: badges(page).get("cam-c") == "unknown", 20, 0.1, "the wall to show cam-c unknown")
+            wait_until(lambda: page.text_content("#counters [data-filter='unknown'] .n") == "4", 12, 0.1,
+                       "the wall's counter to show the four stale cameras")
+            tile = page.locator("#wall-grid .tile[data-id='cam-c']")
+            assert "no report from its worker since" in (tile.get_attribute("title") or "")
+            color = tile.evaluate("t => getComputedStyle(t).borderTopColor")
+            assert color == "rgb(125, 133, 144)", color  # --unknown
+            # the report: the time since cam-c's last report is unknown, not uptime
+            r = c.get("/api/report", params={"from": int(t_stop) - 20, "to": int(time.time()) + 60}).json()
+            row = next(x for x in r["rows"] if x["key"] == "cam-c")
+            print(f"report while stopped: {row}")
+            assert row["unknown_s"] >= 4.0 and row["uptime_pct"] < 100
+            assert abs(row["online_s"] + row["unknown_s"] - row["period_s"]) < 0.01
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: api_states(world).get("cam-c") == "online", 30, 0.25, "cam-c online again once resumed")
+    wait_until(lambda: badges(page).get("cam-c") == "online", 20, 0.1, "the wall to show cam-c online again")

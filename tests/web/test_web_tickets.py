@@ -4,6 +4,7 @@ without the buttons. Real app under uvicorn, tickets made by the real notifier f
 
 from __future__ import annotations
 
+import pytest
 import time
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from notify.notifier import Notifier
 from storage.catalog import Event
 from storage.tickets import get_ticket, list_tickets
 from tests.api.conftest import make_env, serve
-from tests.vigilproc import wait_until
+from harness.vigilproc import wait_until
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.e2e  # a browser against the API under uvicorn
 
 
 def test_tickets_view_ack_note_resolve(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@
 import { ApiError, getJson, keyProblem, keyStore, onUnauthorized, request, setKeyRequired } from "./api.js";
 import { EventStream } from "./events.js";
 import { getZone, noteServerTime, onZoneChange, setZone } from "./format.js";
+import { Incidents } from "./incidents.js";
 import { LiveView } from "./live.js";
 import { setHlsUrl } from "./player.js";
 import { TicketsView } from "./tickets.js";
@@ -13,13 +14,16 @@ import { Wall } from "./wall.js";
 const $ = (id) => document.getElementById(id);
 // what a role name asks for, as a permission of the session (core/roles.py)
 const NEEDS = { viewer: "status", investigator: "recordings", admin: "admin" };
-const STATUS_POLL_MS = 30000; // the event stream carries changes; this catches cameras added or removed
+// The event stream carries changes; this read catches cameras added or removed, and cameras whose
+// worker stopped reporting (`unknown` after 6 s without a report: no event says so).
+const STATUS_POLL_MS = 5000;
 
 const app = {
   session: null,
   wall: null,
   live: null,
   timeline: null,
+  incidents: null,
   stream: null,
   etag: "",
   pollTimer: null,
@@ -212,14 +216,24 @@ function route() {
   const [, view = "wall", camId = "", day = ""] = location.hash.split("/").map(decodeURIComponent);
   const onTickets = view === "tickets" && Boolean(app.tickets);
   const onTimeline = view === "timeline";
-  $("view-wall").hidden = onTimeline || onTickets;
+  const onIncidents = view === "incidents" && allows("investigator");
+  $("view-wall").hidden = onTimeline || onTickets || onIncidents;
   $("view-timeline").hidden = !onTimeline;
   $("view-tickets").hidden = !onTickets;
-  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets ? "false" : "page");
+  $("view-incidents").hidden = !onIncidents;
+  $("tab-wall").setAttribute("aria-current", onTimeline || onTickets || onIncidents ? "false" : "page");
   $("tab-timeline").setAttribute("aria-current", onTimeline ? "page" : "false");
   $("tab-tickets").setAttribute("aria-current", onTickets ? "page" : "false");
+  $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
   if (onTickets) app.tickets.show();
   else app.tickets?.hide();
+  if (onIncidents) {
+    app.timeline?.hide();
+    app.incidents ??= new Incidents({ cameras: () => app.wall.ids(), onError: (m) => banner(m) });
+    app.incidents.show();
+    return;
+  }
+  app.incidents?.hide();
   if (!onTimeline) {
     app.timeline?.hide();
     return;

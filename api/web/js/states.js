@@ -20,7 +20,7 @@ export const MEANING = {
   black: "the picture is black (lens covered or no signal)",
   tampered: "the picture lost its detail (blurred, sprayed or turned)",
   starting: "connecting, no picture judged yet",
-  unknown: "no status reported yet",
+  unknown: "no recent report from its worker: its last state may no longer hold",
   online: "picture healthy",
   disabled: "recording switched off",
 };

@@ -7,7 +7,7 @@ import { Snapshots } from "./snapshots.js";
 import { FAULTS, MEANING, ORDER, label, rank } from "./states.js";
 
 const $ = (id) => document.getElementById(id);
-const NO_PICTURE = { offline: "No signal", disabled: "Recording off", starting: "Connecting…" };
+const NO_PICTURE = { offline: "No signal", disabled: "Recording off", starting: "Connecting…", unknown: "No report" };
 
 export class Wall {
   /** @param {{onOpen: (camera: object) => void}} hooks */
@@ -225,8 +225,9 @@ export class Wall {
       img.hidden = !url;
     }
     el.querySelector(".nopic").textContent = url ? "" : NO_PICTURE[c.state] || "No picture yet";
-    el.classList.toggle("stale", Boolean(url) && (c.state === "offline" || c.state === "disabled"));
+    el.classList.toggle("stale", Boolean(url) && (c.state === "offline" || c.state === "disabled" || c.state === "unknown"));
     this.setAge(el, c);
+    el.title = c.reason ? `${label(c.state)}: ${c.reason}` : MEANING[c.state] || ""; // unknown: since when no report
     el.setAttribute("aria-selected", String(c.id === this.activeId));
     el.classList.toggle("active", c.id === this.activeId);
   }

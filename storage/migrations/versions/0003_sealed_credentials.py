@@ -3,14 +3,14 @@
 `Catalog.seal_credentials()` at the next start: a migration has no access to the key.
 
 Revision ID: 0003
-Revises: 0005 (re-chained after main's 0005 at the merge)
+Revises: 0004 (re-chained after main's head at the merge)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ import httpx
 import yaml
 
 from storage.catalog import Catalog, Segment
-from tests.servers import free_port
+from harness.servers import free_port
 
 __all__ = ["VigilProcess", "wait_until", "runs_of"]
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import av
 
 from storage.catalog import Catalog, Fragment, Segment
-from storage.keys import segment_key
 from storage.object_store import ObjectStore
-from tests.media import make_clip
+from harness.media import make_clip
 
 __all__ = [
     "FragmentBytes",
@@ -249,7 +248,6 @@ def record_run(
             media_start_us=seg_media_us,
             bytes=len(body),
             header_bytes=len(header),
-            object_key=segment_key(camera_id, seg_start),
             video_codec="h264",
             frames=sum(fb.samples for fb in group),
             fragments=index,

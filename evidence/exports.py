@@ -1,0 +1,196 @@
+"""Export jobs: an incident's bundle made in the background, its state in the catalog.
+
+Why this shape: a bundle of many cameras takes seconds to minutes, longer than a request may
+wait, so `POST …/exports` answers 202 with an id and a thread in the API process does the work;
+`GET /api/exports/{id}` reads the row (state, progress 0–1, bytes) from any node. The thread runs
+at nice 10 (Linux sets niceness per thread), so the export yields the CPU to the recorders, which
+live in other processes anyway; at most `evidence.exports_at_once` run at a time, the rest queue.
+The bundle file stays on the node that made it (`node_id`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.clock import SYSTEM_CLOCK, Clock
+from evidence.bundle import ExportedBy, write_bundle
+from evidence.incidents import coverage, get_incident
+from evidence.signing_keys import SigningKeys
+from storage.api_keys import KeyInfo
+from storage.audit_log import add_audit, chain_head
+from storage.catalog import Catalog, exports
+from storage.object_store import ObjectStore
+
+__all__ = ["ExportJob", "ExportRunner", "ExportStopped", "create_export", "get_export", "list_exports"]
+
+log = logging.getLogger("vigil.evidence")
+PROGRESS_EVERY_S = 0.5  # catalog writes of progress, at most this often
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    id: str
+    incident_id: int
+    state: str  # queued | running | done | failed
+    progress: float
+    bytes: int | None
+    sha256: str | None
+    manifest_sha256: str | None
+    path: str | None
+    error: str
+    node_id: str | None
+    created_by: str | None
+    key_id: str | None
+    created_us: int
+    finished_us: int | None
+
+
+def _job(r: Any) -> ExportJob:
+    return ExportJob(**dict(r._mapping))
+
+
+def create_export(catalog: Catalog, incident_id: int, *, created_by: str | None, key_id: str | None,
+                  node_id: str, now_us: int) -> ExportJob:
+    eid = secrets.token_hex(12)
+    with catalog.engine.begin() as c:
+        c.execute(sa.insert(exports).values(
+            id=eid, incident_id=incident_id, state="queued", progress=0.0, node_id=node_id, created_by=created_by,
+            key_id=key_id, created_us=now_us, error=""))
+    got = get_export(catalog, eid)
+    assert got is not None
+    return got
+
+
+def get_export(catalog: Catalog, export_id: str) -> ExportJob | None:
+    with catalog.engine.connect() as c:
+        r = c.execute(sa.select(exports).where(exports.c.id == export_id)).first()
+    return _job(r) if r is not None else None
+
+
+def list_exports(catalog: Catalog, incident_id: int) -> list[ExportJob]:
+    with catalog.engine.connect() as c:
+        q = sa.select(exports).where(exports.c.incident_id == incident_id).order_by(exports.c.created_us)
+        return [_job(r) for r in c.execute(q)]
+
+
+def _update(catalog: Catalog, export_id: str, **values: Any) -> None:
+    with catalog.engine.begin() as c:
+        c.execute(sa.update(exports).where(exports.c.id == export_id).values(**values))
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
+        pass
+
+
+class ExportStopped(Exception):
+    """The service is stopping: the export gives up at its next read from the store."""
+
+
+class ExportRunner:
+    """A small pool of background export threads for one API process.
+
+    `stop()` must not wait for a long export (shutdown drains the recorders within 10 s, and the
+    interpreter joins pool threads at exit), so a running job checks a stop flag at every chunk it
+    reads from the store, gives up, and is marked failed ("interrupted")."""
+
+    def __init__(self, catalog: Catalog, store: ObjectStore, keys: SigningKeys, out_dir: Path, *,
+                 workers: int = 1, node_id: str = "", version: str = "", clock: Clock = SYSTEM_CLOCK) -> None:
+        self.catalog, self.store, self.keys, self.out_dir = catalog, store, keys, Path(out_dir)
+        self.node_id, self.version, self.clock = node_id, version, clock
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export", initializer=_lower_priority)
+        self._stopping = threading.Event()
+        self._queued: set[str] = set()  # submitted here, not started yet
+        self._lock = threading.Lock()
+        # jobs a previous process of this node left unfinished will never finish
+        with catalog.engine.begin() as c:
+            c.execute(sa.update(exports).where(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
+                      .values(state="failed", error="interrupted: the service restarted", finished_us=self._now()))
+
+    def _now(self) -> int:
+        return int(self.clock.now() * 1_000_000)
+
+    def bundle_path(self, export_id: str) -> Path:
+        return self.out_dir / export_id / "bundle.zip"
+
+    def submit(self, job: ExportJob, key: KeyInfo | None) -> None:
+        with self._lock:
+            self._queued.add(job.id)
+        self._pool.submit(self._run, job, key)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            left = sorted(self._queued)
+        if not left:
+            return  # no catalog access at shutdown unless there is something to say
+        try:
+            with self.catalog.engine.begin() as c:  # the queued ones will not run
+                c.execute(sa.update(exports).where(exports.c.id.in_(left), exports.c.state == "queued")
+                          .values(state="failed", error="interrupted: the service stopped", finished_us=self._now()))
+        except sa.exc.SQLAlchemyError as e:  # the next start of this node marks them
+            log.warning("could not mark %d queued export(s) interrupted: %s", len(left), e)
+
+    def _run(self, job: ExportJob, key: KeyInfo | None) -> None:
+        with self._lock:
+            self._queued.discard(job.id)
+        started = time.monotonic()
+        _update(self.catalog, job.id, state="running")
+        last = [0.0]
+
+        def progress(p: float) -> None:
+            if self._stopping.is_set():
+                raise ExportStopped("interrupted: the service stopped")
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                _update(self.catalog, job.id, progress=round(p, 4))
+
+        work = self.out_dir / job.id / "work"
+        try:
+            incident = get_incident(self.catalog, job.incident_id)
+            if incident is None:
+                raise RuntimeError(f"incident {job.incident_id} no longer exists")
+            res = write_bundle(
+                self.store, incident, coverage(self.catalog, incident), self.bundle_path(job.id), work,
+                self.keys.current(), export_id=job.id,
+                exported_by=ExportedBy(job.key_id, job.created_by or "anonymous"), exported_at_us=self._now(),
+                version=self.version, audit_head=chain_head(self.catalog), node_id=self.node_id, on_progress=progress,
+            )
+        except Exception as e:  # the job fails; the service goes on
+            stopped = isinstance(e, ExportStopped) or self._stopping.is_set()  # PyAV may wrap it
+            error = "interrupted: the service stopped" if stopped else f"{type(e).__name__}: {e}"[:2000]
+            if not stopped:
+                log.exception("export %s failed", job.id)
+            _update(self.catalog, job.id, state="failed", error=error, finished_us=self._now())
+            add_audit(self.catalog, "export.failed", key=key, detail={"export_id": job.id, "incident_id": job.incident_id,
+                                                                      "error": error[:500]})
+            return
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        files = [f for f in res.manifest["files"] if f.get("kind") == "video"]
+        add_audit(
+            self.catalog, "export.complete", key=key, start_us=incident.start_us, end_us=incident.end_us,
+            sha256=res.manifest_sha256, bytes=res.bytes,
+            detail={"export_id": job.id, "incident_id": incident.id, "bundle_sha256": res.sha256,
+                    "signing_key": res.manifest["signing_key"]["fingerprint_sha256"],
+                    "files": {f["path"]: f["sha256"] for f in files},
+                    "seconds": round(time.monotonic() - started, 3)},
+        )
+        _update(self.catalog, job.id, state="done", progress=1.0, bytes=res.bytes, sha256=res.sha256,
+                manifest_sha256=res.manifest_sha256, path=str(res.path), finished_us=self._now())
+        log.info("export %s: %d files, %.1f MB in %.1f s", job.id, res.files, res.bytes / 1e6, time.monotonic() - started)
