@@ -17,10 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import core
+from api.auth_throttle import FailedKeyThrottle
 from core.validation import describe_errors
 from api.dependencies import ApiContext, KeyCache, Services
 from api.event_watch import EventWatcher
 from api.metrics import ApiMetrics, MetricsMiddleware
+from api.request_guard import GuardLimits, RequestGuard
 from api.evidence_services import start_evidence
 from api.routers import audit, cameras, clips, events, health, holds, keys, live, live_ws, media, metrics, recordings, report, status, web
 from api.routers import network_report
@@ -42,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "the key's role is too low"},
     404: {"model": ErrorOut, "description": "unknown camera, or nothing there"},
     422: {"model": ErrorOut, "description": "invalid parameters"},
+    429: {"model": ErrorOut, "description": "too many failed API keys from this address (Retry-After)"},
 }
 
 DESCRIPTION = """Records and watches a city's CCTV. See docs/design/api.md.
@@ -68,6 +71,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         events=watcher,
         live=LiveIndex(ctx.catalog, ctx.spool),
         clip_slots=threading.BoundedSemaphore(CLIP_EXPORTS_AT_ONCE),
+        throttle=FailedKeyThrottle(ctx.clock.monotonic),
     )
     evidence = services.extra["evidence"] = start_evidence(ctx)  # the signing key exists from the first start
     api_metrics = ApiMetrics(board, ctx.catalog, ctx.clock, ctx.stats, ctx.settings)
@@ -90,7 +94,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
             await asyncio.to_thread(board.stop)
             evidence.runner.stop()
 
-    app = FastAPI(title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan)
+    # No /docs or /redoc: their pages load Swagger UI / ReDoc from a public CDN, with no integrity
+    # check, on the origin where keys are typed. The schema stays at /openapi.json.
+    app = FastAPI(
+        title="vigil", version=core.__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     app.state.metrics = api_metrics
 
@@ -112,4 +120,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # the metrics middleware so polls are counted.
     app.add_middleware(status.StatusFront)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)
+    # outermost: the key and the body's size and pace are checked before anything reads the body
+    api_cfg = ctx.settings.api
+    app.add_middleware(
+        RequestGuard,
+        services=services,
+        limits=GuardLimits(max_body_bytes=api_cfg.max_body_bytes, body_timeout_s=api_cfg.body_timeout_s),
+    )
     return app

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth_throttle import FailedKeyThrottle
 from api.event_watch import EventWatcher
 from api.signing import UrlSigner
 from api.status_board import StatusBoard
@@ -49,6 +50,7 @@ __all__ = [
 # process (another API node, `vigil keys revoke`) stops working within this bound; revoking through
 # this process's API clears the cache at once.
 KEY_TTL_S = 2.0
+KNOWN_TTL_S = 600.0
 
 
 @dataclass(slots=True)
@@ -76,6 +78,9 @@ class KeyCache:
         self.catalog, self.clock, self.ttl_s = catalog, clock, ttl_s
         self._tokens: dict[str, tuple[float, KeyInfo]] = {}
         self._ids: dict[str, tuple[float, KeyInfo | None]] = {}
+        # digests of keys verified in the last KNOWN_TTL_S: they pass the failed-key limit
+        # (api/auth_throttle.py), still checked against the catalog when the cache expires
+        self._known: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _fresh(self, entry: tuple[float, object] | None) -> bool:
@@ -103,8 +108,17 @@ class KeyCache:
             with self._lock:
                 if len(self._tokens) > 10_000:
                     self._tokens.clear()
+                if len(self._known) > 10_000:
+                    self._known.clear()
                 self._tokens[h] = (self.clock.monotonic() + self.ttl_s, info)
+                self._known[h] = self.clock.monotonic() + KNOWN_TTL_S
         return info
+
+    def known(self, token: str) -> bool:
+        """Verified in the last `KNOWN_TTL_S` (a poller's key, not a guess)."""
+        with self._lock:
+            until = self._known.get(self._digest(token))
+        return until is not None and until > self.clock.monotonic()
 
     def cached_id(self, key_id: str) -> tuple[bool, KeyInfo | None]:
         """(hit, key) for a signing key id looked up less than `ttl_s` ago."""
@@ -144,6 +158,7 @@ class Services:
     live: LiveIndex
     clip_slots: threading.BoundedSemaphore
     extra: dict[str, object] = field(default_factory=dict)
+    throttle: FailedKeyThrottle | None = None  # failed keys per client address (api/auth_throttle.py)
 
 
 async def get_services(request: Request) -> Services:  # async: no worker-thread hop per request
@@ -193,10 +208,11 @@ class NeedsCatalog(Exception):
 
 
 def bearer_principal(
-    svc: Services, header: str | None, role: Role | Permission, *, lookup: bool = True
+    svc: Services, header: str | None, role: Role | Permission, *, lookup: bool = True, client: str | None = None
 ) -> Principal:
     """The caller named by an `Authorization` header (None: there is none), if their key admits
-    `role`; else 401/403. Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
+    `role`; else 401/403, or 429 when `client` (an address) failed too often to be looked up.
+    Without `lookup`, a key missing from the cache raises `NeedsCatalog`.
     Also what `GET /api/status` calls (api/routers/status.py), so it decides and words refusals alike."""
     if not svc.ctx.settings.api.auth:
         return _OPEN
@@ -210,8 +226,16 @@ def bearer_principal(
     if info is None:
         if not lookup:
             raise NeedsCatalog
+        wait_s = svc.throttle.retry_after_s(client) if svc.throttle and not svc.keys.known(token) else 0.0
+        if wait_s > 0:
+            raise HTTPException(
+                429, "too many failed API keys from this address; try again later",
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )
         info = svc.keys.verify(token)
     if info is None:
+        if svc.throttle:
+            svc.throttle.failed(client)
         raise _unauthorized("unknown or revoked API key")
     if not role_allows(info.role, role):
         what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
@@ -229,7 +253,7 @@ def authenticate(
         return _OPEN
     header = request.headers.get("authorization")
     if header or not (signed and "sig" in request.query_params):
-        return bearer_principal(svc, header, role, lookup=lookup)
+        return bearer_principal(svc, header, role, lookup=lookup, client=request.client.host if request.client else None)
     kid = svc.signer.verify(route_path(request), request.query_params.multi_items(), svc.ctx.clock.now())
     if kid is None:
         raise _unauthorized("the signed URL is invalid or has expired")
@@ -240,6 +264,9 @@ def authenticate(
         info = svc.keys.by_id(kid)
     if info is None:
         raise _unauthorized("the key that signed this URL was revoked")
+    if not role_allows(info.role, role):  # a URL signed for a viewer never opens more than a viewer may
+        what = f"the {role} role" if role in ALL_ROLES else f"the {role!r} permission"
+        raise HTTPException(403, f"this needs {what}; the key that signed this URL is {info.role}")
     return Principal(info.role, info, "signature")
 
 

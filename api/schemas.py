@@ -55,7 +55,7 @@ class CameraPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, description="RTSP URL with credentials; stored, never returned")
+    url: str | None = Field(None, description="RTSP URL; credentials in it are split out, stored sealed, never returned")
     name: str | None = Field(None, max_length=200)
     transport: Literal["tcp", "udp"] | None = None
     tags: dict[str, str] | None = None
@@ -64,6 +64,8 @@ class CameraPatch(BaseModel):
     health: HealthOverrides | None = Field(None, description="per-camera health threshold overrides")
     retention_days: RetentionDays | None = None
     location: CameraLocation | None = Field(None, description="lat, lon, heading_deg, address; null removes it")
+    username: str | None = Field(None, max_length=200, description="the camera's login")
+    password: str | None = Field(None, max_length=500, description="stored sealed, never returned; null clears it")
 
     _url = field_validator("url", "health_url")(check_url)
     _tags = field_validator("tags")(check_tags)
@@ -85,6 +87,8 @@ class CameraOut(BaseModel):
     retention_days: float | None = None
     location: CameraLocation | None = None
     updated_us: int
+    username: str | None = None
+    password_set: bool = Field(False, description="whether a password is stored (it is never returned)")
 
 
 class CameraList(BaseModel):

@@ -13,9 +13,12 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
-__all__ = ["SIGNATURE_PARAMS", "UrlSigner"]
+__all__ = ["MAX_TTL_S", "SIGNATURE_PARAMS", "UrlSigner"]
 
 SIGNATURE_PARAMS = ("kid", "exp", "sig")
+# No signed URL lives longer than this (plus the minute its expiry is rounded up to): one made
+# with a leaked secret, or kept from a browser's history, is not good for a year.
+MAX_TTL_S = 86_400
 
 
 def _canonical(params: Iterable[tuple[str, str]]) -> str:
@@ -47,7 +50,7 @@ class UrlSigner:
             exp = int(got["exp"])
         except ValueError:
             return None
-        if exp < now_s:
+        if exp < now_s or exp > now_s + MAX_TTL_S + 60:
             return None
         want = self._sig(got["kid"], exp, path, _canonical(items))
         return got["kid"] if hmac.compare_digest(want, got["sig"]) else None

@@ -79,7 +79,7 @@ class CameraConfig(_Strict):
 
     id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)
     name: str = Field("", max_length=MAX_NAME)
-    url: str = Field(description="RTSP URL with credentials; stored, never returned")
+    url: str = Field(description="RTSP URL; credentials in it are split out, stored sealed, never returned")
     transport: Literal["tcp", "udp"] = "tcp"
     tags: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
@@ -87,6 +87,9 @@ class CameraConfig(_Strict):
     health: HealthOverrides = Field(default_factory=HealthOverrides, description="per-camera health threshold overrides")
     retention_days: RetentionDays | None = None
     location: CameraLocation | None = None
+    # credentials apart from the URL (a URL holding them is split when stored: core/camera_url.py)
+    username: str | None = Field(None, max_length=200, description="the camera's login (or in the URL)")
+    password: str | None = Field(None, max_length=500, repr=False, description="stored sealed, never returned (or in the URL)")
 
     _id = field_validator("id")(check_camera_id)
     _url = field_validator("url", "health_url")(check_url)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,7 @@ class S3Config(_Strict):
     bucket: str = Field(default="vigil", min_length=3, max_length=63)
     secure: bool = False
     region: str = "us-east-1"
+    ca_file: Path | None = Field(default=None, description="PEM CA bundle to verify the S3 server's certificate")
 
 
 class StorageConfig(_Strict):
@@ -130,6 +131,41 @@ class ApiConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     auth: bool = True
     max_clip_seconds: float = Field(default=3600.0, gt=0)
+    # request limits (docs/design/security.md): bodies are small JSON documents
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: the API serves HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+
+    _size = field_validator("max_body_bytes", mode="before")(lambda v: parse_size(v))
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ApiConfig":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
+
+
+class SecurityConfig(_Strict):
+    """docs/design/security.md: what each setting defends against."""
+
+    # camera URL schemes accepted (config file and API alike); add e.g. file only for trusted setups
+    camera_url_schemes: list[str] = Field(default_factory=lambda: ["rtsp", "rtsps"])
+    # the key sealing credentials in the catalog: this value (VIGIL_SECURITY__KEY), else this file
+    key: str = Field(default="", repr=False)
+    key_file: Path | None = Field(default=None, description="default: <data_dir>/secret.key")
+
+    @field_validator("camera_url_schemes")
+    @classmethod
+    def _schemes(cls, v: list[str]) -> list[str]:
+        from core.camera_url import KNOWN_SCHEMES
+
+        out = [s.lower() for s in v]
+        unknown = [s for s in out if s not in KNOWN_SCHEMES]
+        if unknown:
+            raise ValueError(f"unknown scheme(s) {unknown}; known: {', '.join(KNOWN_SCHEMES)}")
+        return out
 
 
 ALERT_STATES = ("offline", "frozen", "black", "tampered", "unknown", "online", "starting")
@@ -228,6 +264,7 @@ class Settings(BaseSettings):
     api: ApiConfig = ApiConfig()
     cluster: ClusterConfig = ClusterConfig()
     retention: RetentionConfig = RetentionConfig()
+    security: SecurityConfig = SecurityConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     tickets: TicketsConfig = TicketsConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -257,6 +294,34 @@ class Settings(BaseSettings):
             seen.add(c.id)
         return cams
 
+    @model_validator(mode="after")
+    def _camera_urls(self) -> "Settings":
+        """The API's rule (core/camera_url.py), so the file cannot hold what the API refuses."""
+        from core.camera_url import check_camera_urls
+
+        for i, c in enumerate(self.cameras):
+            try:
+                check_camera_urls({"url": c.url, "health_url": c.health_url}, self.security.camera_url_schemes)
+            except ValueError as e:
+                raise ValueError(f"cameras.{i} ({c.id}).{e}") from None
+        return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: YAML's last-one-wins would let a
+    second `api:` block silently replace the first (and turn auth off)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read the YAML file (if any), apply `VIGIL_*` variables, validate. Raises `ConfigError`."""
@@ -268,7 +333,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

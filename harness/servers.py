@@ -41,6 +41,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def self_signed_cert(directory: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """(cert.pem, key.pem) for `name` (an IP), made by the openssl CLI, valid one day."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=IP:{name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 def free_ports(n: int) -> list[int]:
     """n distinct free ports (sockets held open together so they cannot repeat)."""
     socks = []
@@ -387,7 +398,9 @@ class SeaweedS3:
         ready_timeout: float = 60.0,
         die_with_parent: bool = True,
         start: bool = True,
+        tls: tuple[Path, Path] | None = None,
     ):
+        self.tls = tls  # (cert, key): S3 over HTTPS too, on `https_endpoint`
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.bucket = bucket
@@ -401,6 +414,8 @@ class SeaweedS3:
         # whatever admin.port.grpc says, so keep that pair aligned and both free.
         admin, admin_grpc = _port_pair(10000, exclude=set(self.ports.values()))
         self.ports["admin.port"], self.ports["admin.port.grpc"] = admin, admin_grpc
+        if tls is not None:
+            self.ports["s3.port.https"] = free_ports(1)[0]
         self.log_path = self.data_dir / "weed.log"
         self.proc: subprocess.Popen | None = None
         if start:
@@ -445,7 +460,13 @@ class SeaweedS3:
             f"-webdav.cacheDir={self.data_dir}",
         ]
         cmd += [f"-{flag}={port}" for flag, port in self.ports.items()]
+        if self.tls is not None:
+            cmd += [f"-s3.cert.file={self.tls[0]}", f"-s3.key.file={self.tls[1]}"]
         return cmd
+
+    @property
+    def https_endpoint(self) -> str:
+        return f"127.0.0.1:{self.ports['s3.port.https']}"
 
     def start(self) -> "SeaweedS3":
         """Start (same ports, same data dir), wait until S3 answers, make sure the bucket exists."""

@@ -84,6 +84,9 @@ class VigilProcess:
 
     def start(self, timeout: float = 60.0) -> "VigilProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_LOG_LEVEL="INFO")
+        if str(self.config["catalog"]).startswith("sqlite"):
+            env.pop("VIGIL_SECURITY__KEY", None)  # the node's own key file (<data_dir>/secret.key)
+        # else nodes share one catalog, so one key: this process's (docs/design/security.md)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vigil.cli", "run", "--config", str(self.config_path)],
@@ -113,8 +116,8 @@ class VigilProcess:
             self._catalog = Catalog(self.config["catalog"], create=False)
         return self._catalog
 
-    def worker_pids(self) -> list[int]:
-        """PIDs of the worker processes (children started by multiprocessing's spawn)."""
+    def _children(self, marker: bytes) -> list[int]:
+        """PIDs of the main process's children whose command line holds `marker`."""
         assert self.proc is not None
         pids = []
         for child in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
@@ -123,9 +126,18 @@ class VigilProcess:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except FileNotFoundError:
                     continue
-                if b"spawn_main" in cmd:
+                if marker in cmd:
                     pids.append(int(pid))
         return sorted(pids)
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes (children started by multiprocessing's spawn)."""
+        return self._children(b"spawn_main")
+
+    def api_pid(self) -> int | None:
+        """PID of the API process (`python -m vigil.api_process`), a child of the main process."""
+        found = self._children(b"vigil.api_process")
+        return found[0] if found else None
 
     def kill(self) -> None:
         """SIGKILL the main process, as a crashed node (its workers notice and stop)."""

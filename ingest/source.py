@@ -18,6 +18,7 @@ import av.logging
 
 from ingest.network import ArrivalTiming
 
+from core.camera_url import DEFAULT_SCHEMES, check_camera_url, ffmpeg_protocols
 from core.redact import redact_url
 from core.redact import scrub_text as scrub  # PyAV errors quote the URL they opened
 
@@ -53,6 +54,8 @@ class SourceOptions:
     # find whole frames waiting instead of waking once per RTP packet: ~180 wake-ups/s per 2 Mbps
     # camera become ~5 (bench/README.md, "Read coalescing"). TCP only; 0 turns it off.
     coalesce_s: float = 0.2
+    # URL schemes this node may open (security.camera_url_schemes; core/camera_url.py)
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES
 
 
 LIVE_COALESCE_S = 0.02
@@ -111,6 +114,10 @@ class AvSource:
     def __init__(self, url: str, opts: SourceOptions) -> None:
         self.url = url
         self.safe_url = redact_url(url)
+        try:  # checked again here: a row written before the rule, or by hand, is refused too
+            check_camera_url(url, opts.schemes)
+        except ValueError as e:
+            raise SourceError(f"cannot open {self.safe_url}: {e}") from None
         self.network = _is_network(url)
         # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
@@ -150,11 +157,14 @@ class AvSource:
                 "analyzeduration": "0" if fast else "1000000",
                 "probesize": "32" if fast else "500000",
             }
+        # FFmpeg opens only the protocols the URL's scheme needs: no file, concat, http or
+        # data inside an RTSP session, a playlist or a redirect
+        options["protocol_whitelist"] = ffmpeg_protocols(url)
         # For RTSP, reads are guarded by libavformat's own socket timeout (`timeout` above) rather
         # than PyAV's interrupt callback: that callback takes the GIL on every socket read — three
         # per RTP packet — which cost ~0.1 % of a core per camera with many cameras per process
         # (bench/README.md). PyAV's timeout still bounds the open (connect, DESCRIBE, SETUP).
-        timeout = (opts.connect_timeout_s, None if options else opts.read_timeout_s)
+        timeout = (opts.connect_timeout_s, None if "timeout" in options else opts.read_timeout_s)
         try:
             return av.open(url, options=options, timeout=timeout)
         except av.error.FFmpegError as e:

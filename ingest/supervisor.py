@@ -163,7 +163,7 @@ class Supervisor:
         if not force and not changed:
             return
         self._version = version
-        enabled = self.catalog.list_cameras(enabled_only=True)
+        enabled = self.catalog.list_cameras(enabled_only=True, unseal=True)  # the recorders log in
         cams = {c.id: c for c in enabled if self.leases is None or c.id in self._lease_deadlines}
         self.placement = assign(list(cams), self.placement, self.n)
         for i, p in enumerate(self.procs):

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from core.backoff import Backoff
 from ingest.session import FeedObserver, Session
+from core.camera_url import DEFAULT_SCHEMES
 from ingest.source import PacketSource, SourceError, SourceOptions, open_source
 from ingest.substream import CountOnly, HealthSubstream
 from storage.catalog import Camera
@@ -49,6 +50,7 @@ class WorkerOptions:
     read_coalesce_s: float = 0.2
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
     node_id: str | None = None
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES  # camera URL schemes this node may open
 
 
 class CameraWorker:
@@ -112,13 +114,17 @@ class CameraWorker:
     def run(self) -> None:
         cam = self.camera
         src_opts = SourceOptions(
-            cam.transport, self.opts.connect_timeout_s, self.opts.read_timeout_s, self.opts.read_coalesce_s
+            cam.transport,
+            self.opts.connect_timeout_s,
+            self.opts.read_timeout_s,
+            self.opts.read_coalesce_s,
+            schemes=self.opts.schemes,
         )
         observer: FeedObserver = self.monitor
         if cam.health_url:
             observer = CountOnly(self.monitor)  # type: ignore[arg-type]
-            HealthSubstream(cam.id, cam.health_url, self.monitor, src_opts, self.stop_event, clock=self.clock,
-                            live_root=str(self.spool.root)).start()
+            HealthSubstream(cam.id, cam.health_source_url or cam.health_url, self.monitor, src_opts, self.stop_event,
+                            clock=self.clock, live_root=str(self.spool.root)).start()
         while not self.stop_event.is_set():
             if not self.lease_valid():
                 # no lease, no recording: wait for the supervisor to renew it or to stop us
@@ -128,7 +134,7 @@ class CameraWorker:
             self.monitor.on_connecting()
             started = self.clock.monotonic()
             try:
-                source = self.opener(cam.url, src_opts)
+                source = self.opener(cam.source_url, src_opts)
             except SourceError as e:
                 self.last_reason = str(e)
                 self._problem(f"{cam.id}: {e}")

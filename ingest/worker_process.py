@@ -105,7 +105,7 @@ class LeaseTable:
 
 def _fingerprint(c: Camera) -> tuple[Any, ...]:
     """What a running camera is restarted for when it changes (not its name nor its tags)."""
-    return (c.url, c.transport, c.health_url, c.options, c.options_error, c.enabled)
+    return (c.url, c.transport, c.health_url, c.options, c.options_error, c.enabled, c.username, c.password)
 
 
 @dataclass(slots=True)
@@ -162,6 +162,7 @@ class WorkerProcess:
             read_timeout_s=w.read_timeout_s,
             read_coalesce_s=w.read_coalesce_s,
             node_id=settings.node_id or None,
+            schemes=tuple(settings.security.camera_url_schemes),
         )
         from ingest.health.monitor import shared_pool
         from ingest.health.writer import StatusWriter

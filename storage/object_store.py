@@ -152,15 +152,22 @@ class S3Store:
         secure: bool = False,
         region: str | None = "us-east-1",
         create_bucket: bool = True,
+        ca_file: str | Path | None = None,
     ) -> None:
         import urllib3
         from minio import Minio
 
         # Short timeouts and no client-side retry storm: the uploader owns retries and backoff.
+        # Over TLS the server's certificate is always verified: against `ca_file` when given (a
+        # private CA), else the system's trust store.
+        tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED"}
+        if ca_file is not None:
+            tls["ca_certs"] = str(ca_file)
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=3.0, read=30.0),
             retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0),
             maxsize=16,
+            **(tls if secure else {}),
         )
         self.bucket = bucket
         self.client = Minio(
@@ -264,4 +271,6 @@ def open_store(storage: "object") -> ObjectStore:
     if backend == "local":
         return LocalStore(Path(getattr(storage, "path")))
     s3 = getattr(storage, "s3")
-    return S3Store(s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, secure=s3.secure, region=s3.region)
+    return S3Store(
+        s3.endpoint, s3.access_key, s3.secret_key, s3.bucket, secure=s3.secure, region=s3.region, ca_file=s3.ca_file
+    )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from storage.sealing import ENV_KEY, new_key
 from harness.media import ClipInfo, make_clip
 from harness.servers import SeaweedS3
+
+# Catalogs the tests open in this process seal camera passwords with this key (storage/sealing.py);
+# `vigil run` subprocesses (tests/vigilproc.py) go without it and use their own key file.
+os.environ.setdefault(ENV_KEY, new_key())
 
 
 @pytest.fixture(scope="session")

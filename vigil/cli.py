@@ -82,6 +82,26 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secrets_new_key(_: argparse.Namespace) -> int:
+    from storage.sealing import new_key
+
+    print(new_key())
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """Reseal every camera password and server secret with the first key (see storage/sealing.py)."""
+    from storage.catalog import Catalog
+    from storage.sealing import load_sealer
+    from storage.server_secrets import reseal_server_secrets
+
+    s = _settings(args)
+    catalog = Catalog(s.catalog, sealer=load_sealer(s, create=False))
+    n, m = catalog.seal_credentials(), reseal_server_secrets(catalog)
+    print(f"resealed {n} camera password row(s) and {m} server secret(s) with the first key", file=sys.stderr)
+    return 0
+
+
 def cmd_signing_key(args: argparse.Namespace) -> int:
     from evidence.signing_keys import SigningKeys, key_path
     from storage.audit_log import add_audit
@@ -174,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--role", choices=list(ALL_ROLES), required=True)
     kc.add_argument("--name", required=True)
     kc.set_defaults(func=cmd_keys_create)
+
+    sec = sub.add_parser("secrets", help="the key that seals credentials in the catalog")
+    ssub = sec.add_subparsers(dest="secrets_command", required=True)
+    ssub.add_parser("new-key", help="print a new key").set_defaults(func=cmd_secrets_new_key)
+    rot = ssub.add_parser("rotate", help="reseal everything with the first key (put the new key first)")
+    rot.add_argument("--config", "-c", required=True)
+    rot.set_defaults(func=cmd_secrets_rotate)
 
     sk = sub.add_parser("signing-key", help="print the evidence signing keys (public, PEM); `rotate` makes a new one")
     sk.add_argument("action", nargs="?", choices=["rotate"], help="replace the key; old public keys stay published")

@@ -13,11 +13,12 @@ import threading
 import time
 from pathlib import Path
 
-import uvicorn
-
 from ingest.supervisor import Supervisor
 from notify.notifier import Notifier
 from storage.catalog import Camera, Catalog
+from storage.catalog.camera_rows import split_camera
+from storage.sealing import load_sealer
+from storage.server_secrets import reseal_server_secrets
 from storage.leases import LeaseKeeper
 from storage.object_store import ObjectStore, open_store
 from storage.retention import apply_retention
@@ -44,13 +45,25 @@ def seed_cameras(settings: Settings, catalog: Catalog) -> None:
             tags=dict(c.tags),
             enabled=c.enabled,
             health_url=c.health_url,
+            username=c.username,
+            password=c.password,
             options=c.options,
         )
-        existing = catalog.get_camera(c.id)
-        if existing is None or existing.options_error or (
-            existing.url, existing.name, existing.transport, existing.tags, existing.enabled, existing.health_url, existing.options
-        ) != (cam.url, cam.name, cam.transport, cam.tags, cam.enabled, cam.health_url, cam.options):
+        split_camera(cam)  # compared in the form the catalog stores
+        existing = catalog.get_camera(c.id, unseal=True)
+
+        def shape(x: Camera) -> tuple[object, ...]:
+            return (x.url, x.name, x.transport, x.tags, x.enabled, x.health_url, x.options, x.username, x.password)
+
+        if existing is None or existing.options_error or shape(existing) != shape(cam):
             catalog.upsert_camera(cam, now_us)
+
+
+def _private_dir(path: Path) -> None:
+    """Made 0700 (and, when ours, set to it): recordings, catalog and keys are nobody else's."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
 
 
 class Service:
@@ -58,8 +71,15 @@ class Service:
         self.settings = settings
         if not settings.node_id:
             settings.node_id = os.uname().nodename
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(settings.catalog)
+        # every file this process and its workers make (catalog, WAL, spool, keys) is 0600, every
+        # directory 0700: recordings and credentials are nobody else's on this machine
+        os.umask(0o077)
+        _private_dir(Path(settings.data_dir))
+        self.catalog = Catalog(settings.catalog, sealer=load_sealer(settings))
+        # what an older version stored in clear is split and sealed; a rotated key reseals all
+        self.catalog.seal_credentials()
+        reseal_server_secrets(self.catalog)
+        _private_dir(Path(settings.spool.path))
         self.spool = Spool(settings.spool.path)
         self.store: ObjectStore = open_store(settings.storage)
         self.uploader = Uploader(
@@ -95,18 +115,11 @@ class Service:
         }
 
     def build_app(self):  # type: ignore[no-untyped-def]
-        from api.app import create_app
-        from api.dependencies import ApiContext
+        """The app the API process serves, built here around this process's objects (tests and
+        tools that want it in-process; `serve` runs it in a process of its own)."""
+        from vigil.api_process import build_app
 
-        ctx = ApiContext(
-            settings=self.settings,
-            catalog=self.catalog,
-            store=self.store,
-            spool=self.spool,
-            clock=SYSTEM_CLOCK,
-            stats=self.stats,
-        )
-        return create_app(ctx)
+        return build_app(self.settings, self.catalog, self.store, self.spool, self.stats)
 
     def _retention_loop(self) -> None:
         r = self.settings.retention
@@ -140,26 +153,27 @@ class Service:
         log.info("stopped")
 
     def serve(self) -> None:
-        """Run until SIGTERM/SIGINT, then drain."""
-        app = self.build_app()
-        self.start_recording()
-        config = uvicorn.Config(
-            app,
-            host=self.settings.api.host,
-            port=self.settings.api.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        # uvicorn re-raises the signal that stopped it once it has shut down; with the default
-        # handlers that would kill this process before the recorders drain. Ours only note it.
+        """Record, and serve the API from a process of its own (vigil/api_process.py), until
+        SIGTERM/SIGINT; then stop the API and drain the recorders."""
+        from vigil.api_process import ApiProcess
+
         received: list[int] = []
+        stop = threading.Event()
+
+        def _note(signum: int, _frame: object) -> None:
+            received.append(signum)
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, _frame: received.append(signum))
-        log.info("API and web page on http://%s:%d", self.settings.api.host, self.settings.api.port)
+            signal.signal(sig, _note)
+        self.start_recording()
+        api = ApiProcess(self.settings, self.stats).start()
+        scheme = "https" if self.settings.api.tls_cert else "http"
+        log.info("API and web page on %s://%s:%d", scheme, self.settings.api.host, self.settings.api.port)
         try:
-            server.run()
+            while not stop.wait(1.0):
+                pass
         finally:
             log.info("shutting down (signal %s): draining recorders", received[0] if received else "none")
+            api.stop(timeout_s=3.0)
             self.stop_recording()

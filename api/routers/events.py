@@ -84,6 +84,8 @@ async def stream_events(
             cursor = int(last_event_id)
         except ValueError:
             raise HTTPException(400, "Last-Event-ID must be an event id (an integer)") from None
+        if not 0 <= cursor <= 2**62:
+            raise HTTPException(422, "Last-Event-ID: an event id is between 0 and 2^62")
     elif since is not None:
         cursor = since
     else:

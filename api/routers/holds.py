@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import CameraDep, Principal, ServicesDep, check_range, now_us, optional_time, require
@@ -70,7 +70,9 @@ def get_holds(_: Investigator, cam: CameraDep, svc: ServicesDep, released: bool 
 
 
 @router.delete("/{hold_id}", status_code=204)
-def delete_hold(who: Investigator, cam: CameraDep, svc: ServicesDep, hold_id: int) -> None:
+def delete_hold(
+    who: Investigator, cam: CameraDep, svc: ServicesDep, hold_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> None:
     if not release_hold(svc.ctx.catalog, hold_id, now_us(svc), camera_id=cam.id):
         raise HTTPException(404, f"no active hold {hold_id} on camera {cam.id!r}")
     add_audit(svc.ctx.catalog, "hold.release", key=who.key, camera_id=cam.id, detail={"hold_id": hold_id})

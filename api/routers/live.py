@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -37,9 +38,22 @@ def live_playlist(who: ViewerOrSigned, cam: CameraDep, request: Request, svc: Se
     if win is None:
         raise HTTPException(404, f"camera {cam.id!r} has no recent media (is it recording?)")
     sources = [
-        MediaSource(s, signed_url(svc, request, who, media_path(s.object_key), {}, MEDIA_TTL_S)[0]) for s in win.segments
+        MediaSource(s, s.object_key) for s in win.segments
     ]
     entries, skipped = live_entries(sources, win.min_window_us)
+    # Each object is linked for the window's bytes only: `live_from` (signed) is the first byte
+    # of it the window holds, and api/routers/media.py serves a viewer nothing before it but the
+    # header — not the up to `segment_seconds` of past footage the rest of the object holds.
+    live_from: dict[str, tuple[int, int]] = {}  # key → (first byte in the window, header bytes)
+    for e in entries:
+        live_from[e.uri] = (min(live_from.get(e.uri, (e.offset, 0))[0], e.offset), e.header_bytes)
+    uris = {
+        key: signed_url(
+            svc, request, who, media_path(key), {"live_from": str(offset), "init": str(init)}, MEDIA_TTL_S
+        )[0]
+        for key, (offset, init) in live_from.items()
+    }
+    entries = [replace(e, uri=uris[e.uri]) for e in entries]
     text = render_live(entries, win.first_sequence + skipped, win.run_start_us // 1_000_000)
     return Response(text, media_type=PLAYLIST, headers={"Cache-Control": "no-cache"})
 

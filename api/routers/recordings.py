@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from api.dependencies import CameraDep, Principal, ServicesDep, TimeRange, now_us, require, time_range
 from api.links import media_path, signed_url
 from api.schemas import GapOut, RecordingSegment, RecordingsOut, SignedUrl
+from api.signing import MAX_TTL_S
 from api.timeparse import iso_utc
 from storage.audit_log import add_audit
 from playback.hls import MediaSource, render_vod, run_shifts_us, vod_entries
@@ -79,8 +80,9 @@ def _epoch(us: int) -> str:
 
 
 def _media_ttl_s(span: TimeRange) -> float:
-    """Long enough to play the whole range at normal speed, with room to pause."""
-    return max(3600.0, 2 * span.duration_s)
+    """Long enough to play the whole range at normal speed, with room to pause; never past the
+    signed-URL bound (api/signing.py)."""
+    return min(float(MAX_TTL_S), max(3600.0, 2 * span.duration_s))
 
 
 @router.get(

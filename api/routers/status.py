@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import CameraDep, NeedsCatalog, Principal, Services, ServicesDep, bearer_principal, require
 from api.schemas import CameraStatusDetail, StatusOut
-from core.states import DISABLED, UNKNOWN, is_stale, stale_reason
+from core.states import DISABLED, FEED_STATES, UNKNOWN, is_stale, stale_reason
 
 __all__ = ["PATH", "STATUS_ROUTE", "StatusFront", "StatusRoute", "accepts_gzip", "etag_matches", "router", "serve_status"]
 
@@ -98,7 +98,11 @@ async def serve_status(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             bearer_principal(svc, auth, "viewer", lookup=False)
         except NeedsCatalog:  # a key not in the cache: the catalog, off the event loop
-            await asyncio.to_thread(bearer_principal, svc, auth, "viewer")
+            client = scope["client"][0] if scope.get("client") else None
+            await asyncio.to_thread(bearer_principal, svc, auth, "viewer", client=client)
+        bad = sorted(set(states) - set(FEED_STATES) - {""})  # `state=` (blank) stays as it was
+        if bad:
+            raise HTTPException(422, f"state: unknown {', '.join(map(repr, bad))}; one of {', '.join(FEED_STATES)}")
     except HTTPException as e:  # as FastAPI's http_exception_handler answers it
         await JSONResponse({"detail": e.detail}, status_code=e.status_code, headers=e.headers)(scope, receive, send)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from core.camera_url import join_credentials
 from core.camera_config import CameraOptions
 from core.redact import redact_url
 from storage.keys import segment_key
@@ -23,6 +24,12 @@ class Camera:
     health_url: str | None = None
     options: CameraOptions = field(default_factory=CameraOptions)
     updated_us: int = 0
+    # Credentials apart from the URL (core/camera_url.py): `url` holds none, or the `{password}`
+    # placeholder. `password` is plain text only in memory (given on input, or unsealed for the
+    # recorder); the catalog stores `password_sealed` (storage/sealing.py).
+    username: str | None = None
+    password: str | None = None
+    password_sealed: str | None = None
     # Why the stored options were refused ("" = they are valid): a row written past the API's and
     # the config's checks. The worker then keeps this camera, alone, in an error state; writing the
     # camera back leaves the stored options as they were, for someone to correct.
@@ -31,6 +38,16 @@ class Camera:
     @property
     def safe_url(self) -> str:
         return redact_url(self.url)
+
+    @property
+    def source_url(self) -> str:
+        """The URL to open, credentials put back (needs `password` unsealed)."""
+        return join_credentials(self.url, self.username, self.password)
+
+    @property
+    def health_source_url(self) -> str | None:
+        """The health substream's URL to open: the camera's own credentials (one device, one login)."""
+        return None if self.health_url is None else join_credentials(self.health_url, self.username, self.password)
 
     def __repr__(self) -> str:  # never let credentials reach a log through repr()
         return f"Camera(id={self.id!r}, url={self.safe_url!r}, enabled={self.enabled})"

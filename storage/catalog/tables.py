@@ -15,13 +15,16 @@ cameras = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, server_default=""),
-    sa.Column("url", sa.Text, nullable=False),  # holds RTSP credentials: never leaves the service
+    sa.Column("url", sa.Text, nullable=False),  # no credentials: `{password}` marks where one goes
     sa.Column("transport", sa.String(8), nullable=False, server_default="tcp"),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("health_url", sa.Text, nullable=True),
     sa.Column("options", sa.JSON, nullable=False),  # per-camera overrides (health thresholds, …)
     sa.Column("updated_us", sa.BigInteger, nullable=False),
+    # credentials apart from the URL; the password sealed with the node's key (storage/sealing.py)
+    sa.Column("username", sa.String(200), nullable=True),
+    sa.Column("password_sealed", sa.Text, nullable=True),
 )
 
 # On PostgreSQL `segments` is partitioned by day on start_us (storage/catalog/partitions.py), so
@@ -137,7 +140,7 @@ server_secrets = sa.Table(
     "server_secrets",  # named secrets shared by every node (the URL-signing key)
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # sealed (storage/sealing.py)
     sa.Column("created_us", sa.BigInteger, nullable=False),
 )
 

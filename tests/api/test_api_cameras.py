@@ -8,7 +8,7 @@ from core.camera_config import CameraOptions
 from core.health_config import HealthOverrides
 from storage.audit_log import list_audit
 from storage.catalog import cameras
-from tests.api.conftest import CAMERA_PASSWORD, ApiEnv, camera_url
+from tests.api.conftest import CAMERA_PASSWORD, CAMERA_USER, ApiEnv, camera_url
 
 
 def test_create_list_get_patch_delete(env: ApiEnv, client: TestClient) -> None:
@@ -26,12 +26,16 @@ def test_create_list_get_patch_delete(env: ApiEnv, client: TestClient) -> None:
     assert r.status_code == 201, r.text
     assert r.headers["location"] == "/api/cameras/north-gate"
     out = r.json()
-    assert out["url"] == "rtsp://***@10.1.2.3:554/h264?user=admin&password=***"
-    assert out["health_url"] == "rtsp://***@10.1.2.3:554/sub"
+    # credentials split out of the URL (the catalog keeps them apart, the password sealed)
+    assert out["url"] == "rtsp://10.1.2.3:554/h264?user=admin&password=***"
+    assert out["health_url"] == "rtsp://10.1.2.3:554/sub"
+    assert (out["username"], out["password_set"]) == (CAMERA_USER, True)
     assert out["health"] == {"freeze_after_s": 20.0}
     assert (out["tags"], out["enabled"], out["transport"]) == ({"district": "north"}, True, "tcp")
     stored = env.catalog.get_camera("north-gate")
-    assert stored is not None and stored.url == body["url"]  # the catalog keeps the real URL
+    assert stored is not None and stored.url == "rtsp://10.1.2.3:554/h264?user=admin&password={password}"
+    assert stored.password is None and CAMERA_PASSWORD not in (stored.password_sealed or "")
+    assert env.catalog.get_camera("north-gate", unseal=True).source_url == body["url"]  # type: ignore[union-attr]
     assert stored.options == CameraOptions(health=HealthOverrides(freeze_after_s=20))
     v1 = env.catalog.cameras_version()
     assert v1 != v0
@@ -44,11 +48,12 @@ def test_create_list_get_patch_delete(env: ApiEnv, client: TestClient) -> None:
     r = client.patch("/api/cameras/north-gate", json={"enabled": False, "tags": {}, "health": None}, headers=h)
     assert r.status_code == 200, r.text
     assert (r.json()["enabled"], r.json()["tags"], r.json()["health"]) == (False, {}, {})
-    assert env.catalog.get_camera("north-gate").url == body["url"]  # type: ignore[union-attr]
+    assert env.catalog.get_camera("north-gate", unseal=True).source_url == body["url"]  # type: ignore[union-attr]
     v2 = env.catalog.cameras_version()
     assert v2[1] > v1[1]  # the supervisor sees the change
     r = client.patch("/api/cameras/north-gate", json={"url": camera_url(host="10.9.9.9")}, headers=h)
-    assert r.json()["url"] == "rtsp://***@10.9.9.9:554/stream1"
+    assert r.json()["url"] == "rtsp://10.9.9.9:554/stream1"
+    assert env.catalog.get_camera("north-gate", unseal=True).source_url == camera_url(host="10.9.9.9")  # type: ignore[union-attr]
     assert env.catalog.cameras_version()[1] > v2[1]
 
     assert client.delete("/api/cameras/north-gate", headers=h).status_code == 204

@@ -110,7 +110,7 @@ def test_session_over_a_file_source_keeps_every_frame(tmp_path: Path) -> None:
     """A file source is paced like a camera; here with a fake clock so it runs at full speed."""
     clip = make_clip(tmp_path / "c.mp4", 5.0, gop=25)
     spool = Spool(tmp_path / "spool")
-    src = open_source(str(clip.path), SourceOptions())
+    src = open_source(str(clip.path), SourceOptions(schemes=("file",)))
     src.network = True  # no real-time pacing in this test
     res = Session(src, spool, camera_id="cam", segment_s=2, clock=FakeClock(), stop=threading.Event()).run()
     assert res.ended_by == "stream ended" and res.runs == 1

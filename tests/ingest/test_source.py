@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from ingest.source import AvSource, LiveEdge, SourceOptions, open_source
+from ingest.source import AvSource, LiveEdge, SourceError, SourceOptions, open_source
 from harness.servers import RtspServer
 
 pytestmark = pytest.mark.e2e  # long RTSP runs against the real server
@@ -122,3 +123,12 @@ def test_a_clock_that_steps_back_is_re_based_after_30_s() -> None:
     first_fresh = next(i for i, v in enumerate(verdicts) if v)
     assert 29.5 <= after[first_fresh][0] - 10 <= 31.0
     assert all(verdicts[first_fresh:])
+
+
+def test_the_recorder_opens_only_allowed_schemes(tmp_path: Path) -> None:
+    """A row written before the rule (or by hand) is refused by the recorder too, before FFmpeg."""
+    clip = tmp_path / "local.mp4"
+    clip.write_bytes(b"\0" * 16)
+    for url in (str(clip), f"file://{clip}", f"concat:{clip}|{clip}"):
+        with pytest.raises(SourceError, match="is not allowed"):
+            open_source(url, SourceOptions())

@@ -103,3 +103,48 @@ def test_server_secret_is_made_once_and_shared(catalog: Catalog, tmp_path: Path)
     other = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")  # another node, same catalog
     assert server_secret(other) == s1
     assert server_secret(other, "another") != s1
+
+
+def test_key_rotation_reseals_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vigil secrets rotate` after putting a new key first: the old key alone opens nothing."""
+    monkeypatch.delenv("VIGIL_SECURITY__KEY")  # the key file, as on a node
+    from storage.catalog import Camera
+    from storage.sealing import SealError, Sealer, new_key
+    from vigil.cli import main
+
+    old, new = new_key(), new_key()
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    cat = Catalog(url, sealer=Sealer.from_text(old))
+    cat.upsert_camera(Camera(id="c1", url="rtsp://u:Old-pw@h/x"), 1)
+    secret = server_secret(cat)
+    cfg = tmp_path / "v.yaml"
+    (tmp_path / "k").write_text(f"{new}\n{old}\n")
+    cfg.write_text(f"catalog: '{url}'\nsecurity: {{key_file: {tmp_path / 'k'}}}\n")
+    assert main(["secrets", "rotate", "--config", str(cfg)]) == 0
+    fresh = Catalog(url, sealer=Sealer.from_text(new))
+    assert fresh.get_camera("c1", unseal=True).source_url == "rtsp://u:Old-pw@h/x"  # type: ignore[union-attr]
+    assert server_secret(fresh) == secret
+    with pytest.raises(SealError):
+        Sealer.from_text(old).unseal(fresh.get_camera("c1").password_sealed or "")  # type: ignore[union-attr]
+
+
+def test_rows_stored_in_clear_are_split_and_sealed(tmp_path: Path) -> None:
+    """What an older version stored (the URL with its password, the signing secret in hex) is
+    sealed by the next start's `seal_credentials` / first `server_secret` read."""
+    import sqlalchemy as sa
+
+    from storage.catalog import cameras, server_secrets
+
+    cat = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    with cat.engine.begin() as c:
+        c.execute(sa.insert(cameras).values(id="old", url="rtsp://u:Clear-pw@h/x;password=Clear-pw", name="",
+                                            transport="tcp", tags={}, enabled=True, options={}, updated_us=5))
+        c.execute(sa.insert(server_secrets).values(name="url-signing", value="ab" * 32, created_us=1))
+    assert cat.seal_credentials() == 1 and cat.seal_credentials() == 0
+    assert server_secret(cat) == bytes.fromhex("ab" * 32)
+    with cat.engine.connect() as c:
+        rows = [tuple(r) for r in c.execute(sa.select(cameras.c.url, cameras.c.password_sealed, cameras.c.updated_us))]
+        secret_row = c.execute(sa.select(server_secrets.c.value)).scalar_one()
+    assert rows[0][0] == "rtsp://h/x;password={password}" and "Clear-pw" not in str(rows) and rows[0][2] == 5
+    assert secret_row.startswith("fernet:")
+    assert cat.get_camera("old", unseal=True).source_url == "rtsp://u:Clear-pw@h/x;password=Clear-pw"  # type: ignore[union-attr]

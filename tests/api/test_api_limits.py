@@ -1,0 +1,206 @@
+"""What a request may cost: the key before the body, body caps (413), slow headers and bodies
+timed out (408) — against the real HTTP server (uvicorn with api/serving.py's protocol)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.serving import server_config
+from tests.api.conftest import ApiEnv, make_env
+from harness.servers import free_port, self_signed_cert
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@contextmanager
+def _served(env: ApiEnv) -> Iterator[int]:
+    api = env.ctx.settings.api
+    api.port = free_port()
+    server = uvicorn.Server(server_config(env.app, api, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield api.port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiEnv, int]]:
+    env = make_env(
+        tmp_path_factory.mktemp("limits"), max_body_bytes=64 * 1024, header_timeout_s=1.0, body_timeout_s=1.0
+    )
+    with _served(env) as port:
+        yield env, port
+
+
+def _connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+
+def _read_response(s: socket.socket, timeout: float = 10.0) -> bytes:
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _status(raw: bytes) -> int:
+    assert raw.startswith(b"HTTP/1.1 "), raw[:100]
+    return int(raw.split(b" ", 2)[1])
+
+
+def test_unauthenticated_huge_chunked_post_is_401_unread(limited: tuple[ApiEnv, Any]) -> None:
+    """500 MB chunked with no key: 401 before the body is read, connection closed, memory flat."""
+    _, port = limited
+    total = 500 * 1024 * 1024
+    chunk = b"x" * (1024 * 1024)
+    framed = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    rss0 = _rss_bytes()
+    s = _connect(port)
+    s.sendall(
+        b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    s.setblocking(False)
+    sent = 0
+    reply = b""
+    t0 = time.monotonic()
+    while sent < total and time.monotonic() - t0 < 120:
+        try:
+            reply += s.recv(65536)
+            break  # the server answered (or closed) before the body was sent
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            break
+        try:
+            sent += s.send(framed)
+        except BlockingIOError:
+            time.sleep(0.001)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    s.setblocking(True)
+    reply += _read_response(s)
+    s.close()
+    assert _status(reply) == 401, reply[:200]
+    assert b"connection: close" in reply.lower()
+    assert sent < 64 * 1024 * 1024, f"the client could push {sent / 1e6:.0f} MB into the server"
+    grew = _rss_bytes() - rss0
+    print(f"500 MB unauthenticated chunked POST: {_status(reply)} after {sent / 1e6:.1f} MB pushed, "
+          f"{time.monotonic() - t0:.2f} s, RSS {rss0 / 1e6:.0f} → {(rss0 + grew) / 1e6:.0f} MB")
+    assert grew < 40 * 1024 * 1024, f"RSS grew by {grew / 1e6:.0f} MB"
+
+
+def test_body_caps_are_413(limited: tuple[ApiEnv, Any]) -> None:
+    env, port = limited
+    auth = f"Authorization: Bearer {env.keys['admin']}\r\n".encode()
+    # declared too large: refused before a byte of body is read
+    s = _connect(port)
+    s.sendall(b"POST /api/cameras HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: 10000000\r\n\r\n")
+    raw = _read_response(s)
+    assert _status(raw) == 413 and b"at most 65536 bytes" in raw
+    # chunked, growing past the cap
+    s = _connect(port)
+    s.sendall(b"POST /api/cameras HTTP/1.1\r\nHost: x\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n")
+    try:
+        for _ in range(20):
+            s.sendall(b"4000\r\n" + b"{" * 0x4000 + b"\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    raw = _read_response(s)
+    assert _status(raw) == 413, raw[:200]
+    # a small body still works
+    s = _connect(port)
+    body = b'{"id": "small", "url": "rtsp://10.0.0.1/x"}'
+    s.sendall(
+        b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth
+        + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    assert _status(_read_response(s)) == 201
+
+
+def test_slow_body_is_408(limited: tuple[ApiEnv, Any]) -> None:
+    env, port = limited
+    s = _connect(port)
+    t0 = time.monotonic()
+    s.sendall(
+        b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env.keys["admin"].encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\""
+    )
+    raw = _read_response(s)
+    assert _status(raw) == 408, raw[:200]
+    assert time.monotonic() - t0 < 8
+
+
+@pytest.mark.parametrize("start", [b"", b"GET /api/status HTTP/1.1\r\nHost: x\r\n"], ids=["idle", "slow-headers"])
+def test_slow_headers_are_cut(limited: tuple[ApiEnv, Any], start: bytes) -> None:
+    _, port = limited
+    s = _connect(port)
+    t0 = time.monotonic()
+    s.sendall(start)
+    raw = _read_response(s, timeout=15)
+    took = time.monotonic() - t0
+    assert took < 8, f"the server held a connection without headers for {took:.1f} s"
+    assert raw == b"" or _status(raw) == 408
+
+
+def test_https_with_a_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    import httpx
+
+    cert, key = self_signed_cert(tmp_path)
+    env = make_env(tmp_path / "tls", tls_cert=cert, tls_key=key)
+    with _served(env) as port:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=ctx, timeout=10) as c:
+            r = c.get(f"https://127.0.0.1:{port}/api/status", headers=env.auth("viewer"))
+            assert r.status_code == 200 and r.http_version == "HTTP/1.1"
+        # the same port does not speak plain HTTP: nothing readable comes back
+        s = _connect(port)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert not _read_response(s, timeout=5).startswith(b"HTTP/1.1 200")
+
+
+def test_auth_or_tls_off_beyond_loopback_is_said_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from core.settings import ApiConfig
+
+    env = make_env(tmp_path / "loud")
+    with caplog.at_level("WARNING", logger="vigil.api"):
+        server_config(env.app, ApiConfig(host="0.0.0.0", auth=False))
+    text = caplog.text
+    assert "API AUTH IS OFF on 0.0.0.0" in text and "API TLS IS OFF on 0.0.0.0" in text
+    caplog.clear()
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    with caplog.at_level("WARNING", logger="vigil.api"):
+        server_config(env.app, ApiConfig(host="127.0.0.1", auth=False))  # loopback: the operator's own machine
+        server_config(env.app, ApiConfig(host="10.0.0.2", tls_cert=cert, tls_key=key))
+    assert caplog.text == ""
