@@ -12,7 +12,8 @@ __all__ = ["QUIET_LOGGERS", "LogThrottle", "setup_logging", "ScrubFilter"]
 
 # Libraries whose INFO lines are chatter for the people reading vigil's console (Alembic's dozen lines
 # per start, uvicorn's start-up banner): their warnings and errors still show.
-QUIET_LOGGERS = ("uvicorn.access", "uvicorn.error", "urllib3", "libav", "alembic", "sqlalchemy", "botocore", "httpx")
+QUIET_LOGGERS = ("uvicorn.access", "uvicorn.error", "urllib3", "libav", "alembic", "sqlalchemy", "botocore", "httpx",
+                 "websockets", "asyncio", "multipart")
 
 class ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:

@@ -45,8 +45,13 @@ def runs_of(segments: list[Segment]) -> dict[str, list[Segment]]:
 class VigilProcess:
     """Writes a config file, starts `vigil run`, and lets a test poke at it."""
 
-    def __init__(self, workdir: Path, cameras: list[dict[str, Any]], *, s3: Any = None, **overrides: Any) -> None:
+    def __init__(
+        self, workdir: Path, cameras: list[dict[str, Any]], *, s3: Any = None, log_level: str = "INFO", **overrides: Any
+    ) -> None:
+        """`log_level="DEBUG"` for a test that reads what vigil's console leaves out (run starts, each
+        reconnect's delay)."""
         self.workdir = workdir
+        self.log_level = log_level
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         storage: dict[str, Any] = {"backend": "local", "path": str(workdir / "objects")}
@@ -83,7 +88,7 @@ class VigilProcess:
         self._catalog: Catalog | None = None
 
     def start(self, timeout: float = 60.0) -> "VigilProcess":
-        env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_LOG_LEVEL="INFO")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_LOG_LEVEL=self.log_level)
         if str(self.config["catalog"]).startswith("sqlite"):
             env.pop("VIGIL_SECURITY__KEY", None)  # the node's own key file (<data_dir>/secret.key)
         # else nodes share one catalog, so one key: this process's (docs/design/security.md)

@@ -301,6 +301,7 @@ def test_broken_cameras_retry_with_capped_backoff_and_spare_the_others(tmp_path:
         cams,
         recording={"segment_seconds": 2},
         workers={"processes": 2, "backoff_initial_s": 0.25, "backoff_max_s": 1.0, "read_timeout_s": 2.0, "connect_timeout_s": 2.0},
+        log_level="DEBUG",  # each reconnect's delay is a debug line (the console says a fault once)
     )
     try:
         with v:

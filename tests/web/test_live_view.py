@@ -53,6 +53,7 @@ def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> 
             workers={"processes": 1, "backoff_initial_s": 0.3, "backoff_max_s": 0.5, "connect_timeout_s": 2.0,
                      "read_timeout_s": 2.0},
             health={"stall_timeout_s": 2.0, "snapshot_interval_s": 1.0},
+            log_level="DEBUG",  # a run's start (its first keyframe) is a debug line
         )  # fmt: skip
         with v:
             key = create_key(v.catalog, "viewer", "live-viewer")
