@@ -29,14 +29,22 @@ Definitions (all times half-open, [start_us, end_us), clipped to `now_us` when g
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
-from core.states import BLACK, FROZEN, OFFLINE, ONLINE, STARTING, TAMPERED, UNKNOWN, VERDICTS, is_stale
+from core.states import (
+    BLACK,
+    FROZEN,
+    OFFLINE,
+    ONLINE,
+    STARTING,
+    TAMPERED,
+    UNKNOWN,
+    VERDICTS,
+    is_stale,
+)
+from reports.tabular import rows_to_csv, rows_to_json
 from storage.catalog import Camera, Catalog, Event, FeedStatus
 
 __all__ = ["Outage", "ReportRow", "Timeline", "availability", "camera_timeline", "to_csv", "to_json"]
@@ -218,14 +226,8 @@ def availability(
 
 def to_csv(rows: Sequence[ReportRow]) -> str:
     """One header line and one line per row; empty cells for unknown values."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    names = [f.name for f in fields(ReportRow)]
-    w.writerow(names)
-    for r in rows:
-        w.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
-    return buf.getvalue()
+    return rows_to_csv(rows, ReportRow)
 
 
 def to_json(rows: Sequence[ReportRow]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    return rows_to_json(rows)

@@ -17,13 +17,11 @@ cameras; cameras without the tag are grouped under "(none)").
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
+from reports.tabular import rows_to_csv, rows_to_json
 from storage.catalog import Catalog
 from storage.tickets import Ticket, list_tickets
 
@@ -78,14 +76,9 @@ def ticket_report(catalog: Catalog, start_us: int, end_us: int, *, by: str | Non
 
 
 def to_csv(rows: Sequence[TicketReportRow]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    names = [f.name for f in fields(TicketReportRow)]
-    w.writerow(names)
-    for r in rows:
-        w.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
-    return buf.getvalue()
+    """One header line and one line per row; empty cells for unknown values."""
+    return rows_to_csv(rows, TicketReportRow)
 
 
 def to_json(rows: Sequence[TicketReportRow]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    return rows_to_json(rows)
