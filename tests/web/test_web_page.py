@@ -465,4 +465,4 @@ def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) ->
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     wait_until(lambda: api_states(world).get("cam-c") == "online", 30, 0.25, "cam-c online again once resumed")
-    wait_until(lambda: badges(page).get("cam-c") == "online", 20, 0.1, "the wall to show cam-c online again")
+    wait_until(lambda: badges(page).get("cam-c") == "online", 45, 0.1, "the wall to show cam-c online again")
