@@ -259,6 +259,11 @@ class HealthRules:
 
     def _sample(self, s: Sample) -> Verdict | None:
         t, f = s.t, s.figures
+        if t < self.since or (self.state == OFFLINE and t <= self.since):
+            # Pictures are judged on their own thread, packets watched on another: after a stall
+            # (a paused worker, then a burst) a keyframe that arrived before the outage began can
+            # be judged after it. It says nothing of the stream since, and must not end the state.
+            return None
         if self._repeats(f, s.skipped):
             self._repeat_t = t
         freeze = self.freeze_check(f, t, s.skipped)

@@ -321,6 +321,24 @@ def test_transitions_are_never_dated_before_the_state_they_end() -> None:
     assert all(v.at <= v.detected for v in f.verdicts)
 
 
+def test_a_picture_judged_after_the_outage_it_predates_does_not_end_it() -> None:
+    """Pictures are judged on their own thread: after a stall (a worker paused, then a burst), a
+    keyframe that arrived before the last packet can be judged after the silence was. It says nothing
+    about the stream since, so the feed stays offline until pictures from after the outage come."""
+    f = Feed().samples(MOVING, 10)
+    early = f.t + GOP_S  # a keyframe that arrived…
+    last = early + 2.7  # …before the last packet of the stream
+    f.feed(LinkCheck(last + 10, last))
+    for k in range(4):  # the keyframes of that burst, judged late: clear for long enough, but old
+        assert f.feed(Sample(early + k * 0.9, MOVING)) is None
+    assert f.path == ["online", "offline"]
+    f.t = last + 12
+    f.samples(MOVING, 3 * GOP_S)
+    assert f.path == ["online", "offline", "online"]
+    ats = [v.at for v in f.verdicts]
+    assert ats == sorted(ats) and f.verdicts[-1].at > last + 10
+
+
 def _run(seq: Iterable[tuple[Figures, float]]) -> list[str]:
     f = Feed()
     for figs, secs in seq:

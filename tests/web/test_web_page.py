@@ -411,6 +411,28 @@ def metric(text: str, name: str, labels: dict[str, str]) -> float | None:
     return None
 
 
+def test_a_status_document_built_after_an_event_wins_over_it(world: World) -> None:
+    """The wall keeps a state from the event stream over an older status document, but never over
+    one built after the event arrived: a worker that dated its return online before its outage
+    (pictures judged late after a pause) once left a tile offline for good."""
+    page = world.page("viewer")
+    got = page.evaluate(
+        """async () => {
+          const { keepsEvent } = await import('/web/js/wall.js');
+          const ev = { state: 'offline', since_us: 2_000, fromEvent: true, heard_us: 3_000 };
+          const row = { state: 'online', since_us: 1_000 };
+          return [
+            keepsEvent(ev, row, 2_500),  // the document predates the event: the event stands
+            keepsEvent(ev, row, 3_500),  // built after the event arrived: the document wins
+            keepsEvent({ ...ev, heard_us: undefined }, row, 2_500),  // no arrival time: the document
+            keepsEvent({ ...ev, fromEvent: false }, row, 2_500),  // a document's own row: the document
+            keepsEvent(ev, { state: 'online', since_us: 2_500 }, 2_500),  // a newer state began: the document
+          ];
+        }"""
+    )
+    assert got == [True, False, False, False, False]
+
+
 def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) -> None:
     """SIGSTOP the worker process (all cameras but the disabled one): within 3 status refreshes
     (6 s) and one read, /api/status, /metrics, the wall and the report stop saying online."""

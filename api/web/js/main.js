@@ -19,6 +19,7 @@ const NEEDS = { viewer: "status", investigator: "recordings", admin: "admin" };
 // The event stream carries changes; this read catches cameras added or removed, and cameras whose
 // worker stopped reporting (`unknown` after 6 s without a report: no event says so).
 const STATUS_POLL_MS = 5000;
+const STATUS_TIMEOUT_MS = 15000;
 
 const app = {
   session: null,
@@ -181,7 +182,11 @@ async function loadStatus() {
   if (app.statusBusy || !app.session) return;
   app.statusBusy = true;
   try {
-    const res = await request("/api/status", { headers: app.etag ? { "If-None-Match": app.etag } : {} });
+    // A read that never ends would hold `statusBusy` and freeze the wall: it is given up on.
+    const res = await request("/api/status", {
+      headers: app.etag ? { "If-None-Match": app.etag } : {},
+      signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+    });
     if (res.status === 200) {
       const doc = await res.json();
       app.etag = res.headers.get("ETag") || "";

@@ -9,6 +9,18 @@ import { FAULTS, MEANING, ORDER, label, rank } from "./states.js";
 const $ = (id) => document.getElementById(id);
 const NO_PICTURE = { offline: "No signal", disabled: "Recording off", starting: "Connecting…", unknown: "No report" };
 
+/**
+ * Whether a camera keeps the state an event gave it over a status document's row. Only while the
+ * document may predate the event: it was built before the event reached this page (an event is
+ * sent once it is in the catalog, with its status row) and says an older state began earlier. A
+ * document built after the event always wins, so a state can never stick on the wall however the
+ * worker dated its transitions.
+ */
+export function keepsEvent(old, row, generatedUs) {
+  return Boolean(old && old.fromEvent && old.state !== row.state &&
+    generatedUs < (old.heard_us ?? 0) && old.since_us > (row.since_us ?? 0));
+}
+
 export class Wall {
   /** @param {{onOpen: (camera: object) => void}} hooks */
   constructor({ onOpen }) {
@@ -66,8 +78,7 @@ export class Wall {
     for (const c of doc.cameras) {
       seen.add(c.id);
       const old = this.cams.get(c.id);
-      // An event newer than this document may already have moved the camera on.
-      if (old && old.since_us > (c.since_us ?? 0) && old.state !== c.state && old.fromEvent) {
+      if (keepsEvent(old, c, doc.generated_us)) {
         Object.assign(old, { ...c, state: old.state, since_us: old.since_us, reason: old.reason });
       } else {
         this.cams.set(c.id, { ...c, fromEvent: false });
@@ -83,7 +94,7 @@ export class Wall {
     const c = this.cams.get(ev.camera_id);
     if (!c) return false;
     if (ev.at_us < (c.since_us ?? 0)) return true; // older than what we show
-    Object.assign(c, { state: ev.to_state, since_us: ev.at_us, reason: ev.reason || "", fromEvent: true });
+    Object.assign(c, { state: ev.to_state, since_us: ev.at_us, reason: ev.reason || "", fromEvent: true, heard_us: serverNow() * 1000 });
     this.schedule();
     return true;
   }
