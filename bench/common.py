@@ -463,8 +463,10 @@ def measure_vigil(
     profile_dir: Path | None = None,
     health_overrides: dict[str, Any] | None = None,
     workers: dict[str, Any] | None = None,
+    repo: Path | None = None,
 ) -> RunResult:
     """`vigil run` recording every mount to SeaweedFS; CPU/memory over a window inside the clip.
+    `repo`: run the vigil of another checkout (an older commit's worktree) instead of this one.
 
     After the window, waits for every camera's first run (the whole clip: the file mount ends at
     the end of the file, and the backoff before a reconnect is set longer than the wait) to be
@@ -486,6 +488,7 @@ def measure_vigil(
         workers={"processes": processes, "backoff_initial_s": 120.0, "backoff_max_s": 120.0, **(workers or {})},
         spool={"path": str(work / "vigil" / "spool"), "max_bytes": "20GB"},
         health=hcfg,
+        **({"repo": repo} if repo is not None else {}),
     )
     db = work / "vigil" / "catalog.db"
     notes: list[str] = []

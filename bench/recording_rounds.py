@@ -3,6 +3,12 @@ the same mounts, K rounds, so a drift in the machine's speed (10 % within an hou
 on both sides of each ratio. Prints each round's ratio; writes results/recording_rounds.json.
 
     .venv/bin/python bench/recording_rounds.py --cameras 50 --rounds 3
+    git worktree add /tmp/before <commit>
+    .venv/bin/python bench/recording_rounds.py --cameras 50 --rounds 3 --before /tmp/before
+
+With `--before`, each round also runs that checkout's vigil (same mounts, same clip, between this
+one and ffmpeg), and prints this vigil's cost ÷ the older one's per round: a change's cost, with the
+machine's drift falling on both sides.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cameras", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--max-load", type=float, default=1.2, help="wait for the 1-min load below this")
+    ap.add_argument("--before", type=Path, default=None, help="a checkout of an older commit: its vigil too, each round")
     args = ap.parse_args(argv)
     n = args.cameras
     clip = clip_720p(90)
@@ -29,14 +36,28 @@ def main(argv: list[str] | None = None) -> int:
     with serve_files(clip.path, n) as mounts:
         for r in range(args.rounds):
             v = measure_vigil("vigil (sampler off)", mounts, clip, health=False, max_load=args.max_load)
+            b = None
+            if args.before is not None:
+                b = measure_vigil("vigil before (sampler off)", mounts, clip, health=False, max_load=args.max_load,
+                                  repo=args.before)
             f = measure_ffmpeg("ffmpeg -c copy -f segment", mounts.urls, mounts, clip, FFMPEG_SEGMENT, max_load=args.max_load)
             lost = v.frames_expected * n - v.frames_total
-            rounds.append({"vigil": v.core_pct / n, "vigil_main": v.main_core_pct / n, "ffmpeg": f.core_pct / n,
-                           "ratio": v.core_pct / f.core_pct, "vigil_frames_lost": lost})
-            print(f"round {r} N={n} vigil {v.core_pct / n:.4f} (main {v.main_core_pct / n:.4f}, lost {lost}) "
-                  f"ffmpeg {f.core_pct / n:.4f} ratio {v.core_pct / f.core_pct:.3f}", flush=True)
-    print(f"median ratio vigil ÷ ffmpeg at N = {n}: {median([x['ratio'] for x in rounds]):.3f}")
-    save_result("recording_rounds", {"cameras": n, "rounds": rounds})
+            row = {"vigil": v.core_pct / n, "vigil_main": v.main_core_pct / n, "ffmpeg": f.core_pct / n,
+                   "ratio": v.core_pct / f.core_pct, "vigil_frames_lost": lost}
+            line = (f"round {r} N={n} vigil {v.core_pct / n:.4f} (main {v.main_core_pct / n:.4f}, lost {lost}) "
+                    f"ffmpeg {f.core_pct / n:.4f} ratio {v.core_pct / f.core_pct:.3f}")
+            if b is not None:
+                row |= {"before": b.core_pct / n, "before_ratio": b.core_pct / f.core_pct, "after_over_before": v.core_pct / b.core_pct,
+                        "before_frames_lost": b.frames_expected * n - b.frames_total}
+                line += f" | before {b.core_pct / n:.4f} (lost {row['before_frames_lost']}) after÷before {row['after_over_before']:.3f}"
+            rounds.append(row)
+            print(line, flush=True)
+    ratios = [x["ratio"] for x in rounds]
+    print(f"median ratio vigil ÷ ffmpeg at N = {n}: {median(ratios):.3f} (spread {min(ratios):.3f}–{max(ratios):.3f})")
+    if args.before is not None:
+        ab = [x["after_over_before"] for x in rounds]
+        print(f"median vigil now ÷ before at N = {n}: {median(ab):.3f} (spread {min(ab):.3f}–{max(ab):.3f})")
+    save_result("recording_rounds", {"cameras": n, "before": str(args.before) if args.before else None, "rounds": rounds})
     return 0
 
 

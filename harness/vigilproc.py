@@ -46,12 +46,21 @@ class VigilProcess:
     """Writes a config file, starts `vigil run`, and lets a test poke at it."""
 
     def __init__(
-        self, workdir: Path, cameras: list[dict[str, Any]], *, s3: Any = None, log_level: str = "INFO", **overrides: Any
+        self,
+        workdir: Path,
+        cameras: list[dict[str, Any]],
+        *,
+        s3: Any = None,
+        log_level: str = "INFO",
+        repo: Path = REPO,
+        **overrides: Any,
     ) -> None:
         """`log_level="DEBUG"` for a test that reads what vigil's console leaves out (run starts, each
-        reconnect's delay)."""
+        reconnect's delay). `repo`: the checkout whose vigil runs (a benchmark's "before", a worktree
+        of an older commit)."""
         self.workdir = workdir
         self.log_level = log_level
+        self.repo = repo
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         storage: dict[str, Any] = {"backend": "local", "path": str(workdir / "objects")}
@@ -95,7 +104,7 @@ class VigilProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vigil.cli", "run", "--config", str(self.config_path)],
-            cwd=REPO,
+            cwd=self.repo,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from core.backoff import Backoff
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings
-from core.states import ONLINE
+from core.states import ONLINE, STATUS_REFRESH_S
 from notify.faults import Change, Fault, FaultRules, NewTicket, OpenTicket, TicketRules
+from notify.silence import SilenceWatch
 from notify.webhooks import Hook, body, rfc3339
 from storage.catalog import Camera, Catalog
 from storage.catalog.tables import camera_faults, events, ticket_cameras, tickets
@@ -85,6 +86,8 @@ class Notifier:
         self._next_due_us: int | None = 0  # 0: unknown, look at the faults
         self._pruned_at = 0.0
         self.steps = 0
+        self.silence = SilenceWatch(catalog, clock=clock)
+        self._silence_at = 0.0
 
     # ---- lifecycle
 
@@ -123,6 +126,7 @@ class Notifier:
                 while self.step() >= PAGE:  # a backlog: read on without waiting
                     pass
                 errors = 0
+                self._watch_silence()
             except Exception as e:  # noqa: BLE001 - the catalog may be down: retry next poll
                 errors += 1
                 if errors <= 3 or errors % 100 == 0:
@@ -134,6 +138,15 @@ class Notifier:
                 except Exception:  # noqa: BLE001
                     pass
             self._stop.wait(self.cfg.poll_s)
+
+    def _watch_silence(self) -> None:
+        """Stale statuses → `unknown` events (notify/silence.py), by the leader only."""
+        if not self.holder:
+            self.silence.stop_leading()
+            return
+        if time.monotonic() - self._silence_at >= STATUS_REFRESH_S:
+            self._silence_at = time.monotonic()
+            self.silence.check()
 
     def _nothing_to_do(self) -> bool:
         """A read-only look first: most polls find no new event and no fault due (no write then)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 
 from core.settings import Settings
 from notify.notifier import Notifier
@@ -17,13 +16,6 @@ from harness.fakes import FakeClock
 from tests.webhook_receiver import Receiver
 
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def settings(url: str, hooks: list[dict]) -> Settings:  # type: ignore[type-arg]

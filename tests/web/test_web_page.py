@@ -477,6 +477,13 @@ def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) ->
             assert "no report from its worker since" in (tile.get_attribute("title") or "")
             color = tile.evaluate("t => getComputedStyle(t).borderTopColor")
             assert color == "rgb(125, 133, 144)", color  # --unknown
+            # the event log says so too (webhooks, tickets and the history read it), once
+            def unknown_events() -> list[dict[str, Any]]:
+                evs = c.get("/api/events", params={"camera": "cam-c", "limit": 1000}).json()["events"]
+                return [e for e in evs if e["to_state"] == "unknown"]
+
+            went = wait_until(unknown_events, 20, 0.25, "an unknown event for cam-c")
+            assert len(went) == 1 and went[0]["reason"].startswith("no report from its worker since"), went
             # the report: the time since cam-c's last report is unknown, not uptime
             r = c.get("/api/report", params={"from": int(t_stop) - 20, "to": int(time.time()) + 60}).json()
             row = next(x for x in r["rows"] if x["key"] == "cam-c")
@@ -487,4 +494,10 @@ def test_a_worker_that_stops_reporting_shows_unknown_everywhere(world: World) ->
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     wait_until(lambda: api_states(world).get("cam-c") == "online", 30, 0.25, "cam-c online again once resumed")
+    with api(world) as c:
+        def latest() -> dict[str, Any]:
+            evs = c.get("/api/events", params={"camera": "cam-c", "limit": 1000}).json()["events"]
+            return max((e for e in evs if e["kind"] == "state"), key=lambda e: (e["at_us"], e["id"]))
+
+        wait_until(lambda: latest()["to_state"] == "online", 20, 0.25, "the event log to end cam-c's unknown")
     wait_until(lambda: badges(page).get("cam-c") == "online", 45, 0.1, "the wall to show cam-c online again")
