@@ -258,8 +258,10 @@ def test_the_demos_own_cameras_give_no_false_alarm_and_one_frozen_interval_per_s
     tmp_path: Path,
 ) -> None:
     """`vigil demo`'s cameras as it serves them (camserver `loop:` mounts, the gate's scheduled
-    freeze) for two minutes: the looping cameras went `frozen` every ~25 s within the first minute
-    (loops coming back to a picture), the gate went frozen → online → frozen around its freezes."""
+    freeze) through the gate's first scheduled freeze (~75 s; the loops come back to their first
+    picture more than once by then): the looping cameras went `frozen` every ~25 s within the first
+    minute (loops coming back to a picture), the gate went frozen → online → frozen around its
+    freeze. The ten-minute run is `vigil demo` itself (README)."""
     import yaml
 
     from vigil.demo import MOUNTS, SAMPLES, SCHEDULES
@@ -288,8 +290,8 @@ def test_the_demos_own_cameras_give_no_false_alarm_and_one_frozen_interval_per_s
     try:
         with v:
             cat = v.catalog
-            # two scheduled freezes (45–70 s and 90–115 s after the server started), then 5 s more
-            wait_until(lambda: sum(1 for _, m in marks if m == "normal") >= 2, 180, 0.5, "two scheduled freezes")
+            # the first scheduled freeze (45–70 s after the server started), then 5 s more
+            wait_until(lambda: any(m == "normal" for _, m in marks), 120, 0.5, "the first scheduled freeze to end")
             time.sleep(5)
             stop.set()
             # no picture fault on the healthy cameras (a start-up slower than stall_timeout_s on a
@@ -299,13 +301,15 @@ def test_the_demos_own_cameras_give_no_false_alarm_and_one_frozen_interval_per_s
                 assert "online" in states and not {"frozen", "black", "tampered"} & set(states), (
                     cid, [e.reason for e in transitions(cat, cid)],
                 )
-            gate = transitions(cat, "pelabuhan-gate-04")
+            # (a slow machine may reach these lines after the next freeze began at 90 s: not this one's)
+            first_end = [t for t, m in marks if m == "normal"][0]
+            gate = [e for e in transitions(cat, "pelabuhan-gate-04") if e.at_us / 1e6 < first_end + 10]
             frozen = [(e.at_us / 1e6, e.reason) for e in gate if e.to_state == "frozen"]
             thawed = [e.at_us / 1e6 for e in gate if e.from_state == "frozen"]
             assert not {"black", "tampered"} & {e.to_state for e in gate}
-            starts = [t for t, m in marks if m == "freeze"][:2]
-            ends = [t for t, m in marks if m == "normal"][:2]
-            assert len(frozen) == 2 and len(thawed) == 2, [(e.to_state, e.reason) for e in gate]
+            starts = [t for t, m in marks if m == "freeze"][:1]
+            ends = [t for t, m in marks if m == "normal"][:1]
+            assert len(frozen) == 1 and len(thawed) == 1, [(e.to_state, e.reason) for e in gate]
             for (at, reason), back, s, e in zip(frozen, thawed, starts, ends):
                 # dated from the first keyframe of the still picture (GOP 1 s), back at the first moving one
                 assert s - 0.5 <= at <= s + 2.5, (at - s, reason)
