@@ -41,7 +41,7 @@ import sqlalchemy as sa
 ROOT = Path.cwd() if (Path.cwd() / "storage").is_dir() else Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from playback.hls import render_vod, source_from_segment, vod_entries  # noqa: E402
+from playback.hls import MediaSource, render_vod, vod_entries  # noqa: E402
 from reports.availability import availability  # noqa: E402
 from storage.catalog import Catalog  # noqa: E402
 from storage.keys import segment_key  # noqa: E402
@@ -202,7 +202,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 def playlist(cat: Catalog, cam: str, end_us: int) -> str:
     segs = cat.segments_between(cam, end_us - 3600 * S, end_us, stored_only=True)
-    return render_vod(vod_entries([source_from_segment(s, f"/m/{s.object_key}") for s in segs], end_us - 3600 * S, end_us))
+    return render_vod(vod_entries([MediaSource(s, f"/m/{s.object_key}") for s in segs], end_us - 3600 * S, end_us))
 
 
 def vacuum(url: str) -> None:
