@@ -38,6 +38,7 @@ class TicketCameraOut(BaseModel):
     since_utc: str
     recovered_us: int | None
     recovered_utc: str | None
+    recovered_reason: str | None = Field(description="null: back online; camera_removed: deleted while in its fault")
 
 
 class TicketNoteOut(BaseModel):
@@ -62,10 +63,12 @@ class TicketOut(BaseModel):
     acked_us: int | None
     acked_utc: str | None
     acked_by: str | None
-    closed_us: int | None = Field(description="repaired: every camera back, or resolved by hand")
+    closed_us: int | None = Field(
+        description="repaired: every camera back, or resolved by hand; or its last camera in a fault removed"
+    )
     closed_utc: str | None
-    closed_by: str | None = Field(description="null when the cameras' recovery closed it")
-    close_reason: str | None = Field(description="recovered | resolved")
+    closed_by: str | None = Field(description="null when the cameras' recovery closed it; who removed the camera")
+    close_reason: str | None = Field(description="recovered | resolved | camera_removed")
     notes: list[TicketNoteOut] = []
 
 
@@ -113,6 +116,7 @@ def ticket_out(t: Ticket) -> TicketOut:
                 since_utc=iso_utc(c.since_us),
                 recovered_us=c.recovered_us,
                 recovered_utc=_utc(c.recovered_us),
+                recovered_reason=c.recovered_reason,
             )
             for c in t.cameras
         ],

@@ -29,7 +29,7 @@ from core.settings import Settings
 from core.states import ONLINE, STATUS_REFRESH_S
 from notify.faults import Change, Fault, FaultRules, NewTicket, OpenTicket, TicketRules
 from notify.silence import SilenceWatch
-from notify.webhooks import Hook, body, rfc3339
+from notify.webhooks import Hook
 from storage.catalog import Camera, Catalog
 from storage.catalog.tables import camera_faults, events, ticket_cameras, tickets
 from storage.outbox import (
@@ -43,6 +43,7 @@ from storage.outbox import (
     prune_delivered,
     release_cursor,
 )
+from storage.webhook_rows import body, rfc3339, ticket_rows
 
 __all__ = ["Notifier"]
 
@@ -319,30 +320,20 @@ class Notifier:
 
     def _ticket_rows(self, kind: str, t: OpenTicket, at_us: int, cams: dict[str, Camera], title: str = "") -> list[OutboxRow]:
         """`ticket_opened` / `ticket_closed`, for the webhooks that want the ticket's fault on one of its cameras."""
-        ids = sorted(t.cameras)
-        wanting = [h for h in self.hooks if any(h.wants((t.fault,), dict(cams[i].tags) if i in cams else {}) for i in ids)]
-        if not wanting or not ids:
-            return []
-        first = cams.get(ids[0])
         opened = kind == "ticket_opened"
-        delivery_id = f"ticket-{t.id}-{kind.removeprefix('ticket_')}"
-        text = body(
-            {
-                "id": delivery_id,
-                "type": kind,
-                "camera_id": ids[0],
-                "camera_name": (first.name if first else "") or ids[0],
-                "tags": dict(first.tags) if first else {},
-                "from_state": None if opened else t.fault,
-                "to_state": t.fault if opened else ONLINE,
-                "at": rfc3339(at_us),
-                "reason": title if opened else "every camera is back",
-                "ticket_id": t.id,
-                "cameras": ids,
-                "element": {"tag": t.element_tag, "value": t.element_value} if t.element_tag else None,
-            }
+        return ticket_rows(
+            [h.cfg for h in self.hooks],
+            kind,
+            ticket_id=t.id,
+            fault=t.fault,
+            element=(t.element_tag, t.element_value),
+            cameras={i: ((cams[i].name, cams[i].tags) if i in cams else ("", {})) for i in t.cameras},
+            at_us=at_us,
+            reason=title if opened else "every camera is back",
+            from_state=None if opened else t.fault,
+            to_state=t.fault if opened else ONLINE,
+            extra=None if opened else {"close_reason": "recovered"},
         )
-        return [OutboxRow(h.name, ids[0], delivery_id, text) for h in wanting]
 
     # ---- deliverers
 

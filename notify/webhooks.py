@@ -1,4 +1,5 @@
-"""Webhook deliveries: which changes a webhook wants, the JSON body, its signature, one POST.
+"""Webhook deliveries: a configured webhook, its signature, one POST (which changes it wants and
+the JSON body: storage/webhook_rows.py, shared with the API).
 
 The body is built once, when the change enters the outbox, and stored as text: every retry sends
 the very same bytes (same `id`), so a receiver can drop duplicates and check the signature
@@ -9,24 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
 
 import httpx
 
 from core.redact import redact_url
 from core.settings import WebhookConfig
+from storage.webhook_rows import wants
 
-__all__ = ["Attempt", "Hook", "SIGNATURE_HEADER", "rfc3339", "sign"]
+__all__ = ["Attempt", "Hook", "SIGNATURE_HEADER", "sign"]
 
 SIGNATURE_HEADER = "X-Vigil-Signature"
-
-
-def rfc3339(at_us: int) -> str:
-    """µs since the epoch → `2026-12-06T13:51:05.123456Z`."""
-    return datetime.fromtimestamp(at_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -52,15 +46,8 @@ class Hook:
         self.safe_url = redact_url(cfg.url)
 
     def wants(self, states: tuple[str | None, ...], tags: dict[str, str]) -> bool:
-        """A change from or to one of its states (a recovery from a watched fault is news too),
-        on a camera whose tags match every one of its tag filters."""
-        if not any(s in self.cfg.states for s in states if s):
-            return False
-        for key, want in self.cfg.tags.items():
-            have = tags.get(key)
-            if have is None or (have not in want if isinstance(want, list) else have != want):
-                return False
-        return True
+        """The filter (storage/webhook_rows.py: the API writes ticket rows with it too)."""
+        return wants(self.cfg, states, tags)
 
     def send(self, client: httpx.Client, body: str, delivery_id: str) -> Attempt:
         raw = body.encode()
@@ -78,7 +65,3 @@ class Hook:
             return Attempt(True)
         retry_all = r.status_code >= 500 or r.status_code in (408, 425, 429)
         return Attempt(False, retry_all, f"HTTP {r.status_code} from {self.safe_url}")
-
-
-def body(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), sort_keys=True)

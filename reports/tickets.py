@@ -2,8 +2,8 @@
 
 Stages of a ticket (storage/tickets.py): **detect** (`detected_us`, when the earliest camera's fault
 began) → **acknowledge** (`acked_us`, a technician took it) → **repair** (`closed_us`: every camera
-back, or resolved by hand). Over a window [start_us, end_us) the report counts the tickets
-*detected* inside it and gives, per row:
+back, or resolved by hand; a ticket closed because its camera was removed is not repaired). Over a
+window [start_us, end_us) the report counts the tickets *detected* inside it and gives, per row:
 
 - **mtta_s**: mean detect → acknowledge, over the tickets acknowledged;
 - **ack_to_repair_s**: mean acknowledge → repair, over the tickets both acknowledged and repaired;
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from reports.tabular import rows_to_csv, rows_to_json
 from storage.catalog import Catalog
-from storage.tickets import Ticket, list_tickets
+from storage.tickets import CAMERA_REMOVED, Ticket, list_tickets
 
 __all__ = ["TicketReportRow", "ticket_report", "ticket_rows", "to_csv", "to_json"]
 
@@ -46,8 +46,9 @@ def _mean(xs: list[float]) -> float | None:
 
 def _row(key: str, ts: Sequence[Ticket]) -> TicketReportRow:
     tta = [(t.acked_us - t.detected_us) / 1e6 for t in ts if t.acked_us is not None]
-    a2r = [(t.closed_us - t.acked_us) / 1e6 for t in ts if t.acked_us is not None and t.closed_us is not None]
-    ttr = [(t.closed_us - t.detected_us) / 1e6 for t in ts if t.closed_us is not None]
+    fixed = [t for t in ts if t.closed_us is not None and t.close_reason != CAMERA_REMOVED]
+    a2r = [(t.closed_us - t.acked_us) / 1e6 for t in fixed if t.acked_us is not None]
+    ttr = [(t.closed_us - t.detected_us) / 1e6 for t in fixed]
     return TicketReportRow(
         key=key,
         tickets=len(ts),

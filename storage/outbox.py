@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.catalog import Catalog
 from storage.catalog.tables import events, notify_cursor, notify_outbox, notify_webhooks
 
-__all__ = ["CURSOR", "Delivery", "OutboxRow", "WebhookFigures", "claim_cursor", "enqueue", "mark_delivered",
+__all__ = ["CURSOR", "Delivery", "OutboxRow", "WebhookFigures", "claim_cursor", "enqueue", "hold_notifier", "mark_delivered",
            "mark_failed", "move_cursor", "pending", "prune_delivered", "release_cursor", "webhook_figures"]
 
 CURSOR = "notifier"
@@ -86,6 +86,15 @@ def claim_cursor(c: sa.Connection, holder: str, now_us: int, ttl_us: int) -> int
 
 def move_cursor(c: sa.Connection, event_id: int) -> None:
     c.execute(sa.update(notify_cursor).where(notify_cursor.c.name == CURSOR).values(event_id=event_id))
+
+
+def hold_notifier(c: sa.Connection) -> None:
+    """Inside a transaction that changes tickets beside the notifier (a hand resolution, a camera
+    removed): wait for a notifier step in progress to commit, and keep the next one from starting
+    until this transaction ends — a step decides from the open tickets it read at its start. A
+    no-op write of the cursor row, whose lock every step takes first (claim_cursor); on SQLite,
+    the transaction's first write, which waits its turn."""
+    c.execute(sa.update(notify_cursor).where(notify_cursor.c.name == CURSOR).values(event_id=notify_cursor.c.event_id))
 
 
 def release_cursor(catalog: Catalog, holder: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
-from api.dependencies import CameraDep, Principal, ServicesDep, require
+from api.dependencies import CameraDep, Principal, ServicesDep, now_us, require
 from core.camera_config import CameraOptions
 from core.camera_url import check_camera_urls, split_credentials
 from core.health_config import HealthOverrides
@@ -18,6 +18,7 @@ from api.schemas import CameraIn, CameraList, CameraOut, CameraPatch
 from storage.audit_log import add_audit
 from storage.catalog import Camera
 from storage.catalog.camera_rows import split_camera
+from storage.tickets import close_for_removed_camera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 _OPTIONS = {"health": HealthOverrides(), "retention_days": None, "location": None}  # what null resets each to
@@ -149,7 +150,16 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
 
 @router.delete("/{camera_id}", status_code=204, response_class=Response)
 def delete_camera(who: Admin, cam: CameraDep, svc: ServicesDep) -> Response:
-    svc.ctx.catalog.delete_camera(cam.id)
+    """The camera's open tickets go with it (storage/tickets.close_for_removed_camera), in the
+    same transaction."""
+    closed: list[int] = []
+    hooks = svc.ctx.settings.notifications.webhooks
+
+    def tickets_too(c: Any) -> None:
+        closed.extend(close_for_removed_camera(c, cam.id, now_us(svc), who.name, hooks))
+
+    svc.ctx.catalog.delete_camera(cam.id, before=tickets_too)
     svc.board.invalidate()
-    add_audit(svc.ctx.catalog, "camera.delete", key=who.key, camera_id=cam.id, detail={"old": _audited(camera_out(cam))})
+    detail = {"old": _audited(camera_out(cam)), **({"tickets_closed": closed} if closed else {})}
+    add_audit(svc.ctx.catalog, "camera.delete", key=who.key, camera_id=cam.id, detail=detail)
     return Response(status_code=204)

@@ -1,5 +1,7 @@
 """Fault tickets: list and read (any role that sees status), acknowledge, annotate, resolve
-(technician, admin). The notifier opens and closes them (notify/); this only reads and works them."""
+(technician, admin). The notifier opens and closes them (notify/); this only reads and works them.
+An acknowledgement and a resolution write their webhook rows (`ticket_acked`, `ticket_resolved`)
+in the outbox with the change; the notifier delivers them."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from api.dependencies import Principal, ServicesDep, now_us, require
+from api.dependencies import Principal, Services, ServicesDep, now_us, require
 from api.ticket_schemas import AckIn, NoteIn, ResolveIn, TicketList, TicketOut, ticket_out
+from core.settings import WebhookConfig
 from storage.audit_log import add_audit
 from storage.tickets import Ticket, TicketError, ack_ticket, add_note, get_ticket, list_tickets, resolve_ticket
 
@@ -49,6 +52,11 @@ def ticket(_: Reader, svc: ServicesDep, ticket_id: TicketId) -> TicketOut:
     return _found(get_ticket(svc.ctx.catalog, ticket_id), ticket_id)
 
 
+def _hooks(svc: Services) -> list[WebhookConfig]:
+    """The webhooks `ticket_acked` / `ticket_resolved` are written for (delivered by the notifier)."""
+    return svc.ctx.settings.notifications.webhooks
+
+
 def _work(fn, *args):  # type: ignore[no-untyped-def]
     try:
         return fn(*args)
@@ -61,7 +69,7 @@ def _work(fn, *args):  # type: ignore[no-untyped-def]
 @router.post("/{ticket_id}/ack", response_model=TicketOut)
 def ack(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: AckIn | None = None) -> TicketOut:
     by = (body.by if body and body.by else None) or who.name
-    t = _work(ack_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc))
+    t = _work(ack_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc), _hooks(svc))
     if t is not None:
         add_audit(svc.ctx.catalog, "ticket.ack", key=who.key, detail={"ticket_id": ticket_id, "by": by})
     return _found(t, ticket_id)
@@ -76,7 +84,7 @@ def note(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: NoteIn) -> Ti
 @router.post("/{ticket_id}/resolve", response_model=TicketOut)
 def resolve(who: Worker, svc: ServicesDep, ticket_id: TicketId, body: ResolveIn | None = None) -> TicketOut:
     by = (body.by if body and body.by else None) or who.name
-    t = _work(resolve_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc), body.note if body else None)
+    t = _work(resolve_ticket, svc.ctx.catalog, ticket_id, by, now_us(svc), body.note if body else None, _hooks(svc))
     if t is not None:
         add_audit(svc.ctx.catalog, "ticket.resolve", key=who.key, detail={"ticket_id": ticket_id, "by": by})
     return _found(t, ticket_id)

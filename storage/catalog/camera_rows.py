@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -119,8 +120,12 @@ class CameraRows(CatalogBase):
                 n += 1
         return n
 
-    def delete_camera(self, camera_id: str) -> bool:
+    def delete_camera(self, camera_id: str, before: Callable[[sa.Connection], object] | None = None) -> bool:
+        """`before(connection)`: what else goes with the camera, in the same transaction, while its
+        row is still there (its open tickets: storage/tickets.close_for_removed_camera)."""
         with self._begin() as c:
+            if before is not None:
+                before(c)
             n = c.execute(sa.delete(cameras).where(cameras.c.id == camera_id)).rowcount
             c.execute(sa.delete(feed_status).where(feed_status.c.camera_id == camera_id))
         return bool(n)

@@ -250,6 +250,7 @@ ticket_cameras = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("since_us", sa.BigInteger, nullable=False),
     sa.Column("recovered_us", sa.BigInteger, nullable=True),
+    sa.Column("recovered_reason", sa.String(32), nullable=True),  # null: back online; camera_removed
     sa.Index("ix_ticket_cameras_camera", "camera_id"),
 )
 

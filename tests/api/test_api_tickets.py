@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from notify.notifier import Notifier
 from storage.catalog import Catalog, Event
 from tests.api.conftest import T0, make_env
 from harness.fakes import FakeClock
-from core.settings import TicketsConfig
+from core.settings import NotificationsConfig, TicketsConfig
+from storage.outbox import pending
+from storage.tickets import list_tickets
 
 S = 1_000_000
 
@@ -123,3 +126,65 @@ def test_tickets_ack_notes_resolve_and_report(tmp_path: Path, catalog: Catalog) 
         # a window that holds none of them
         empty = c.get(f"/api/report/tickets?from={T0 // S + 10}&to={T0 // S + 3600}", headers=env.auth("viewer")).json()
         assert empty["rows"] == []
+
+
+def test_a_removed_camera_leaves_its_open_tickets(tmp_path: Path, catalog: Catalog) -> None:
+    """DELETE /api/cameras/{id} while the camera is in an open ticket: its place is marked recovered
+    (`camera_removed`); a ticket with no camera left in a fault closes (`camera_removed`, by the
+    key's name, with a `ticket_closed` webhook row); a correlated ticket whose other camera is still
+    down stays open and closes when that one is back; a fault too young for a ticket opens none
+    once its camera is gone; and the report does not count the removal as a repair."""
+    clock = FakeClock(T0 / S)
+    env = make_env(tmp_path / "env", clock=clock, catalog=catalog)
+    env.ctx.settings.tickets = TicketsConfig(open_after_s={"offline": 60})
+    env.ctx.settings.notifications = NotificationsConfig(webhooks=[{"url": "http://127.0.0.1:9/h", "secret": "k", "name": "ops"}])
+    for cid in ("a", "b"):
+        env.add_camera(cid, tags={"district": "north", "uplink": "u1"})
+    env.add_camera("d", tags={"district": "south"})
+    env.add_camera("e", tags={"district": "south"})
+    n = Notifier(env.ctx.settings, env.catalog, "node-1", clock=clock)
+    n.step()
+    for cid, at in (("a", 1), ("b", 2), ("d", 1), ("e", 50)):
+        env.catalog.add_event(Event(cid, T0 + at * S, "state", "online", "offline", "no packets"))
+    clock.advance(62)
+    n.step()
+    ts = {t.title: t for t in list_tickets(env.catalog)}
+    gid, sid = ts["uplink u1: 2 cameras offline"].id, ts["d offline"].id
+    assert len(ts) == 2  # e's fault is 12 s old
+    admin = env.auth("admin")
+    with env.client() as c:
+        # the group is acknowledged from the API: its webhook row is written with it
+        assert c.post(f"/api/tickets/{gid}/ack", headers=env.auth("technician"), json={"by": "Budi"}).status_code == 200
+        clock.advance(10)  # T0+72
+        assert c.delete("/api/cameras/d", headers=admin).status_code == 204
+        single = c.get(f"/api/tickets/{sid}", headers=admin).json()
+        assert (single["status"], single["close_reason"], single["closed_by"], single["closed_us"]) == (
+            "closed", "camera_removed", "test-admin", T0 + 72 * S)  # fmt: skip
+        assert [(x["camera_id"], x["recovered_us"], x["recovered_reason"]) for x in single["cameras"]] == [
+            ("d", T0 + 72 * S, "camera_removed")]  # fmt: skip
+        assert c.delete("/api/cameras/a", headers=admin).status_code == 204
+        group = c.get(f"/api/tickets/{gid}", headers=admin).json()
+        assert group["status"] == "open"  # b is still down
+        assert [(x["camera_id"], x["recovered_reason"]) for x in group["cameras"]] == [("a", "camera_removed"), ("b", None)]
+        assert c.delete("/api/cameras/e", headers=admin).status_code == 204
+        clock.advance(100)  # e would be 122 s offline: no ticket for a camera that is gone
+        n.step()
+        assert [t["id"] for t in c.get("/api/tickets?status=open", headers=admin).json()["tickets"]] == [gid]
+        env.catalog.add_event(Event("b", T0 + 180 * S, "state", "offline", "online", "back"))
+        n.step()
+        group = c.get(f"/api/tickets/{gid}", headers=admin).json()
+        assert (group["status"], group["close_reason"], group["closed_us"]) == ("closed", "recovered", T0 + 180 * S)
+        rows = {r["key"]: r for r in c.get(f"/api/report/tickets?from={T0 // S}&to={T0 // S + 3600}", headers=admin).json()["rows"]}
+        assert (rows["d"]["tickets"], rows["d"]["repaired"], rows["d"]["open"], rows["d"]["mttr_s"]) == (1, 0, 0, None)
+        assert rows["b"]["repaired"] == 1
+        audit = c.get("/api/audit?action=camera.delete&camera=d", headers=admin).json()["entries"]
+        assert [r["detail"].get("tickets_closed") for r in audit] == [[sid]]
+    # the outbox: the acknowledgement and the close by removal, next to the notifier's rows
+    bodies = {d.delivery_id: json.loads(d.body) for d in pending(env.catalog, "ops")}
+    acked = bodies[f"ticket-{gid}-acked"]
+    assert (acked["type"], acked["acked_by"], acked["cameras"], acked["from_state"]) == ("ticket_acked", "Budi", ["a", "b"], "offline")
+    closed = bodies[f"ticket-{sid}-closed"]
+    assert (closed["close_reason"], closed["closed_by"], closed["to_state"], closed["reason"]) == (
+        "camera_removed", "test-admin", None, "camera d removed")  # fmt: skip
+    assert closed["tags"] == {"district": "south"}  # the camera's tags, read before its row went
+    assert bodies[f"ticket-{gid}-closed"]["close_reason"] == "recovered"

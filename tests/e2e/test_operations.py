@@ -1,7 +1,8 @@
 """Alerts that reach people, end to end: a real `vigil run`, real RTSP cameras, a real HTTP
 receiver. Webhook bodies and signatures (checked with the openssl CLI), delivery within 2 s, one
-ticket for three cameras on one uplink, the technician's work through the API, a receiver down
-for 20 s and vigil killed (-9) with deliveries pending: every change delivered, in order per camera."""
+ticket for three cameras on one uplink, the technician's work through the API (its acknowledgement
+and a resolution sent as `ticket_acked` / `ticket_resolved`), a receiver down for 20 s and vigil
+killed (-9) with deliveries pending: every change delivered, in order per camera."""
 
 from __future__ import annotations
 
@@ -125,6 +126,12 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
             10, 0.1, "ticket_opened delivered",
         )[0]  # fmt: skip
         assert opened["cameras"] == ["a", "b", "c"] and opened["element"] == {"tag": "uplink", "value": "u1"}
+        # the hand acknowledgement is sent too, from the outbox the API wrote it into, signed
+        acked = wait_until(
+            lambda: [d for d in receiver.deliveries() if d.json["id"] == f"ticket-{t['id']}-acked"], 10, 0.1, "ticket_acked",
+        )[0]  # fmt: skip
+        assert acked.json["type"] == "ticket_acked" and acked.json["acked_by"] == "Budi" and acked.json["cameras"] == ["a", "b", "c"]
+        assert acked.headers["x-vigil-signature"] == openssl_signature(acked.raw)
 
         # 3. the receiver goes down; the uplink comes back and d dies; vigil is killed with those
         #    deliveries pending, restarted, and the receiver comes back 20 s after it went down
@@ -185,6 +192,18 @@ def test_webhooks_tickets_outage_and_restart(tmp_path: Path) -> None:
         names = {s.name for f in text_string_to_metric_families(metrics) for s in f.samples}
         assert {"vigil_webhook_pending", "vigil_webhook_delivered_total", "vigil_webhook_failures_total", "vigil_tickets_open"} <= names
         assert SECRET not in metrics and SECRET not in v.log_text()
+
+        # 4. d's ticket (offline since step 3), resolved by hand with a note: ticket_resolved, signed
+        (mine,) = [x for x in http.get("/api/tickets?status=open&camera=d", headers=hdr(tech)).json()["tickets"]]
+        r = http.post(f"/api/tickets/{mine['id']}/resolve", headers=hdr(tech), json={"note": "camera replaced"})
+        assert r.status_code == 200 and r.json()["close_reason"] == "resolved"
+        got = wait_until(
+            lambda: [d for d in receiver.deliveries() if d.json["id"] == f"ticket-{mine['id']}-resolved"], 10, 0.1, "ticket_resolved",
+        )[0]  # fmt: skip
+        b = got.json
+        assert (b["type"], b["resolved_by"], b["note"], b["acked_by"], b["camera_id"]) == (
+            "ticket_resolved", "field-team", "camera replaced", "field-team", "d")  # fmt: skip
+        assert got.headers["x-vigil-signature"] == openssl_signature(got.raw) and RFC3339_UTC.match(b["at"])
         (tmp_path / "metrics.txt").write_text(metrics)
     finally:
         v.stop()

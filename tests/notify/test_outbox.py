@@ -4,6 +4,8 @@ refused row waits while other cameras go on, and a camera's later change never o
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,8 @@ from core.settings import Settings
 from notify.notifier import Notifier
 from storage.catalog import Camera, Catalog, Event
 from storage.outbox import pending, webhook_figures
+from storage.tickets import ack_ticket, list_tickets, resolve_ticket
+from storage.webhook_rows import rfc3339
 from harness.fakes import FakeClock
 from tests.webhook_receiver import Receiver
 
@@ -107,3 +111,51 @@ def _backoff():  # type: ignore[no-untyped-def]
     from core.backoff import Backoff
 
     return Backoff(0.2, 0.5)
+
+
+def test_a_hand_ack_and_resolve_reach_the_webhooks_that_want_the_ticket_signed(catalog_url: str) -> None:
+    """`ticket_acked` (the first acknowledgement only) and `ticket_resolved`, written by the API's
+    functions into the outbox with the change, go to the webhooks whose states hold the ticket's
+    fault and whose tags match one of its cameras; the notifier delivers them, signed, to a real
+    HTTP receiver after the ticket's own `ticket_opened`."""
+    cat = Catalog(catalog_url)
+    cat.upsert_camera(Camera(id="a", url="rtsp://10.0.0.1/x", name="Pole A", tags={"district": "north"}), 1)
+    receiver = Receiver()
+    hooks = [
+        {"url": receiver.url, "secret": "k-all", "name": "all"},
+        {"url": "http://127.0.0.1:9/south", "secret": "y", "name": "south", "tags": {"district": "south"}},
+        {"url": "http://127.0.0.1:9/frozen", "secret": "z", "name": "frozen", "states": ["frozen"]},
+    ]
+    s = settings(catalog_url, hooks)
+    wanted = s.notifications.webhooks
+    try:
+        clock = FakeClock(T0)
+        n = Notifier(s, cat, "node-1", clock=clock)
+        n.step()
+        us = int(T0 * 1e6)
+        cat.add_event(Event("a", us, "state", "online", "offline", "no packets"))
+        clock.advance(61)
+        n.step()
+        (t,) = list_tickets(cat, status="open")
+        assert ack_ticket(cat, t.id, "Budi", us + 70_000_000, wanted).acked_by == "Budi"
+        ack_ticket(cat, t.id, "Sari", us + 71_000_000, wanted)  # keeps Budi's: sends nothing
+        resolve_ticket(cat, t.id, "Rina", us + 80_000_000, "power cycled", wanted)
+        assert pending(cat, "south") == [] and pending(cat, "frozen") == []
+        with httpx.Client() as client:
+            n._deliver_pass(n.hooks[0], client, _backoff())
+        got = receiver.deliveries()
+        assert [d.json["id"] for d in got] == [
+            f"event-{cat.last_event_id()}", f"ticket-{t.id}-opened", f"ticket-{t.id}-acked", f"ticket-{t.id}-resolved"]  # fmt: skip
+        for d in got:
+            mac = hmac.new(b"k-all", d.raw, hashlib.sha256).hexdigest()
+            assert d.headers["x-vigil-signature"] == f"sha256={mac}" and d.headers["x-vigil-delivery"] == d.json["id"]
+        acked, resolved = got[2].json, got[3].json
+        assert (acked["type"], acked["acked_by"], acked["at"], acked["ticket_id"]) == (
+            "ticket_acked", "Budi", rfc3339(us + 70_000_000), t.id)  # fmt: skip
+        assert (acked["camera_id"], acked["camera_name"], acked["tags"], acked["cameras"]) == ("a", "Pole A", {"district": "north"}, ["a"])
+        assert (acked["from_state"], acked["to_state"], acked["reason"]) == ("offline", "offline", "a offline")
+        assert (resolved["type"], resolved["resolved_by"], resolved["note"], resolved["acked_by"]) == (
+            "ticket_resolved", "Rina", "power cycled", "Budi")  # fmt: skip
+        assert resolved["at"] == rfc3339(us + 80_000_000)
+    finally:
+        receiver.down()

@@ -2,24 +2,37 @@
 // beside it, refreshed every 2 s while open. Video: frame by frame over a WebSocket into Media
 // Source Extensions (live_mse.js), with the live delay it measures; where MSE is missing, the live
 // HLS playlist (a signed URL from /live-url); where the codec cannot be decoded, snapshots.
+// Beside it, the camera's open fault ticket: read-only, or with Acknowledge and Resolve for roles
+// that work tickets (through tickets.js's `act`, via the `onTicketAct` hook).
 
 import { cam, getJson, request } from "./api.js";
 import { dateTime, duration, serverNow, zoneLabel } from "./format.js";
 import { LivePlayer } from "./live_mse.js";
 import { Player } from "./player.js";
 import { MEANING, PICTURE, label } from "./states.js";
+import { workerName } from "./tickets.js";
 
 const $ = (id) => document.getElementById(id);
 const FIGURE_LIMIT = 12;
 
 export class LiveView {
-  /** @param {{canTimeline: () => boolean, onTimeline: (id: string) => void, onError: (msg: string) => void}} hooks */
-  constructor({ canTimeline, onTimeline, onError }) {
+  /**
+   * @param {{canTimeline: () => boolean, onTimeline: (id: string) => void, onError: (msg: string) => void,
+   *   ticketFor: (cameraId: string) => object|null, canWork: () => boolean, keyName: () => string,
+   *   onTicketAct: (ticketId: number, what: string, body: object, by: string) => Promise<boolean>}} hooks
+   */
+  constructor({ canTimeline, onTimeline, onError, ticketFor, canWork, keyName, onTicketAct }) {
     this.dialog = $("live");
     this.video = $("live-video");
     this.msg = $("live-msg");
     this.canTimeline = canTimeline;
     this.onError = onError;
+    this.ticketFor = ticketFor;
+    this.canWork = canWork;
+    this.keyName = keyName;
+    this.onTicketAct = onTicketAct;
+    this.ticketId = null;
+    this.working = false;
     this.camera = null;
     this.detail = null;
     this.timer = null;
@@ -45,6 +58,11 @@ export class LiveView {
       })
       : null;
     $("live-close").addEventListener("click", () => this.dialog.close());
+    $("live-tk-ack").addEventListener("click", () => this.work("ack", {}));
+    $("live-tk-resolve").addEventListener("click", () => {
+      const note = $("live-tk-note").value.trim();
+      this.work("resolve", note ? { note } : {});
+    });
     this.dialog.addEventListener("close", () => this.closed());
     $("live-timeline").addEventListener("click", () => {
       const id = this.camera?.id;
@@ -66,6 +84,8 @@ export class LiveView {
     $("live-timeline").hidden = !this.canTimeline();
     this.renderState();
     this.renderFigures();
+    this.ticketId = null;
+    this.renderTicket();
     if (!this.dialog.open) this.dialog.showModal();
     $("live-close").focus();
     this.startVideo();
@@ -131,6 +151,7 @@ export class LiveView {
     if (!this.camera || camera.id !== this.camera.id) return;
     this.camera = camera;
     this.renderState();
+    this.renderTicket();
     if (this.usesMse()) return; // the live stream says itself why it stalls, and resumes by itself
     if (!PICTURE.has(camera.state)) {
       this.message(this.why(camera), !this.playing);
@@ -196,6 +217,52 @@ export class LiveView {
     } catch (e) {
       if (e.status !== 401) this.onError(e.message);
     }
+  }
+
+  /** The camera's open ticket, if any (the wall's list of open tickets changed, or the camera did). */
+  renderTicket() {
+    const t = this.camera ? this.ticketFor(this.camera.id) : null;
+    const box = $("live-ticket");
+    box.hidden = !t;
+    if (!t) {
+      this.ticketId = null;
+      return;
+    }
+    if (this.ticketId !== t.id) { // another ticket: fresh fields
+      this.ticketId = t.id;
+      $("live-tk-name").value = workerName.get(this.keyName());
+      $("live-tk-note").value = "";
+      $("live-tk-msg").textContent = "";
+    }
+    box.dataset.ticket = String(t.id);
+    box.dataset.acked = String(Boolean(t.acked_us));
+    $("live-tk-title").textContent = `Ticket #${t.id}: ${t.title}`;
+    const ack = t.acked_us ? `acknowledged by ${t.acked_by} ${dateTime(t.acked_us / 1000)}` : "not acknowledged yet";
+    $("live-tk-times").textContent = `opened ${dateTime(t.opened_us / 1000)} ${zoneLabel()} · ${ack}`;
+    $("live-tk-work").hidden = !this.canWork();
+    $("live-tk-ack").textContent = t.acked_us ? "Acknowledged" : "Acknowledge";
+    $("live-tk-ack").disabled = this.working || Boolean(t.acked_us);
+    $("live-tk-resolve").disabled = this.working;
+  }
+
+  /** Acknowledge or resolve the shown ticket under the name typed (asked for when empty). */
+  async work(what, body) {
+    const id = this.ticketId;
+    const by = $("live-tk-name").value.trim();
+    if (!id || this.working) return;
+    if (!by) {
+      $("live-tk-msg").textContent = "Type your name first: it goes on the ticket.";
+      $("live-tk-name").focus();
+      return;
+    }
+    workerName.set(by);
+    $("live-tk-msg").textContent = "";
+    this.working = true;
+    this.renderTicket();
+    const done = await this.onTicketAct(id, what, body, by);
+    this.working = false;
+    if (done && what === "resolve" && this.ticketId === id) $("live-tk-note").value = "";
+    this.renderTicket();
   }
 
   renderState() {

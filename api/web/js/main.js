@@ -117,7 +117,7 @@ function signOut(message) {
   app.live?.dialog.close();
   app.timeline?.hide();
   app.network?.hide();
-  app.tickets?.hide();
+  app.tickets?.stop();
   app.wall?.stop();
   app.liveWall?.hide();
   app.session = null;
@@ -148,6 +148,10 @@ function start(session) {
     canTimeline: () => allows("investigator"),
     onTimeline: (id) => { location.hash = `#/timeline/${encodeURIComponent(id)}`; },
     onError: (m) => banner(m),
+    ticketFor: (id) => (allows("tickets") ? app.wall.ticketOf(id) : null),
+    canWork: () => allows("ticket_work"),
+    keyName: () => app.session?.key_name || "",
+    onTicketAct: (id, what, body, by) => app.tickets?.act(id, what, body, by) ?? Promise.resolve(false),
   });
   if (allows("tickets")) {
     app.tickets ??= new TicketsView({
@@ -158,8 +162,12 @@ function start(session) {
         $("tk-count").hidden = open === 0;
         $("tk-count").textContent = unacked ? `${open} (${unacked} new)` : String(open);
       },
+      onOpen: (tickets) => {
+        app.wall.setTickets(tickets);
+        if (app.live.isOpen) app.live.renderTicket();
+      },
     });
-    app.tickets.count();
+    app.tickets.watch();
   }
   app.wall.start();
   app.stream = new EventStream("/api/events/stream", { onEvent, onState: streamState });

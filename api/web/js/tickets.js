@@ -1,12 +1,23 @@
 // The tickets view (#/tickets): fault tickets, open first, grouped by district; technicians and
 // admins acknowledge, add notes and resolve from here. The notifier (server side) opens and closes
 // tickets; this view only reads and works them, and refreshes on every state event.
+// It also keeps the open tickets current for the wall (tile markers, the live view's ticket): one
+// read of GET /api/tickets?status=open every 5 s and after state changes, whatever the tab shown;
+// the live view's buttons work tickets through `act`, the same path as this view's.
 
 import { ApiError, authHeaders, getJson } from "./api.js";
 import { dateTime } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 15000;
+const OPEN_POLL_MS = 5000;
+const NAME_KEY = "vigil.tk-name";
+
+/** The name a technician works tickets under: the one typed last in this tab, else the key's. */
+export const workerName = {
+  get: (keyName) => sessionStorage.getItem(NAME_KEY) || keyName || "",
+  set: (name) => sessionStorage.setItem(NAME_KEY, name.trim()),
+};
 
 async function post(path, body) {
   let res;
@@ -33,18 +44,33 @@ function el(tag, cls, text) {
 }
 
 export class TicketsView {
-  constructor({ canWork, keyName, onError, onCount }) {
+  constructor({ canWork, keyName, onError, onCount, onOpen }) {
     this.canWork = canWork;
     this.onError = onError;
     this.onCount = onCount;
+    this.onOpen = onOpen;
     this.timer = null;
+    this.openTimer = null;
     this.pending = null;
     this.visible = false;
     $("tk-status").addEventListener("change", () => this.refresh());
     $("tk-district").addEventListener("change", () => this.refresh());
-    const saved = sessionStorage.getItem("vigil.tk-name");
-    $("tk-name").value = saved || keyName || "";
-    $("tk-name").addEventListener("change", () => sessionStorage.setItem("vigil.tk-name", $("tk-name").value.trim()));
+    $("tk-name").value = workerName.get(keyName);
+    $("tk-name").addEventListener("change", () => workerName.set($("tk-name").value));
+  }
+
+  /** Keep the open tickets (the tab's count, the wall's markers) current until `stop`. */
+  watch() {
+    this.loadOpen();
+    clearInterval(this.openTimer);
+    this.openTimer = setInterval(() => this.loadOpen(), OPEN_POLL_MS);
+  }
+
+  stop() {
+    this.hide();
+    clearInterval(this.openTimer);
+    clearTimeout(this.pending);
+    this.onOpen([]);
   }
 
   show() {
@@ -62,14 +88,19 @@ export class TicketsView {
   /** A state change somewhere: tickets may have opened or closed (coalesced to one read). */
   changed() {
     clearTimeout(this.pending);
-    this.pending = setTimeout(() => (this.visible ? this.refresh() : this.count()), 1500);
+    this.pending = setTimeout(() => {
+      if (this.visible) this.refresh();
+      this.loadOpen();
+    }, 1500);
   }
 
-  async count() {
+  /** Every open ticket: the tab's count and `onOpen` (the wall's markers, the live view). */
+  async loadOpen() {
     try {
       const doc = await getJson("/api/tickets?status=open&limit=5000");
       this.onCount(doc.tickets.length, doc.tickets.filter((t) => !t.acked_us).length);
-    } catch { /* the next change or refresh tries again */ }
+      this.onOpen(doc.tickets);
+    } catch { /* the next change or poll tries again */ }
   }
 
   async refresh() {
@@ -149,11 +180,13 @@ export class TicketsView {
     badge.dataset.state = t.status === "open" ? t.fault : "online";
     head.append(badge, el("strong", "tk-title", `#${t.id} ${t.title}`));
     card.append(head);
-    const cams = t.cameras.map((c) => `${c.name} (${c.recovered_us ? "back" : c.state})`).join(", ");
+    const how = (c) => (c.recovered_reason === "camera_removed" ? "removed" : c.recovered_us ? "back" : c.state);
+    const cams = t.cameras.map((c) => `${c.name} (${how(c)})`).join(", ");
     card.append(el("p", "tk-cams", cams));
     const times = [`detected ${dateTime(t.detected_us / 1000)}`];
     if (t.acked_us) times.push(`acknowledged by ${t.acked_by} ${dateTime(t.acked_us / 1000)}`);
-    if (t.closed_us) times.push(`${t.close_reason === "resolved" ? `resolved by ${t.closed_by}` : "recovered"} ${dateTime(t.closed_us / 1000)}`);
+    const closed = { resolved: `resolved by ${t.closed_by}`, camera_removed: `camera removed by ${t.closed_by}` }[t.close_reason] || "recovered";
+    if (t.closed_us) times.push(`${closed} ${dateTime(t.closed_us / 1000)}`);
     card.append(el("p", "tk-times muted", times.join(" · ")));
     if (t.status === "open" && this.canWork()) {
       const row = el("div", "tk-actions row");
@@ -176,13 +209,20 @@ export class TicketsView {
     return card;
   }
 
-  async act(id, what, body) {
-    const by = $("tk-name").value.trim();
+  /**
+   * The one path for working a ticket (this view's cards, the live view's buttons): POST `what`
+   * (ack, notes, resolve) as `by` (default: the name field here), then re-read. True when done.
+   */
+  async act(id, what, body, by = $("tk-name").value.trim()) {
+    let done = true;
     try {
       await post(`/api/tickets/${id}/${what}`, by ? { ...body, by } : body);
     } catch (e) {
+      done = false;
       this.onError(`Ticket ${id}: ${e.message}`);
     }
-    this.refresh();
+    if (this.visible) this.refresh();
+    await this.loadOpen();
+    return done;
   }
 }

@@ -1,5 +1,6 @@
 // The camera wall: every feed's state from one /api/status document, kept current by the event
-// stream; counters, filters, search, faults first; a virtualised grid of tiles with snapshots.
+// stream; counters, filters, search, faults first; a virtualised grid of tiles with snapshots; a
+// marker on the tile of a camera in an open ticket (the open tickets come from tickets.js).
 
 import { shortDuration, duration, serverNow } from "./format.js";
 import { VirtualGrid } from "./grid.js";
@@ -26,6 +27,7 @@ export class Wall {
   constructor({ onOpen }) {
     this.onOpen = onOpen;
     this.cams = new Map(); // id -> camera (the status document's fields, kept up to date)
+    this.tickets = new Map(); // camera id -> its open ticket
     this.filter = { state: "", district: "", text: "" };
     this.list = [];
     this.activeId = null;
@@ -67,6 +69,7 @@ export class Wall {
   stop() {
     this.snaps.stop();
     this.cams.clear();
+    this.tickets.clear();
     this.schedule();
   }
 
@@ -97,6 +100,31 @@ export class Wall {
     Object.assign(c, { state: ev.to_state, since_us: ev.at_us, reason: ev.reason || "", fromEvent: true, heard_us: serverNow() * 1000 });
     this.schedule();
     return true;
+  }
+
+  /**
+   * The open tickets (GET /api/tickets?status=open, newest first): each camera's, preferring one
+   * it is still in a fault in over one it has come back from (a correlated ticket stays open
+   * until all its cameras are back). Updates the markers of the tiles in view.
+   */
+  setTickets(tickets) {
+    const found = new Map();
+    for (const t of tickets) {
+      if (t.status !== "open") continue;
+      for (const c of t.cameras) {
+        const had = found.get(c.camera_id);
+        if (!had || (!c.recovered_us && had.back)) found.set(c.camera_id, { t, back: Boolean(c.recovered_us) });
+      }
+    }
+    this.tickets = new Map([...found].map(([id, v]) => [id, v.t]));
+    for (const [id, el] of this.grid.live) {
+      const c = this.cams.get(id);
+      if (c) this.updateTile(el, c);
+    }
+  }
+
+  ticketOf(id) {
+    return this.tickets.get(id) || null;
   }
 
   get(id) {
@@ -199,7 +227,7 @@ export class Wall {
     el.className = "tile";
     el.setAttribute("role", "option");
     el.innerHTML = `<div class="pic"><img alt="" decoding="async"><div class="nopic"></div>
-      <span class="badge"></span><span class="age"></span></div>
+      <span class="badge"></span><span class="age"></span><span class="tk-mark" hidden></span></div>
       <div class="info"><div class="name"></div><div class="meta"></div></div>`;
     return el;
   }
@@ -237,10 +265,23 @@ export class Wall {
     }
     el.querySelector(".nopic").textContent = url ? "" : NO_PICTURE[c.state] || "No picture yet";
     el.classList.toggle("stale", Boolean(url) && (c.state === "offline" || c.state === "disabled" || c.state === "unknown"));
+    this.setMark(el, this.tickets.get(c.id));
     this.setAge(el, c);
     el.title = c.reason ? `${label(c.state)}: ${c.reason}` : MEANING[c.state] || ""; // unknown: since when no report
     el.setAttribute("aria-selected", String(c.id === this.activeId));
     el.classList.toggle("active", c.id === this.activeId);
+  }
+
+  /** "T#12": red while nobody has acknowledged the ticket, quiet once someone has. */
+  setMark(el, t) {
+    const mark = el.querySelector(".tk-mark");
+    const key = t ? `${t.id}:${t.acked_by || ""}` : "";
+    if (mark.dataset.key === key) return;
+    mark.dataset.key = key;
+    mark.hidden = !t;
+    mark.textContent = t ? `T#${t.id}` : "";
+    mark.dataset.acked = String(Boolean(t?.acked_us));
+    mark.title = !t ? "" : t.acked_us ? `Ticket #${t.id}, acknowledged by ${t.acked_by}` : `Ticket #${t.id}, not acknowledged yet`;
   }
 
   setAge(el, c) {
@@ -254,9 +295,11 @@ export class Wall {
     age.hidden = false;
     age.textContent = shortDuration(s);
     age.title = `${label(c.state)} for ${duration(s)}`;
+    const t = this.tickets.get(c.id);
+    const ticket = t ? `, ticket ${t.id}${t.acked_us ? " acknowledged" : " not acknowledged"}` : "";
     el.setAttribute(
       "aria-label",
-      `${c.name || c.id}, ${label(c.state)} for ${duration(s)}${c.tags?.district ? `, district ${c.tags.district}` : ""}`,
+      `${c.name || c.id}, ${label(c.state)} for ${duration(s)}${c.tags?.district ? `, district ${c.tags.district}` : ""}${ticket}`,
     );
   }
 
