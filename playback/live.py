@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from playback.hls import live_media_sequence_base
 from storage.catalog import Catalog, Segment
+from storage.catalog.partitions import MAX_SEGMENT_US
 from storage.spool import Spool
 
 __all__ = ["LiveIndex", "LiveWindow"]
@@ -52,19 +53,21 @@ class LiveIndex:
         # (camera, run) -> (seq k, start_us of seq k, fragments in seqs < k)
         self._prefix: dict[tuple[str, str], tuple[int, int, int]] = {}
 
-    def _candidates(self, camera_id: str) -> list[Segment]:
+    def _candidates(self, camera_id: str, ended_after_us: int) -> list[Segment]:
         by_key: dict[tuple[str, int], Segment] = {}
         if self.spool is not None:
             for sp in self.spool.camera_segments(camera_id):
                 if sp.segment.fragments:
                     by_key[(sp.segment.run_id, sp.segment.seq)] = sp.segment
-        for s in self.catalog.latest_segments(camera_id, 4):
+        # only stored segments recent enough to matter: the catalog then reads the newest
+        # partitions, not one per day of the camera's history
+        for s in self.catalog.latest_segments(camera_id, 4, ended_after_us=ended_after_us):
             by_key.setdefault((s.run_id, s.seq), s)
         return sorted(by_key.values(), key=lambda s: s.start_us)
 
     def window(self, camera_id: str, min_window_us: int, now_us: int, stale_after_us: int) -> LiveWindow | None:
         """The newest run's newest segments covering ≥ min_window_us; None if nothing is recent."""
-        cands = self._candidates(camera_id)
+        cands = self._candidates(camera_id, now_us - stale_after_us - 2 * MAX_SEGMENT_US)  # the newest and the one before
         if not cands:
             return None
         newest = cands[-1]

@@ -21,7 +21,7 @@ from storage.catalog.partitions import MAX_SEGMENT_US, day_of, ensure_days
 from storage.catalog.tables import segment_totals, segments
 from storage.keys import parse_segment_key
 
-__all__ = ["SegmentRows", "add_totals", "segment_from_row"]
+__all__ = ["SegmentRows", "add_totals", "latest_query", "segment_from_row"]
 
 # Statements the recorder runs for every segment, built once: constructing them per call cost more
 # CPU than SQLite's work.
@@ -52,6 +52,19 @@ def segment_from_row(r: Any) -> Segment:
     m["fragments"] = unpack_fragments(m["fragments"])
     return Segment(**m)
 
+
+
+def latest_query(camera_id: str, limit: int, ended_after_us: int | None = None) -> sa.Select[Any]:
+    """`latest_segments`'s query (apart, so a test can EXPLAIN it)."""
+    q = (
+        sa.select(segments)
+        .where(segments.c.camera_id == camera_id, segments.c.state == "stored")
+        .order_by(segments.c.start_us.desc())
+        .limit(limit)
+    )
+    if ended_after_us is not None:
+        q = q.where(segments.c.start_us > ended_after_us - MAX_SEGMENT_US, segments.c.end_us > ended_after_us)
+    return q
 
 class SegmentRows(CatalogBase):
     _partition_days: set[int]
@@ -163,13 +176,11 @@ class SegmentRows(CatalogBase):
         with self.engine.connect() as c:
             return [segment_from_row(r) for r in c.execute(q)]
 
-    def latest_segments(self, camera_id: str, limit: int) -> list[Segment]:
-        q = (
-            sa.select(segments)
-            .where(segments.c.camera_id == camera_id, segments.c.state == "stored")
-            .order_by(segments.c.start_us.desc())
-            .limit(limit)
-        )
+    def latest_segments(self, camera_id: str, limit: int, *, ended_after_us: int | None = None) -> list[Segment]:
+        """The camera's newest stored segments, oldest first. With `ended_after_us` only those that
+        ended after it — and start_us is bounded from below too (MAX_SEGMENT_US), so on PostgreSQL
+        only the last day or two's partitions are probed, not one per day of history (live view)."""
+        q = latest_query(camera_id, limit, ended_after_us)
         with self.engine.connect() as c:
             rows = [segment_from_row(r) for r in c.execute(q)]
         return rows[::-1]

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -423,12 +422,6 @@ def test_leak_watch_decodes_gzip_bodies() -> None:
     finally:
         del LEAKS[n:]
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def test_refresh_sees_another_connections_write(tmp_path: Path, catalog_url: str) -> None:

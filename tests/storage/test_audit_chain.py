@@ -15,12 +15,6 @@ from storage.catalog import Catalog, audit
 from vigil.cli import main as vigil
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
 
 def _config(tmp_path: Path, url: str) -> str:
     p = tmp_path / "vigil.yaml"

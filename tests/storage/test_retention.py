@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from core.camera_config import CameraOptions
 from storage.catalog import Camera, Catalog, Segment
@@ -78,9 +77,3 @@ def test_an_interrupted_pass_is_finished_next_time(catalog_url: str, tmp_path: P
     apply_retention(cat, store, default_days=365, clock=FakeClock(NOW / 1e6))
     assert cat.segments_for() == [] and store.stat(s.object_key) is None
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return str(request.getfixturevalue("pg_url"))
