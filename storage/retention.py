@@ -29,8 +29,8 @@ from storage.object_store import ObjectStore, ObjectStoreError
 from storage.timeline import overlaps
 from core.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Candidate", "Hold", "RetentionResult", "add_hold", "apply_retention", "day_boundary", "list_holds", "release_hold",
-           "unheld"]
+__all__ = ["Candidate", "Hold", "RetentionResult", "add_hold", "apply_retention", "day_boundary", "list_holds",
+           "oldest_stored", "release_hold", "unheld"]
 
 log = logging.getLogger("vigil.retention")
 _PASS_LOCK = 0x76726574  # one node at a time drops days
@@ -267,6 +267,12 @@ def _row_pass(catalog: Catalog, store: ObjectStore, active: Sequence[Hold], res:
             return
 
 
+def oldest_stored(limit: int) -> sa.Select:  # type: ignore[type-arg]
+    """The byte budget's candidates: the oldest stored segments of any camera. Read in start order
+    from `ix_segments_start` (one probe per day partition), never by sorting every stored row."""
+    return _cols().where(segments.c.state == "stored").order_by(segments.c.start_us).limit(limit)
+
+
 def apply_retention(
     catalog: Catalog,
     store: ObjectStore,
@@ -307,8 +313,7 @@ def apply_retention(
             if total <= max_bytes:
                 break
             with catalog.engine.connect() as c:
-                q = _cols().where(segments.c.state == "stored").order_by(segments.c.start_us).limit(batch + len(spared_ids))
-                cands = [x for x in _candidates(c, q) if x.id not in spared_ids]
+                cands = [x for x in _candidates(c, oldest_stored(batch + len(spared_ids))) if x.id not in spared_ids]
             if not cands:
                 break
             doomed, _ = unheld(cands, active)

@@ -56,6 +56,7 @@ segments = sa.Table(
     sa.Column("state", sa.String(8), nullable=False),  # spooled | stored | deleting
     sa.Column("stored_us", sa.BigInteger, nullable=True),
     sa.Index("ux_segments_camera_start", "camera_id", "start_us", unique=True),
+    sa.Index("ix_segments_start", "start_us"),  # the byte budget: oldest first across cameras
     # only rows not yet stored (or being deleted): small, whatever the history
     sa.Index("ix_segments_unstored", "state", postgresql_where=sa.text("state <> 'stored'"),
              sqlite_where=sa.text("state <> 'stored'")),

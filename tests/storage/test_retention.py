@@ -77,3 +77,23 @@ def test_an_interrupted_pass_is_finished_next_time(catalog_url: str, tmp_path: P
     apply_retention(cat, store, default_days=365, clock=FakeClock(NOW / 1e6))
     assert cat.segments_for() == [] and store.stat(s.object_key) is None
 
+
+
+def test_the_byte_budget_reads_the_oldest_in_index_order_not_by_sorting_everything(pg_url: str, tmp_path: Path) -> None:
+    """The candidates of a byte-budget pass come from an index on start_us (one probe per day
+    partition): with sorting priced out, the plan has no Sort node — without the index it must sort
+    every stored row of every partition for each batch of 500."""
+    import sqlalchemy as sa
+
+    from storage.retention import oldest_stored
+
+    cat = Catalog(pg_url)
+    store = LocalStore(tmp_path / "obj")
+    for d in range(5):
+        put_segment(cat, store, "a", NOW - d * DAY)
+    with cat.engine.connect() as c:
+        c.execute(sa.text("SET enable_sort = off"))
+        sql = oldest_stored(500).compile(c, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(r[0] for r in c.execute(sa.text(f"EXPLAIN {sql}")))
+    assert "Sort" not in plan.replace("Merge Append", ""), plan
+    assert "ix_segments_start" in plan or "segments_start_us_idx" in plan or "start_us_idx" in plan, plan
