@@ -81,6 +81,7 @@ class Notifier:
         self._threads: list[threading.Thread] = []
         self._cams: dict[str, Camera] = {}
         self._cams_at = -1e9
+        self._cams_version: tuple[int, int] | None = None
         self.holder = False
         self._cursor = -1
         self._renew_at = 0.0
@@ -160,9 +161,12 @@ class Notifier:
         return int(last) <= self._cursor
 
     def _cameras(self, ids: Sequence[str]) -> dict[str, Camera]:
-        if time.monotonic() - self._cams_at > CAMERAS_TTL_S or any(i not in self._cams for i in ids):
+        """The catalog's cameras, read again when they changed (one count-and-max query): a camera
+        removed a moment ago must not keep a fault its worker's last writes would reopen."""
+        version = self.catalog.cameras_version()
+        if version != self._cams_version or time.monotonic() - self._cams_at > CAMERAS_TTL_S or any(i not in self._cams for i in ids):
             self._cams = {c.id: c for c in self.catalog.list_cameras()}
-            self._cams_at = time.monotonic()
+            self._cams_at, self._cams_version = time.monotonic(), version
         return self._cams
 
     def step(self) -> int:
@@ -193,7 +197,10 @@ class Notifier:
                 if e.kind != "state" or not e.to_state:
                     continue
                 closed_before = len(rules.plan.closed)
-                tid = rules.observe(Change(int(e.id), e.camera_id, int(e.at_us), e.from_state, e.to_state)) if self.tickets_on else None
+                # a camera removed since (its last writes can trail the removal): the change is still
+                # news for the webhooks, but no fault of a camera that is gone is tracked
+                watch = self.tickets_on and e.camera_id in cams
+                tid = rules.observe(Change(int(e.id), e.camera_id, int(e.at_us), e.from_state, e.to_state)) if watch else None
                 rows += self._state_rows(e, cams.get(e.camera_id), tid)
                 for ticket_id, at in rules.plan.closed[closed_before:]:
                     rows += self._ticket_rows("ticket_closed", known[ticket_id], at, cams)

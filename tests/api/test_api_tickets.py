@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from notify.notifier import Notifier
 from storage.catalog import Catalog, Event
+from storage.catalog.tables import camera_faults
 from tests.api.conftest import T0, make_env
 from harness.fakes import FakeClock
 from core.settings import NotificationsConfig, TicketsConfig
@@ -167,8 +169,13 @@ def test_a_removed_camera_leaves_its_open_tickets(tmp_path: Path, catalog: Catal
         assert group["status"] == "open"  # b is still down
         assert [(x["camera_id"], x["recovered_reason"]) for x in group["cameras"]] == [("a", "camera_removed"), ("b", None)]
         assert c.delete("/api/cameras/e", headers=admin).status_code == 204
+        # e's worker wrote once more before it stopped: no fault of a camera that is gone comes back
+        env.catalog.add_event(Event("e", T0 + 73 * S, "state", "offline", "starting", "worker restarted"))
+        env.catalog.add_event(Event("e", T0 + 74 * S, "state", "starting", "offline", "cannot connect"))
         clock.advance(100)  # e would be 122 s offline: no ticket for a camera that is gone
         n.step()
+        with env.catalog.engine.connect() as conn:
+            assert "e" not in set(conn.execute(sa.select(camera_faults.c.camera_id)).scalars())
         assert [t["id"] for t in c.get("/api/tickets?status=open", headers=admin).json()["tickets"]] == [gid]
         env.catalog.add_event(Event("b", T0 + 180 * S, "state", "offline", "online", "back"))
         n.step()
