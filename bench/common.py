@@ -362,6 +362,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     machine_busy_pct: float = 0.0  # every process on the machine (others' too), % of one core
     main_core_pct: float | None = None  # vigil's main process alone (API, supervisor, uploader)
+    workers_core_pct: float | None = None  # the worker processes alone (the recorders)
     upload_gap_ms: float | None = None  # median time between two uploads in a burst: the uploader's pace
 
     @property
@@ -514,9 +515,12 @@ def measure_vigil(
         server = TreeMeter(mounts.pids)
         s3m = TreeMeter(lambda: [s3.pid] if s3.pid else [])
         mainm = TreeMeter(lambda: [vp.proc.pid] if vp.proc else [], recursive=False)
+        # the recorders alone (the worker processes): per-camera work, apart from the fixed cost of
+        # the main process, the API process and their pollers, which N divides
+        workm = TreeMeter(lambda: vp.worker_pids() if vp.proc else [])
         if time.monotonic() - t0 + window_s > clip.seconds - 2:
             notes.append("window reaches past the clip's end for early cameras")
-        busy = _window([subject, server, s3m, mainm], window_s)
+        busy = _window([subject, server, s3m, mainm, workm], window_s)
         if profile_dir is not None:
             # after the window, never during it: py-spy sampling a process inflates its CPU time
             left = clip.seconds - (time.monotonic() - t0) - 2
@@ -565,6 +569,7 @@ def measure_vigil(
             notes=notes,
             machine_busy_pct=busy,
             main_core_pct=mainm.core_pct(),
+            workers_core_pct=workm.core_pct(),
             upload_gap_ms=median(gaps) if gaps else None,
         )
     finally:

@@ -35,21 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     rounds: list[dict[str, float]] = []
     with serve_files(clip.path, n) as mounts:
         for r in range(args.rounds):
-            v = measure_vigil("vigil (sampler off)", mounts, clip, health=False, max_load=args.max_load)
             b = None
-            if args.before is not None:
+            if args.before is not None and r % 2:  # odd rounds: the older one first (drift on both sides)
+                b = measure_vigil("vigil before (sampler off)", mounts, clip, health=False, max_load=args.max_load,
+                                  repo=args.before)
+            v = measure_vigil("vigil (sampler off)", mounts, clip, health=False, max_load=args.max_load)
+            if args.before is not None and b is None:
                 b = measure_vigil("vigil before (sampler off)", mounts, clip, health=False, max_load=args.max_load,
                                   repo=args.before)
             f = measure_ffmpeg("ffmpeg -c copy -f segment", mounts.urls, mounts, clip, FFMPEG_SEGMENT, max_load=args.max_load)
             lost = v.frames_expected * n - v.frames_total
-            row = {"vigil": v.core_pct / n, "vigil_main": v.main_core_pct / n, "ffmpeg": f.core_pct / n,
-                   "ratio": v.core_pct / f.core_pct, "vigil_frames_lost": lost}
+            row = {"vigil": v.core_pct / n, "vigil_main": v.main_core_pct / n, "vigil_workers": (v.workers_core_pct or 0) / n,
+                   "ffmpeg": f.core_pct / n, "ratio": v.core_pct / f.core_pct, "vigil_frames_lost": lost}
             line = (f"round {r} N={n} vigil {v.core_pct / n:.4f} (main {v.main_core_pct / n:.4f}, lost {lost}) "
                     f"ffmpeg {f.core_pct / n:.4f} ratio {v.core_pct / f.core_pct:.3f}")
             if b is not None:
                 row |= {"before": b.core_pct / n, "before_ratio": b.core_pct / f.core_pct, "after_over_before": v.core_pct / b.core_pct,
+                        "before_workers": (b.workers_core_pct or 0) / n,
+                        "workers_after_over_before": (v.workers_core_pct or 0) / max(b.workers_core_pct or 0, 1e-9),
                         "before_frames_lost": b.frames_expected * n - b.frames_total}
-                line += f" | before {b.core_pct / n:.4f} (lost {row['before_frames_lost']}) after÷before {row['after_over_before']:.3f}"
+                line += (f" | before {b.core_pct / n:.4f} (lost {row['before_frames_lost']}) after÷before {row['after_over_before']:.3f}"
+                         f" | workers alone {row['vigil_workers']:.4f} vs {row['before_workers']:.4f}: "
+                         f"{row['workers_after_over_before']:.3f}")
             rounds.append(row)
             print(line, flush=True)
     ratios = [x["ratio"] for x in rounds]
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.before is not None:
         ab = [x["after_over_before"] for x in rounds]
         print(f"median vigil now ÷ before at N = {n}: {median(ab):.3f} (spread {min(ab):.3f}–{max(ab):.3f})")
+        wb = [x["workers_after_over_before"] for x in rounds]
+        print(f"median workers now ÷ before at N = {n}: {median(wb):.3f} (spread {min(wb):.3f}–{max(wb):.3f})")
     save_result("recording_rounds", {"cameras": n, "before": str(args.before) if args.before else None, "rounds": rounds})
     return 0
 
