@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     # the stream must outlast: connect, the incident's minutes + a segment + upload, every window
     # (an export may take minutes on a loaded machine), the last segments' close
     need_s = 60 + args.minutes * 60 + args.rounds * (2 * args.window + 4 * args.pause + 240) + 120
-    clip = clip_looped(clip_720p(BENCH_CLIP_S), need_s)
+    clip = clip_looped(clip_720p(BENCH_CLIP_S), max(need_s, 24 * 60))  # one cached file for --quick and full
     print(f"# Export while recording: {n} cameras recording, exports of {c} × {args.minutes:g} min, "
           f"{args.rounds} rounds — {machine()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-export-rec-"))
