@@ -25,7 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import FFMPEG, clip_720p, count_frames, machine, md_table, median, save_result, wait_quiet  # noqa: E402
+from bench.common import (  # noqa: E402
+    FFMPEG,
+    clip_720p,
+    count_frames,
+    machine,
+    md_table,
+    median,
+    repeat_packets,
+    save_result,
+    wait_quiet,
+)
 
 FMP4_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 T0 = 1714557600 * 1_000_000
@@ -33,22 +43,7 @@ T0 = 1714557600 * 1_000_000
 
 def long_run(minute: Path, minutes: int, out: Path) -> None:
     """`minutes` copies of the clip's packets, timestamps continued, through one fMP4 muxer."""
-    import av
-
-    with av.open(str(minute)) as inp:
-        ist = inp.streams.video[0]
-        pkts = [(bytes(p), p.pts, p.dts, p.duration, p.is_keyframe) for p in inp.demux(ist) if p.dts is not None]
-        span = max(p[1] + p[3] for p in pkts) - min(p[1] for p in pkts)
-        with av.open(str(out), "w", format="mp4", options={"movflags": FMP4_FLAGS}) as oc:
-            ost = oc.add_stream_from_template(ist)
-            for k in range(minutes):
-                for data, pts, dts, dur, key in pkts:
-                    q = av.Packet(data)
-                    q.pts, q.dts, q.duration = pts + k * span, dts + k * span, dur
-                    q.time_base = ist.time_base
-                    q.is_keyframe = key
-                    q.stream = ost
-                    oc.mux(q)
+    repeat_packets(minute, minutes, out, FMP4_FLAGS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ catalog must hold exactly that many frames.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -52,8 +53,10 @@ __all__ = [
     "Clip",
     "Mounts",
     "RunResult",
+    "ThreadMeter",
     "TreeMeter",
     "clip_720p",
+    "clip_looped",
     "fmt",
     "machine",
     "measure_bare",
@@ -61,6 +64,7 @@ __all__ = [
     "measure_vigil",
     "md_table",
     "pct",
+    "repeat_packets",
     "save_result",
     "serve_files",
     "wait_quiet",
@@ -218,6 +222,71 @@ class TreeMeter:
         return 100.0 * self.cpu_s / self.wall_s if self.wall_s else 0.0
 
 
+class ThreadMeter:
+    """CPU seconds of one process over a window, its threads split by niceness: those that lowered
+    their own priority (an export job's, nice 10) apart from the rest.
+
+    Linux keeps niceness per thread and a new thread inherits its creator's, so a job's helper
+    threads (the store's read-ahead) count with it. Threads are read from /proc at `start()`, at
+    each `sample()` (call it a few times a second) and at `stop()`: a niced thread that ends between
+    two samples loses its last moments to `other_s`; the process's total (`total_s`, which keeps
+    the time of ended threads) is exact.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[float, int]] = {}
+        self._total0 = 0.0
+        self._w0 = 0.0
+        self.wall_s = self.total_s = self.niced_s = 0.0
+        self.nices: set[int] = set()  # the niceness of each niced thread seen
+
+    def _threads(self) -> dict[int, tuple[float, int]]:
+        out = {}
+        for stat in Path(f"/proc/{self.pid}/task").glob("*/stat"):
+            try:
+                raw = stat.read_text()
+            except OSError:  # the thread ended
+                continue
+            f = raw[raw.rfind(")") + 2:].split()  # f[0] is field 3 (state) of proc(5)
+            out[int(stat.parent.name)] = ((int(f[11]) + int(f[12])) / self.TICK, int(f[16]))
+        return out
+
+    def _total(self) -> float:
+        try:
+            t = psutil.Process(self.pid).cpu_times()
+        except psutil.Error:
+            return self._total0
+        return t.user + t.system
+
+    def start(self) -> None:
+        self._w0 = time.monotonic()
+        self._total0 = self._total()
+        now = self._threads()
+        self._first = {tid: cpu for tid, (cpu, _n) in now.items()}
+        self._last = dict(now)
+
+    def sample(self) -> None:
+        self._last.update(self._threads())
+
+    def stop(self) -> None:
+        self.sample()
+        self.wall_s = time.monotonic() - self._w0
+        self.total_s = self._total() - self._total0
+        self.niced_s = 0.0
+        for tid, (cpu, nice) in self._last.items():
+            if nice > 0:
+                self.niced_s += cpu - self._first.get(tid, 0.0)  # a thread born in the window: all of it
+                self.nices.add(nice)
+
+    @property
+    def other_s(self) -> float:
+        return self.total_s - self.niced_s
+
+
 # ---- media ---------------------------------------------------------------------------------------
 
 
@@ -284,6 +353,43 @@ def clip_720p(seconds: int = CLIP_SECONDS) -> Clip:
     d.pop("path")
     meta.write_text(json.dumps(d))
     return clip
+
+
+def repeat_packets(src: Path, copies: int, out: Path, movflags: str | None = None) -> None:
+    """`copies` copies of a file's video packets, timestamps continued, through one MP4 muxer
+    (fragmented with `movflags`): minutes or hours of stream from one clip, no frame encoded."""
+    import av
+
+    with av.open(str(src)) as inp:
+        ist = inp.streams.video[0]
+        pkts = [(bytes(p), p.pts, p.dts, p.duration, p.is_keyframe) for p in inp.demux(ist) if p.dts is not None]
+        span = max(p[1] + p[3] for p in pkts) - min(p[1] for p in pkts)
+        with av.open(str(out), "w", format="mp4", options={"movflags": movflags} if movflags else {}) as oc:
+            ost = oc.add_stream_from_template(ist)
+            for k in range(copies):
+                for data, pts, dts, dur, key in pkts:
+                    q = av.Packet(data)
+                    q.pts, q.dts, q.duration = pts + k * span, dts + k * span, dur
+                    q.time_base = ist.time_base
+                    q.is_keyframe = key
+                    q.stream = ost
+                    oc.mux(q)
+
+
+def clip_looped(clip: Clip, seconds: float) -> Clip:
+    """The clip over and over for at least `seconds`, as one plain MP4 (cached): a `file:` mount
+    that streams for many minutes without the camera server re-encoding (a `loop:` mount encodes
+    each camera, ~14 % of a core). The picture jumps back at each copy's start; a recorder does
+    not care (a GOP-50 clip cut at a keyframe), the health sampler sees motion throughout."""
+    copies = max(1, math.ceil(seconds / clip.seconds))
+    if copies == 1:
+        return clip
+    path = CACHE / f"{clip.path.stem}-x{copies}.mp4"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.mp4")
+        repeat_packets(clip.path, copies, tmp)
+        tmp.rename(path)
+    return Clip(path, clip.frames * copies, clip.seconds * copies, clip.kbps, clip.width, clip.height)
 
 
 def count_frames(path: Path) -> int:
