@@ -141,6 +141,11 @@ class HealthMonitor:
         self._since_us = self._wall_us(now)
         self._wait_since = now
         self._last_packet_t: float | None = None
+        # the video stream's time base as a float, per stream: PyAV makes a new Fraction at every
+        # `packet.time_base`, and `dts * Fraction` takes a gcd per frame (Fraction arithmetic showed
+        # in a profile of the recorders' per-packet path)
+        self._tb_stream: Any = None
+        self._tb_s: float | None = None
         self._win_start, self._win_frames, self._win_bytes = now, 0, 0
         self._fps: float | None = None
         self._kbps: float | None = None
@@ -260,8 +265,11 @@ class HealthMonitor:
             if count:
                 self._win_frames += 1
                 self._last_packet_t = arrival_mono
-                dts, tb = packet.dts, packet.time_base
-                self._link.frame(arrival_mono, size, float(dts * tb) if dts is not None and tb else None)
+                if stream is not self._tb_stream:
+                    tb = packet.time_base
+                    self._tb_stream, self._tb_s = stream, float(tb) if tb else None
+                dts, tb_s = packet.dts, self._tb_s
+                self._link.frame(arrival_mono, size, dts * tb_s if dts is not None and tb_s else None)
             if not sample:
                 return
             if not packet.is_keyframe:
