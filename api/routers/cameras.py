@@ -109,6 +109,11 @@ def change_camera(who: Admin, cam: CameraDep, body: CameraPatch, svc: ServicesDe
         if name in changes and changes[name] is None:
             raise HTTPException(422, f"{name} cannot be null")
     before = _audited(camera_out(cam))
+    if changes.get("health_url") and cam.password_sealed is not None and cam.password is None:
+        # the stored password, so that one in the substream URL is compared with it (a camera has
+        # one login) and never silently replaces it — the main stream's login too — unaudited
+        stored = svc.ctx.catalog.get_camera(cam.id, unseal=True)
+        cam.password = stored.password if stored is not None else None
     for name in ("url", "name", "transport", "tags", "enabled", "health_url", "username"):
         if name in changes:
             setattr(cam, name, changes[name])

@@ -211,3 +211,27 @@ def test_live_media_with_the_pages_bearer_key_too(tmp_path: Path) -> None:
         assert c.get(uri, headers={**h, "Range": "bytes=0-99"}).status_code == 206
         forged = uri.replace("live_from=", "live_from=1")  # the signature no longer matches
         assert c.get(forged, headers={**h, "Range": "bytes=0-99"}).status_code == 403
+
+
+def test_a_health_url_cannot_change_the_login_unseen(env: ApiEnv, client: TestClient) -> None:
+    """A substream URL carries the camera's one login: another password in it is refused (it used to
+    replace the stored password silently — the main stream's login too — with an empty audit entry)."""
+    h = env.auth("admin")
+    assert client.post("/api/cameras", json={"id": "gate", "url": camera_url()}, headers=h).status_code == 201
+    other = camera_url(path="/sub").replace(CAMERA_PASSWORD, "0ther-pa55-QQ")
+    r = client.patch("/api/cameras/gate", json={"health_url": other}, headers=h)
+    assert r.status_code == 422, r.text
+    assert "0ther-pa55-QQ" not in r.text
+    assert env.catalog.get_camera("gate", unseal=True).password == CAMERA_PASSWORD  # type: ignore[union-attr]
+    # the same login in the substream URL is no change of it
+    r = client.patch("/api/cameras/gate", json={"health_url": camera_url(path="/sub")}, headers=h)
+    assert r.status_code == 200 and r.json()["health_url"] == "rtsp://10.1.2.3:554/sub", r.text
+    assert env.catalog.get_camera("gate", unseal=True).password == CAMERA_PASSWORD  # type: ignore[union-attr]
+    d = [a for a in list_audit(env.catalog) if a.action == "camera.update"][-1].detail
+    assert d["new"] == {"health_url": "rtsp://10.1.2.3:554/sub"} and "password" not in d["new"]
+    # a camera without a password takes the substream's, and the audit says so
+    assert client.post("/api/cameras", json={"id": "yard", "url": "rtsp://10.1.2.4/main"}, headers=h).status_code == 201
+    r = client.patch("/api/cameras/yard", json={"health_url": camera_url(path="/sub")}, headers=h)
+    assert r.status_code == 200 and r.json()["password_set"], r.text
+    d = [a for a in list_audit(env.catalog) if a.action == "camera.update"][-1].detail
+    assert (d["old"]["password"], d["new"]["password"]) == (None, "*** (new)")

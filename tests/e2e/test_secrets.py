@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from storage.api_keys import create_key
+from storage.sealing import key_file_sealer
 from harness.servers import RtspServer
 from harness.vigilproc import VigilProcess, wait_until
 
@@ -80,3 +81,25 @@ def test_credentials_never_leak_and_rest_sealed(tmp_path: Path) -> None:
             assert _mode(spool) == 0o700 and _mode(tmp_path / "v") == 0o700
             for p in spool.rglob("*"):
                 assert _mode(p) == (0o700 if p.is_dir() else 0o600), f"{p} is {oct(_mode(p))}"
+
+
+def test_a_substream_url_cannot_change_the_login(tmp_path: Path) -> None:
+    """A health_url given with another password than the camera's is refused, and the camera
+    records on; before, it silently became the main stream's login too (recording stopped at the
+    next reconnect) and the audit entry recorded no change."""
+    with RtspServer({"/live": "synthetic:?w=160&h=120&fps=25&gop=25"}, auth=f"{USER}:{SECRET}") as rtsp:
+        cams = [{"id": "cam", "url": rtsp.url("/live", user=USER, password=SECRET)}]
+        with VigilProcess(tmp_path / "v", cams, recording={"segment_seconds": 2}) as v:
+            admin = create_key(v.catalog, "admin", "sub-admin")
+            wait_until(lambda: v.catalog.segments_for("cam"), 60, what="the camera to record")
+            wrong = rtsp.url("/live", user=USER, password="typo-" + SECRET)
+            with httpx.Client(base_url=v.url, timeout=10, headers={"Authorization": f"Bearer {admin}"}) as c:
+                r = c.patch("/api/cameras/cam", json={"health_url": wrong})
+                assert r.status_code == 422, r.text
+                # a change that restarts the camera's recorder: it must still log in
+                assert c.patch("/api/cameras/cam", json={"transport": "tcp", "name": "Gate"}).status_code == 200
+            n = len(v.catalog.segments_for("cam"))
+            wait_until(lambda: len(v.catalog.segments_for("cam")) >= n + 3, 30, what="the camera to record on")
+            cam = v.catalog.get_camera("cam")
+            assert cam is not None and cam.password_sealed is not None
+            assert key_file_sealer(tmp_path / "v" / "secret.key").unseal(cam.password_sealed) == SECRET
