@@ -21,19 +21,29 @@ __all__ = ["HeaderDeadlineProtocol", "exposure_warnings", "is_loopback", "server
 log = logging.getLogger("vigil.api")
 
 _TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+_TOO_LARGE_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol, plus: a request's headers must be complete within
     `header_timeout_s` of the connection opening (or of the request's first byte on a kept-alive
     connection); otherwise 408 and the connection is closed. uvicorn alone waits forever for a
-    connection that sends nothing or one header line a minute (slowloris)."""
+    connection that sends nothing or one header line a minute (slowloris).
+
+    And they must fit in `max_header_bytes` (request line included), else 431 and close: uvicorn's
+    httptools protocol has no size limit of its own (its `h11_max_incomplete_event_size` applies to
+    h11 only), so within the deadline one client could make it hold hundreds of MB of header lines.
+    Counted per read: the server holds at most the cap plus one read (≤ 256 KiB) of a request's
+    headers."""
 
     header_timeout_s = 10.0
+    max_header_bytes = 64 * 1024
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._in_headers = True  # the bytes arriving are a request's line and headers
+        self._header_bytes = 0
 
     def _arm(self) -> None:
         self._disarm()
@@ -58,6 +68,17 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        counted = self._in_headers
+        super().data_received(data)
+        if counted and self._in_headers and not self.transport.is_closing():
+            # none of these bytes ended the headers: all of them were header bytes
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._disarm()
+                self.transport.write(_TOO_LARGE_431)
+                self.transport.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._header_timer is None:
@@ -65,7 +86,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._in_headers = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_headers, self._header_bytes = True, 0  # what comes next is the next request's
 
 
 def is_loopback(host: str) -> bool:
@@ -94,7 +120,11 @@ def exposure_warnings(api: ApiConfig) -> list[str]:
 
 def server_config(app: Any, api: ApiConfig, **extra: Any) -> uvicorn.Config:
     """uvicorn settings for the API: header deadline, keep-alive, TLS when configured."""
-    protocol = type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": api.header_timeout_s})
+    protocol = type(
+        "HeaderDeadline",
+        (HeaderDeadlineProtocol,),
+        {"header_timeout_s": api.header_timeout_s, "max_header_bytes": api.max_header_bytes},
+    )
     kwargs: dict[str, Any] = dict(
         host=api.host,
         port=api.port,
@@ -103,7 +133,7 @@ def server_config(app: Any, api: ApiConfig, **extra: Any) -> uvicorn.Config:
         access_log=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=1,
-        h11_max_incomplete_event_size=64 * 1024,
+        h11_max_incomplete_event_size=api.max_header_bytes,
     )
     if api.tls_cert is not None:
         kwargs.update(ssl_certfile=str(api.tls_cert), ssl_keyfile=str(api.tls_key))

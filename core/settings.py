@@ -134,11 +134,12 @@ class ApiConfig(_Strict):
     # request limits (docs/design/security.md): bodies are small JSON documents
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1 << 20)  # request line + headers, else 431
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: the API serves HTTPS")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
 
-    _size = field_validator("max_body_bytes", mode="before")(lambda v: parse_size(v))
+    _size = field_validator("max_body_bytes", "max_header_bytes", mode="before")(lambda v: parse_size(v))
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "ApiConfig":

@@ -172,6 +172,59 @@ def test_slow_headers_are_cut(limited: tuple[ApiEnv, Any], start: bytes) -> None
     assert raw == b"" or _status(raw) == 408
 
 
+@pytest.mark.parametrize(
+    ("start", "fill"),
+    [
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ", b"a" * 65536),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n", b"X-Padding-Header: " + b"b" * 44 + b"\r\n"),
+        (b"GET /health?pad=", b"c" * 65536),
+    ],
+    ids=["one-huge-header", "many-headers", "huge-url"],
+)
+def test_huge_headers_are_431_unbuffered(limited: tuple[ApiEnv, Any], start: bytes, fill: bytes) -> None:
+    """Headers are capped in size, not only in time: within the header deadline a client used to
+    push hundreds of MB of header lines, all held by the server (300 MB in 10 s: RSS 112 → 1,195 MB)."""
+    _, port = limited
+    blob = fill * max(1, 65536 // len(fill))
+    rss0 = _rss_bytes()
+    s = _connect(port)
+    s.sendall(start)
+    s.setblocking(False)
+    sent, reply = 0, b""
+    t0 = time.monotonic()
+    while sent < 256 * 1024 * 1024 and time.monotonic() - t0 < 5:
+        try:
+            reply += s.recv(65536)
+            break  # answered (or closed) before all was sent
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            break
+        try:
+            sent += s.send(blob)
+        except BlockingIOError:
+            time.sleep(0.001)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    s.setblocking(True)
+    reply += _read_response(s)
+    s.close()
+    grew = _rss_bytes() - rss0
+    print(f"{len(start) + sent} header bytes pushed → {reply[:40]!r}, RSS +{grew / 1e6:.0f} MB")
+    assert _status(reply) == 431, reply[:200]
+    # what the client got rid of includes the kernel's socket buffers (a few MB on loopback)
+    assert sent < 16 * 1024 * 1024, f"the client could push {sent / 1e6:.0f} MB of headers"
+    assert grew < 20 * 1024 * 1024, f"RSS grew by {grew / 1e6:.0f} MB"
+
+
+def test_headers_up_to_the_cap_are_served(limited: tuple[ApiEnv, Any]) -> None:
+    """A request with large but legitimate headers (48 KiB of cookies, say) is answered."""
+    _, port = limited
+    s = _connect(port)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: " + b"k" * 48 * 1024 + b"\r\n\r\n")
+    assert _status(_read_response(s)) == 200
+
+
 def test_https_with_a_certificate(tmp_path: Path) -> None:
     import ssl
 
