@@ -16,6 +16,8 @@ import uvicorn
 
 from api.serving import server_config
 from tests.api.conftest import ApiEnv, make_env
+from harness.flood import push_until_answered
+from harness.flood import read_reply as _read_response
 from harness.servers import free_port, self_signed_cert
 
 
@@ -58,20 +60,6 @@ def _connect(port: int) -> socket.socket:
     return s
 
 
-def _read_response(s: socket.socket, timeout: float = 10.0) -> bytes:
-    s.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _status(raw: bytes) -> int:
     assert raw.startswith(b"HTTP/1.1 "), raw[:100]
     return int(raw.split(b" ", 2)[1])
@@ -89,25 +77,8 @@ def test_unauthenticated_huge_chunked_post_is_401_unread(limited: tuple[ApiEnv, 
         b"POST /api/cameras HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
-    s.setblocking(False)
-    sent = 0
-    reply = b""
     t0 = time.monotonic()
-    while sent < total and time.monotonic() - t0 < 120:
-        try:
-            reply += s.recv(65536)
-            break  # the server answered (or closed) before the body was sent
-        except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            break
-        try:
-            sent += s.send(framed)
-        except BlockingIOError:
-            time.sleep(0.001)
-        except (BrokenPipeError, ConnectionResetError):
-            break
-    s.setblocking(True)
+    sent, reply = push_until_answered(s, framed, total, 120)
     reply += _read_response(s)
     s.close()
     assert _status(reply) == 401, reply[:200]
@@ -189,24 +160,7 @@ def test_huge_headers_are_431_unbuffered(limited: tuple[ApiEnv, Any], start: byt
     rss0 = _rss_bytes()
     s = _connect(port)
     s.sendall(start)
-    s.setblocking(False)
-    sent, reply = 0, b""
-    t0 = time.monotonic()
-    while sent < 256 * 1024 * 1024 and time.monotonic() - t0 < 5:
-        try:
-            reply += s.recv(65536)
-            break  # answered (or closed) before all was sent
-        except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            break
-        try:
-            sent += s.send(blob)
-        except BlockingIOError:
-            time.sleep(0.001)
-        except (BrokenPipeError, ConnectionResetError):
-            break
-    s.setblocking(True)
+    sent, reply = push_until_answered(s, blob, 256 * 1024 * 1024, 5)
     reply += _read_response(s)
     s.close()
     grew = _rss_bytes() - rss0
