@@ -119,7 +119,7 @@ def exposure_warnings(api: ApiConfig) -> list[str]:
 
 
 def server_config(app: Any, api: ApiConfig, **extra: Any) -> uvicorn.Config:
-    """uvicorn settings for the API: header deadline, keep-alive, TLS when configured."""
+    """uvicorn settings for the API: header deadline and size, keep-alive, proxies, TLS when configured."""
     protocol = type(
         "HeaderDeadline",
         (HeaderDeadlineProtocol,),
@@ -134,6 +134,10 @@ def server_config(app: Any, api: ApiConfig, **extra: Any) -> uvicorn.Config:
         timeout_keep_alive=5,
         timeout_graceful_shutdown=1,
         h11_max_incomplete_event_size=api.max_header_bytes,
+        # X-Forwarded-For only from the proxies the operator names (uvicorn's own default believes
+        # 127.0.0.1: any local process could then pick its address for each request)
+        proxy_headers=bool(api.trusted_proxies),
+        forwarded_allow_ips=list(api.trusted_proxies) or None,
     )
     if api.tls_cert is not None:
         kwargs.update(ssl_certfile=str(api.tls_cert), ssl_keyfile=str(api.tls_key))

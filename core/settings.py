@@ -7,6 +7,7 @@ A bad file gets one clear message naming the key and the problem (`ConfigError`)
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -136,10 +137,23 @@ class ApiConfig(_Strict):
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1 << 20)  # request line + headers, else 431
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # addresses (or networks) of reverse proxies whose X-Forwarded-For names the client; none: the
+    # connection's own address is the client's (the failed-key limit counts per client address)
+    trusted_proxies: list[str] = Field(default_factory=list)
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: the API serves HTTPS")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
 
     _size = field_validator("max_body_bytes", "max_header_bytes", mode="before")(lambda v: parse_size(v))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {p!r} is not an IP address or network") from None
+        return v
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "ApiConfig":

@@ -179,6 +179,33 @@ def test_headers_up_to_the_cap_are_served(limited: tuple[ApiEnv, Any]) -> None:
     assert _status(_read_response(s)) == 200
 
 
+def _guesses_with_forwarded_for(port: int, n: int) -> dict[int, int]:
+    """`n` wrong keys, each claiming another client address in X-Forwarded-For."""
+    import httpx
+
+    codes: dict[int, int] = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        for i in range(n):
+            h = {"Authorization": f"Bearer vgl_{i:012x}_guess", "X-Forwarded-For": f"10.7.{i // 200}.{i % 200 + 1}"}
+            st = c.get("/api/status", headers=h).status_code
+            codes[st] = codes.get(st, 0) + 1
+    return codes
+
+
+def test_forwarded_for_is_believed_only_from_a_configured_proxy(tmp_path: Path) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: any process on the
+    machine could give each guessed key another address and never meet the failed-key limit
+    (60 guesses: 60 × 401). Without `api.trusted_proxies` the connection's address counts."""
+    env = make_env(tmp_path / "direct")
+    with _served(env) as port:
+        codes = _guesses_with_forwarded_for(port, 60)
+    assert codes.get(429, 0) >= 30, codes
+    # behind a reverse proxy the operator names, its X-Forwarded-For is the client's address
+    env = make_env(tmp_path / "proxied", trusted_proxies=["127.0.0.1"])
+    with _served(env) as port:
+        assert _guesses_with_forwarded_for(port, 60) == {401: 60}
+
+
 def test_https_with_a_certificate(tmp_path: Path) -> None:
     import ssl
 
