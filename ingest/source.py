@@ -58,9 +58,6 @@ class SourceOptions:
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
 
 
-LIVE_COALESCE_S = 0.02
-
-
 class PacketSource(Protocol):
     video: av.video.stream.VideoStream
     audio: av.audio.stream.AudioStream | None
@@ -122,7 +119,7 @@ class AvSource:
         # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
-        self.live: Any = None  # the session's live channel: while it has subscribers, short pauses
+        self.live: Any = None  # the session's live channel: while it has subscribers, no pauses
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (docs/design/platform.md §1.5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
@@ -230,9 +227,12 @@ class AvSource:
                 timing.frame(t1, dts * tb, t1 - t0)
             fresh = pause > 0 and at_edge(t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if fresh:
-                # while someone watches live, pause less than a frame (25 fps: 40 ms): never fall behind
-                sleep(pause if self.live is None or not self.live.active else min(pause, LIVE_COALESCE_S))
+            if fresh and (self.live is None or not self.live.active):
+                # While someone watches live, no pause: the next read waits on the socket and wakes
+                # as the next frame arrives — one wake-up per frame, the fewest a frame-by-frame
+                # view allows. A pause shorter than a frame woke twice per frame (the sleep, then
+                # the socket) and cost the reader ~40 % more (docs/design/live.md, "Cost of being watched").
+                sleep(pause)
 
     def _paced_packets(self) -> Iterator[av.Packet]:
         """Files play at their own pace, like a camera (the demo and some tests use them)."""

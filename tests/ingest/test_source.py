@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,6 +75,42 @@ def test_coalescing_stops_while_the_reader_is_behind(rtsp: RtspServer) -> None:
         src.close()
     assert len(recv) >= 6.0 * FPS * 0.8
     assert _lags(recv)[-1] <= 1.0, _lags(recv)[-5:]
+
+
+def test_a_watched_source_never_pauses_and_reads_each_frame_as_it_arrives(
+    rtsp: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the live channel has subscribers the reader waits on the socket, never on a timer: a
+    pause shorter than a frame woke it twice per frame (the timer, then the socket). Unwatched again,
+    it pauses as before."""
+    import threading
+
+    import ingest.source
+
+    reader = threading.get_ident()
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(s: float) -> None:  # the clock's sleep, counted for the reader's thread only
+        if threading.get_ident() == reader:
+            slept.append(s)
+        real_sleep(s)
+
+    monkeypatch.setattr(ingest.source.time, "sleep", sleep)
+    src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2))
+    live = SimpleNamespace(active=True)
+    src.live = live
+    try:
+        watched = _read(src, 3.0)
+        assert slept == [], f"slept while watched: {slept[:5]}"
+        live.active = False
+        _read(src, 2.0)
+    finally:
+        src.close()
+    gaps = [b[0] - a[0] for a, b in zip(watched, watched[1:])]
+    assert len(watched) >= 3.0 * FPS * 0.8
+    assert sum(g >= 0.12 for g in gaps) <= 2, "frame by frame, not in bursts"
+    assert slept and all(s == 0.2 for s in slept), "unwatched, the reader pauses at the live edge again"
 
 
 def test_udp_transport_is_never_paused(rtsp: RtspServer) -> None:
