@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from statistics import median
 from typing import Any
 
@@ -112,7 +112,11 @@ class NetworkFigures:
     transport: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        # every field is a number, a string or None: no deep copy (`asdict`) needed
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k in _FIGURE_FIELDS for v in (getattr(self, k),)}
+
+
+_FIGURE_FIELDS = tuple(f.name for f in fields(NetworkFigures))
 
 
 @dataclass(slots=True)
@@ -141,6 +145,13 @@ class LinkMeter:
         self._last_media: float | None = None
         self._timing: ArrivalTiming | None = None
         self._transport: str | None = None
+        # the hour's baseline and the nominal rate change only as buckets close and frames come:
+        # computed again at most once per closed bucket, not at every status refresh (the watchdog
+        # refreshes each camera every 2 s, and the hour holds 360 buckets)
+        self._baseline_key: tuple[int, float] | None = None
+        self._baseline: float | None = None
+        self._fps_key: tuple[int, float] | None = None
+        self._fps: float | None = None
 
     # ---- what the connection reports --------------------------------------------------------
     def connected(self, t: float, declared_fps: float | None, *, reconnect: bool) -> None:
@@ -194,7 +205,8 @@ class LinkMeter:
         ongoing = silent if silent > STALL_GAP_S else 0.0
         stalled = sum(s for _, s in self._stalls) + ongoing
         fps = self._nominal_fps()
-        recent = list(self._buckets)[-RECENT_BUCKETS:]
+        buckets = self._buckets
+        recent = [buckets[i] for i in range(max(0, len(buckets) - RECENT_BUCKETS), len(buckets))]
         frames = sum(b.frames for b in recent)
         span = sum(b.connected_s for b in recent) + self._open_connected(now, recent)
         elapsed = now - recent[0].start if recent else 0.0
@@ -224,11 +236,20 @@ class LinkMeter:
             return self._declared_fps
         if len(self._steps) < 10:
             return None
-        step = median(self._steps)
-        return 1.0 / step if step > 0 else None
+        key = (len(self._steps), self._buckets[-1].start if self._buckets else 0.0)
+        if key != self._fps_key:  # while the steps fill, or once per bucket when they are full
+            step = median(self._steps)
+            self._fps, self._fps_key = (1.0 / step if step > 0 else None), key
+        return self._fps
 
     def _baseline_kbps(self) -> float | None:
         """Median bitrate of the whole minutes in the last hour (needs five of them)."""
+        key = (len(self._buckets), self._buckets[-1].start if self._buckets else 0.0)
+        if key != self._baseline_key:
+            self._baseline, self._baseline_key = self._compute_baseline(), key
+        return self._baseline
+
+    def _compute_baseline(self) -> float | None:
         full = list(self._buckets)[:-1]  # the newest bucket is still filling
         minutes = [full[i : i + RECENT_BUCKETS] for i in range(len(full) % RECENT_BUCKETS, len(full), RECENT_BUCKETS)]
         rates = [sum(b.bytes for b in m) * 8 / (BUCKET_S * len(m)) / 1000 for m in minutes if len(m) == RECENT_BUCKETS]

@@ -69,6 +69,31 @@ def test_bitrate_against_the_cameras_own_baseline() -> None:
     assert f.bitrate_kbps == pytest.approx(500, rel=0.05) and f.bitrate_ratio == pytest.approx(0.5, abs=0.05)
 
 
+def test_figures_read_every_two_seconds_follow_the_camera() -> None:
+    """The watchdog reads the figures every 2 s; the slow ones (the hour's baseline, the nominal
+    rate) are worked out again only as buckets close — they must still follow the camera."""
+    m = LinkMeter(0.0)
+    m.connected(0.0, None, reconnect=False)
+    t, media = 0.0, 0.0
+
+    def run(seconds: float, fps: float, size: int) -> None:
+        nonlocal t, media
+        for _ in range(int(seconds / 2)):
+            end = play(m, t, 2.0, fps=fps, size=size, media0=media)
+            media += end - t
+            t = end
+            m.figures(t)
+
+    run(600, 25, 5000)  # 1000 kbit/s at 25 fps for ten minutes
+    first = m.figures(t)
+    assert first.nominal_fps == pytest.approx(25.0) and first.bitrate_baseline_kbps == pytest.approx(1000, rel=0.02)
+    run(3000, 15, 4000)  # reconfigured: 15 fps, 480 kbit/s, for the next 50 minutes
+    f = m.figures(t)
+    assert f.nominal_fps == pytest.approx(15.0)
+    assert f.bitrate_baseline_kbps == pytest.approx(480, rel=0.02)  # the hour's median minute
+    assert f.bitrate_ratio == pytest.approx(1.0, abs=0.02)
+
+
 def test_jitter_over_frames_the_reader_waited_for_only() -> None:
     steady = ArrivalTiming("tcp")
     for i in range(200):
