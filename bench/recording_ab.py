@@ -13,7 +13,6 @@ Writes results/recording_ab.json.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -22,30 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import _live_cameras, clip_720p, machine, save_result, serve_files, wait_quiet  # noqa: E402
+from bench.common import TreeMeter, _live_cameras, clip_720p, machine, save_result, serve_files, wait_quiet  # noqa: E402
 from harness.servers import SeaweedS3  # noqa: E402
 from harness.vigilproc import REPO, VigilProcess  # noqa: E402
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of every thread of these processes."""
-    total = 0.0
-    for pid in pids:
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{t}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / HZ
-    return total
-
 
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} ({min(xs):.3f}–{max(xs):.3f})"
@@ -86,15 +64,16 @@ def main(argv: list[str] | None = None) -> int:
             ) < n:
                 time.sleep(0.5)
             time.sleep(5.0)  # every camera's first segment open
-            pids = {name: p.worker_pids() for name, p in procs.items()}
+            # the worker processes alone: the per-camera work (the main and API processes are fixed costs)
+            meters = {name: TreeMeter(p.worker_pids) for name, p in procs.items()}
             rows: list[dict[str, float]] = []
             for w in range(args.windows):
-                c0 = {k: cpu_s(v) for k, v in pids.items()}
-                t0 = time.monotonic()
+                for m in meters.values():
+                    m.start()
                 time.sleep(args.window_s)
-                c1 = {k: cpu_s(v) for k, v in pids.items()}
-                wall = time.monotonic() - t0
-                pct = {k: 100 * (c1[k] - c0[k]) / wall / n for k in pids}
+                for m in meters.values():
+                    m.stop()
+                pct = {k: 100 * m.cpu_s / m.wall_s / n for k, m in meters.items()}
                 row = {**pct, "now_over_before": pct["now"] / pct["before"], "now_over_control": pct["now"] / pct["control"]}
                 rows.append(row)
                 print(f"window {w}: % of a core per camera — now {pct['now']:.4f}, control {pct['control']:.4f}, "

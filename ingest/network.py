@@ -113,7 +113,11 @@ class NetworkFigures:
 
     def as_dict(self) -> dict[str, Any]:
         # every field is a number, a string or None: no deep copy (`asdict`) needed
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k in _FIGURE_FIELDS for v in (getattr(self, k),)}
+        out: dict[str, Any] = {}
+        for k in _FIGURE_FIELDS:
+            v = getattr(self, k)
+            out[k] = round(v, 3) if isinstance(v, float) else v
+        return out
 
 
 _FIGURE_FIELDS = tuple(f.name for f in fields(NetworkFigures))
