@@ -345,6 +345,28 @@ def test_network_view_lists_the_weakest_links_first(world: World) -> None:
 # ---- 5b. incidents ---------------------------------------------------------------------------
 
 
+def test_incident_choices_fill_when_the_status_arrives_after_the_view(world: World) -> None:
+    """The incidents view opened before the page's first status document (a slow API under load):
+    its camera and district lists fill when the document arrives, not only when the view opens."""
+    ctx = world.browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="UTC")
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        held = {"on": True}
+        page.route("**/api/status*", lambda route: route.abort() if held["on"] else route.continue_())
+        page.goto(world.url + "/#/incidents")
+        page.fill("#signin-key", world.keys["investigator"])
+        page.click("#signin-button")
+        page.wait_for_selector("#view-incidents:not([hidden])")
+        options = "() => [...document.querySelectorAll('#inc-district option')].map(o => o.value)"
+        assert page.evaluate(options) == [""]  # no status yet: no districts to offer
+        held["on"] = False  # the API answers again; the page polls every 5 s
+        page.wait_for_function(f"() => ({options})().includes('east')")
+        assert page.evaluate("() => document.querySelectorAll('#inc-cameras option').length") >= 3
+    finally:
+        ctx.close()
+
+
 def test_incident_view_holds_exports_and_downloads_a_signed_bundle(world: World, cam_b_gap: Gap) -> None:
     """District east (cam-b, and cam-dead which never recorded), across the end of cam-b's first
     run: the page shows the gaps, exports with progress, downloads through a signed URL, and shows

@@ -202,6 +202,7 @@ async function loadStatus() {
       app.wall.setStatus(doc);
       app.liveWall?.refresh();
       app.timeline?.fillCameras();
+      if (app.incidents && !$("view-incidents").hidden) app.incidents.fillChoices();
     }
     if (bannerSource === "status") banner("");
   } catch (e) {
