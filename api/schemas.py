@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from core.camera_config import CameraConfig, CameraLocation, RetentionDays, check_tags, check_url
 from core.health_config import HealthOverrides
 from core.roles import Role
 from core.states import FEED_STATES
+from core.validation import StrictModel
 
 __all__ = [
     "AuditEntryOut",
@@ -50,10 +51,8 @@ class HealthOut(BaseModel):
 # ---- cameras ----------------------------------------------------------------------------------
 
 
-class CameraPatch(BaseModel):
+class CameraPatch(StrictModel):
     """Fields to change; absent fields stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, description="RTSP URL; credentials in it are split out, stored sealed, never returned")
     name: str | None = Field(None, max_length=200)
@@ -194,9 +193,7 @@ class SignedUrl(BaseModel):
 # ---- keys and audit ---------------------------------------------------------------------------
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KeyCreate(StrictModel):
     role: Role
     name: str = Field(min_length=1, max_length=100, pattern=r"\S")
 

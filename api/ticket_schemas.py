@@ -3,7 +3,9 @@ api/routers/notifications.py). Times: µs since the epoch in `*_us`, the same in
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from core.validation import StrictModel
 
 from api.timeparse import iso_utc
 from storage.tickets import Ticket
@@ -12,19 +14,16 @@ __all__ = ["AckIn", "NoteIn", "NotificationsOut", "ResolveIn", "TicketCameraOut"
            "TicketOut", "WebhookOut", "ticket_out"]
 
 
-class AckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AckIn(StrictModel):
     by: str | None = Field(default=None, max_length=100, description="who acknowledges; default: the key's name")
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NoteIn(StrictModel):
     text: str = Field(min_length=1, max_length=4000)
     by: str | None = Field(default=None, max_length=100, description="the author; default: the key's name")
 
 
-class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResolveIn(StrictModel):
     by: str | None = Field(default=None, max_length=100, description="who resolves; default: the key's name")
     note: str | None = Field(default=None, max_length=4000, description="what was done")
 

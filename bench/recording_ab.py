@@ -7,6 +7,8 @@ hour on this VM) falls on all of them at once, so a small difference shows; the 
     git worktree add /tmp/before <commit>
     .venv/bin/python bench/recording_ab.py --before /tmp/before --cameras 30 --windows 10
 
+`--now <checkout>` puts another tree in this checkout's place (to time one commit against its parent).
+
 Writes results/recording_ab.json.
 """
 
@@ -32,13 +34,14 @@ def spread(xs: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, required=True, help="a checkout of the older commit")
+    ap.add_argument("--now", type=Path, default=REPO, help="the newer checkout (this one by default)")
     ap.add_argument("--cameras", type=int, default=30, help="per tree (three trees record at once)")
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--window-s", type=float, default=10.0)
     ap.add_argument("--max-load", type=float, default=1.2)
     args = ap.parse_args(argv)
     n = args.cameras
-    trees = {"now": REPO, "control": REPO, "before": args.before}
+    trees = {"now": args.now, "control": args.now, "before": args.before}
     # every window inside the clip: connect (≤ 60 s) + settle + the windows
     clip = clip_720p(int(90 + args.windows * args.window_s))
     print(f"# Recording cost side by side, {n} cameras per tree — {machine()}", flush=True)
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     aa = [r["now_over_control"] for r in rows]
     print(f"now ÷ before:  median {spread(ab)}")
     print(f"now ÷ control: median {spread(aa)}  (the same code: the noise of this run)")
-    save_result("recording_ab", {"cameras": n, "before": str(args.before), "windows": rows,
+    save_result("recording_ab", {"cameras": n, "now": str(args.now), "before": str(args.before), "windows": rows,
                                  "now_over_before": ab, "now_over_control": aa})
     return 0
 

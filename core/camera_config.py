@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from core.health_config import HealthOverrides
 from core.ids import check_camera_id
+from core.validation import StrictModel
 
 __all__ = ["CameraConfig", "CameraLocation", "CameraOptions", "RetentionDays", "check_tags", "check_url"]
 
@@ -48,11 +49,7 @@ def check_tags(v: dict[str, str] | None) -> dict[str, str] | None:
     return v
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CameraLocation(_Strict):
+class CameraLocation(StrictModel):
     """Where a camera stands and where it looks: what an incident's `near` search and an evidence
     manifest need (WGS 84 degrees; heading clockwise from true north)."""
 
@@ -62,7 +59,7 @@ class CameraLocation(_Strict):
     address: str = Field(default="", max_length=500)
 
 
-class CameraOptions(_Strict):
+class CameraOptions(StrictModel):
     """What the catalog keeps in a camera's `options` column (JSON): its settings beyond the stream."""
 
     health: HealthOverrides = Field(default_factory=HealthOverrides)
@@ -74,7 +71,7 @@ class CameraOptions(_Strict):
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
 
 
-class CameraConfig(_Strict):
+class CameraConfig(StrictModel):
     """One entry of the config file's `cameras:` list."""
 
     id: str = Field(description="1-64 of a-z, 0-9, '-', '_', starting with a letter or digit", max_length=64)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
+
+from core.validation import StrictModel
 
 __all__ = ["HealthConfig", "HealthOverrides"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HealthConfig(_Strict):
+class HealthConfig(StrictModel):
     """Thresholds for feed states; docs/design/health.md gives the measurements behind each default."""
 
     enabled: bool = True  # False: no decoding, only packet-level states (starting/online/offline)
@@ -71,7 +69,7 @@ def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
 # One camera's departures from the global `HealthConfig`; None = the global value.
 HealthOverrides = create_model(  # type: ignore[call-overload]
     "HealthOverrides",
-    __base__=_Strict,
+    __base__=StrictModel,
     __module__=__name__,
     __doc__="One camera's health thresholds where they differ from the global ones; the same rules apply.",
     **_optional_fields(HealthConfig),

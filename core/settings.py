@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from core.camera_config import CameraConfig, CameraLocation
 from core.health_config import HealthConfig, HealthOverrides
-from core.validation import describe_errors
+from core.validation import StrictModel, describe_errors
 
 __all__ = [
     "CameraConfig",
@@ -65,11 +65,7 @@ def parse_size(value: Any) -> int:
     return int(number * factor)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class S3Config(_Strict):
+class S3Config(StrictModel):
     endpoint: str = "127.0.0.1:8333"
     access_key: str = ""
     secret_key: str = ""
@@ -79,24 +75,24 @@ class S3Config(_Strict):
     ca_file: Path | None = Field(default=None, description="PEM CA bundle to verify the S3 server's certificate")
 
 
-class StorageConfig(_Strict):
+class StorageConfig(StrictModel):
     backend: Literal["local", "s3"] = "local"
     path: Path = Path("./data/objects")
     s3: S3Config = S3Config()
 
 
-class SpoolConfig(_Strict):
+class SpoolConfig(StrictModel):
     path: Path = Path("./data/spool")
     max_bytes: int = 10 * 10**9
 
     _size = field_validator("max_bytes", mode="before")(lambda v: parse_size(v))
 
 
-class RecordingConfig(_Strict):
+class RecordingConfig(StrictModel):
     segment_seconds: float = Field(default=60.0, ge=2, le=600)
 
 
-class WorkersConfig(_Strict):
+class WorkersConfig(StrictModel):
     processes: int = Field(default=2, ge=1, le=256)
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
@@ -107,7 +103,7 @@ class WorkersConfig(_Strict):
     read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
 
 
-class ClusterConfig(_Strict):
+class ClusterConfig(StrictModel):
     """Camera leases; one node with SQLite needs none of this changed."""
 
     lease_ttl_s: float = Field(default=15.0, ge=3)
@@ -116,7 +112,7 @@ class ClusterConfig(_Strict):
     api_url: str = Field(default="", description="how other nodes reach this node's API (live relay); default http://api.host:api.port")
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(StrictModel):
     days: float = Field(default=30.0, gt=0, description="default age limit; a camera's retention_days overrides it")
     max_bytes: int | None = Field(default=None, description="byte budget for the whole object store")
     interval_s: float = Field(default=600.0, gt=0)
@@ -127,7 +123,7 @@ class RetentionConfig(_Strict):
     _size = field_validator("max_bytes", mode="before")(lambda v: None if v is None else parse_size(v))
 
 
-class ApiConfig(_Strict):
+class ApiConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     auth: bool = True
@@ -162,7 +158,7 @@ class ApiConfig(_Strict):
         return self
 
 
-class SecurityConfig(_Strict):
+class SecurityConfig(StrictModel):
     """docs/design/security.md: what each setting defends against."""
 
     # camera URL schemes accepted (config file and API alike); add e.g. file only for trusted setups
@@ -186,7 +182,7 @@ class SecurityConfig(_Strict):
 ALERT_STATES = ("offline", "frozen", "black", "tampered", "unknown", "online", "starting")
 
 
-class WebhookConfig(_Strict):
+class WebhookConfig(StrictModel):
     """One receiver of state changes and ticket changes (notify/, docs/design/operations.md)."""
 
     url: str
@@ -217,7 +213,7 @@ class WebhookConfig(_Strict):
         return v
 
 
-class NotificationsConfig(_Strict):
+class NotificationsConfig(StrictModel):
     webhooks: list[WebhookConfig] = []
     retry_initial_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
@@ -235,7 +231,7 @@ class NotificationsConfig(_Strict):
         return hooks
 
 
-class TicketsConfig(_Strict):
+class TicketsConfig(StrictModel):
     """When a fault becomes a ticket, and which tags name what cameras hang on."""
 
     enabled: bool = True
@@ -254,7 +250,7 @@ class TicketsConfig(_Strict):
         return v
 
 
-class EvidenceConfig(_Strict):
+class EvidenceConfig(StrictModel):
     """Evidence exports: the Ed25519 signing key (a file, never the catalog) and the bundles."""
 
     signing_key_path: Path | None = Field(
@@ -267,7 +263,8 @@ class EvidenceConfig(_Strict):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+        env_prefix="VIGIL_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
+        allow_inf_nan=False,
     )
 
     storage: StorageConfig = StorageConfig()

@@ -1,4 +1,5 @@
-"""pydantic's validation errors as one line for a person: `key.path: problem; other.key: problem`.
+"""The rules every setting is read by (`StrictModel`), and pydantic's validation errors as one line
+for a person: `key.path: problem; other.key: problem`.
 
 The config file's refusal, the API's 422 and a worker's refusal of a camera's stored settings all
 word a bad value the same way, and none of them quotes the value (it may be a URL with a password).
@@ -9,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["describe_errors"]
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["StrictModel", "describe_errors"]
+
+
+class StrictModel(BaseModel):
+    """Base of every settings block: an unknown key is an error (a typo never passes as a default),
+    and so is an infinite or NaN number (`inf` passes `gt=0`: a threshold of Infinity, valid in
+    Python's JSON, would switch a check off without a word)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def describe_errors(errors: Iterable[Mapping[str, Any]], *, skip: tuple[str, ...] = ()) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.dependencies import CameraDep, Principal, ServicesDep, check_range, now_us, optional_time, require
 from api.timeparse import iso_utc
+from core.validation import StrictModel
 from storage.audit_log import add_audit
 from storage.retention import Hold, add_hold, list_holds, release_hold
 
@@ -16,8 +17,7 @@ router = APIRouter(prefix="/api/cameras/{camera_id}/holds", tags=["holds"])
 Investigator = Annotated[Principal, Depends(require("investigator"))]
 
 
-class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HoldIn(StrictModel):
     start: str | float = Field(description="ISO 8601 or epoch seconds")
     end: str | float = Field(description="ISO 8601 or epoch seconds (exclusive)")
     reason: str = Field(min_length=1, max_length=500, description="case number or why")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from api.dependencies import Principal, ServicesDep, check_range, now_us, optional_time, require
 from api.evidence_services import evidence_of
@@ -18,6 +18,7 @@ from api.schemas import GapOut
 from api.timeparse import iso_utc
 from core.ids import CAMERA_ID
 from core.settings import CameraLocation
+from core.validation import StrictModel
 from evidence.exports import create_export, list_exports
 from evidence.incidents import Incident, IncidentError, Near, Selector, coverage, create_incident, get_incident, list_incidents
 from storage.audit_log import add_audit
@@ -27,15 +28,13 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 Investigator = Annotated[Principal, Depends(require("investigator"))]
 
 
-class NearIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NearIn(StrictModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     radius_m: float = Field(gt=0, le=100_000, description="metres from the point")
 
 
-class IncidentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class IncidentIn(StrictModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"\S")
     description: str = Field("", max_length=5000)
     start: str | float = Field(description="ISO 8601 with a zone, or epoch seconds")

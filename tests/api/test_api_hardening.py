@@ -62,6 +62,28 @@ def test_out_of_range_numbers_are_422(env: ApiEnv, client: TestClient) -> None:
         assert s.status_code == 200
 
 
+def test_infinite_and_nan_numbers_are_422(env: ApiEnv, client: TestClient) -> None:
+    """Python's JSON reads `Infinity` and `NaN`; each body that takes a number refuses them with a
+    sentence (a threshold of Infinity switched a camera's check off; an endless hold was a 500)."""
+    env.add_camera("cam1")
+    h = {**env.auth("admin"), "Content-Type": "application/json"}
+    cases = [
+        ("PATCH", "/api/cameras/cam1", '{"health": {"freeze_after_s": Infinity}}'),
+        ("PATCH", "/api/cameras/cam1", '{"health": {"sample_interval_s": Infinity}}'),
+        ("PATCH", "/api/cameras/cam1", '{"location": {"lat": NaN, "lon": 1}}'),
+        ("POST", "/api/cameras", '{"id": "cam2", "url": "rtsp://h/x", "health": {"stall_timeout_s": Infinity}}'),
+        ("POST", "/api/cameras/cam1/holds", '{"start": 0, "end": Infinity, "reason": "case 1"}'),
+        ("POST", "/api/incidents", '{"name": "x", "start": 0, "end": Infinity}'),
+        ("POST", "/api/incidents", '{"name": "x", "start": 0, "end": 60, "near": {"lat": 0, "lon": 0, "radius_m": Infinity}}'),
+    ]
+    for method, path, body in cases:
+        r = client.request(method, path, content=body, headers=h)
+        assert r.status_code == 422, (path, body, r.status_code, r.text)
+        assert isinstance(r.json()["detail"], str) and r.json()["detail"], r.text
+    stored = env.catalog.get_camera("cam1").options.health
+    assert stored is None or stored.model_dump(exclude_none=True) == {}, stored
+
+
 def test_status_state_must_be_a_state(env: ApiEnv, client: TestClient) -> None:
     h = env.auth("viewer")
     r = client.get("/api/status", params={"state": "bogus"}, headers=h)

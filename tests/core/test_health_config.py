@@ -34,3 +34,15 @@ def test_the_merge_checks_again_what_slipped_past() -> None:
     """An override built without validation (as from a hand-written catalog row) does not get through."""
     with pytest.raises(ValidationError, match="freeze_after_s"):
         CFG.with_overrides(HealthOverrides.model_construct(freeze_after_s=-1))
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "Infinity", "-inf", "NaN"])
+def test_numbers_must_be_finite(value: object) -> None:
+    """An infinite or NaN threshold is refused like a negative one: `inf` passes `gt=0`, so without
+    this a threshold of Infinity (valid in Python's JSON) disabled a check with no error."""
+    for name in ("freeze_after_s", "stall_timeout_s", "black_luma", "sample_interval_s"):
+        with pytest.raises(ValidationError) as e:
+            HealthOverrides(**{name: value})
+        assert e.value.errors()[0]["loc"] == (name,)
+        with pytest.raises(ValidationError):
+            HealthConfig(**{name: value})
