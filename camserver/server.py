@@ -45,6 +45,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # One BLAS thread: our matrices are small, and OpenBLAS worker threads would spin on the CPU.
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -59,6 +60,9 @@ gi.require_version("GstVideo", "1.0")
 from gi.repository import GLib, Gst, GstPbutils, GstRtspServer, GstVideo  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: camserver/ importable
+from camserver.pictures import draw_text, smooth_noise, textured_background  # noqa: E402
 
 MODES = ("normal", "freeze", "black", "blur", "noise-freeze")
 NOISE_VARIANTS = 50
@@ -81,59 +85,10 @@ def say(line: str) -> None:
 
 # ---------------------------------------------------------------- picture helpers
 
-_FONT = {
-    "0": ("111", "101", "101", "101", "111"),
-    "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"),
-    "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"),
-    "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"),
-    "7": ("111", "001", "010", "010", "010"),
-    "8": ("111", "101", "111", "101", "111"),
-    "9": ("111", "101", "111", "001", "111"),
-    ":": ("000", "010", "000", "010", "000"),
-    " ": ("000", "000", "000", "000", "000"),
-}
-_GLYPHS = {ch: np.array([[c == "1" for c in row] for row in rows], dtype=bool) for ch, rows in _FONT.items()}
-
 
 def draw_clock(y_plane: np.ndarray, scale: int) -> None:
     """Wall-clock HH:MM:SS in the top-left corner, in place (white on a black box)."""
-    text = time.strftime("%H:%M:%S")
-    cw, ch = 4 * scale, 6 * scale
-    y_plane[0 : ch + scale, 0 : len(text) * cw + scale] = 16
-    for i, c in enumerate(text):
-        big = np.kron(_GLYPHS[c], np.ones((scale, scale), dtype=bool))
-        gx = scale + i * cw
-        y_plane[scale : scale + big.shape[0], gx : gx + big.shape[1]][big] = 235
-
-
-def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
-    """Value noise (random grid, bilinear upsampling): texture with edges of several sizes."""
-    gh, gw = h // cell + 2, w // cell + 2
-    grid = rng.random((gh, gw), dtype=np.float32)
-    ys = np.arange(h, dtype=np.float32) / cell
-    xs = np.arange(w, dtype=np.float32) / cell
-    y0, x0 = ys.astype(int), xs.astype(int)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    g0, g1 = grid[y0], grid[y0 + 1]
-    top = g0[:, x0] * (1 - fx) + g0[:, x0 + 1] * fx
-    bot = g1[:, x0] * (1 - fx) + g1[:, x0 + 1] * fx
-    return top * (1 - fy) + bot * fy
-
-
-def textured_background(w: int, h: int, seed: int = 1) -> np.ndarray:
-    """A fixed detailed grey picture (texture + hard-edged blocks), uint8."""
-    rng = np.random.default_rng(seed)
-    img = 0.5 * smooth_noise(rng, h, w, 48) + 0.3 * smooth_noise(rng, h, w, 12) + 0.2 * smooth_noise(rng, h, w, 3)
-    img = 40 + img * 170
-    for _ in range(12):
-        bw, bh = int(rng.integers(max(2, w // 20), max(3, w // 6))), int(rng.integers(max(2, h // 10), max(3, h // 3)))
-        bx, by = int(rng.integers(0, max(1, w - bw))), int(rng.integers(0, max(1, h - bh)))
-        img[by : by + bh, bx : bx + bw] = rng.integers(30, 220)
-        img[by + 2 : by + bh - 2 : 6, bx + 2 : bx + bw - 2 : 6] = 230
-    return np.clip(img, 16, 235).astype(np.uint8)
+    draw_text(y_plane, time.strftime("%H:%M:%S"), 0, 0, scale)
 
 
 class Blur:

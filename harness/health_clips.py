@@ -20,6 +20,8 @@ import av
 import cv2
 import numpy as np
 
+from camserver.pictures import draw_text
+
 __all__ = ["SCENES", "ClipSpec", "Part", "Scene", "ScriptedScene", "draw_clock", "make_health_clip"]
 
 Scene = Literal["moving", "static-noise", "frozen", "frozen-noisy", "black", "blurred", "dim"]
@@ -27,37 +29,12 @@ SCENES: tuple[Scene, ...] = ("moving", "static-noise", "frozen", "frozen-noisy",
 
 NOISE_SIGMA = 2.0  # grey levels: sensor noise of a quiet street at night (the issue's hard case)
 
-# 3x5 bitmap digits for the on-screen clock (an OSD keeps ticking when the picture freezes).
-_FONT = {
-    "0": "111101101101111",
-    "1": "010110010010111",
-    "2": "111001111100111",
-    "3": "111001111001111",
-    "4": "101101111001001",
-    "5": "111100111001111",
-    "6": "111100111101111",
-    "7": "111001010010010",
-    "8": "111101111101111",
-    "9": "111101111001111",
-    ":": "000010000010000",
-    ".": "000000000000010",
-}
-_GLYPHS = {ch: np.array([c == "1" for c in bits], dtype=bool).reshape(5, 3) for ch, bits in _FONT.items()}
-
-
 def draw_clock(y: np.ndarray, frame_index: int, fps: int) -> None:
     """Burn an `HH:MM:SS.ff` clock into the top-left corner of a luma plane, as a camera's OSD does."""
     secs, ff = divmod(frame_index, fps)
     mm, ss = divmod(secs, 60)
     text = f"{mm // 60:02d}:{mm % 60:02d}:{ss:02d}.{ff:02d}"
-    h, _w = y.shape
-    s = max(1, h // 180)
-    cw, ch = 4 * s, 6 * s
-    y[4 : 4 + ch + s, 4 : 4 + len(text) * cw + s] = 16
-    for i, c in enumerate(text):
-        big = np.kron(_GLYPHS[c], np.ones((s, s), dtype=bool))
-        gx, gy = 4 + s + i * cw, 4 + s
-        y[gy : gy + big.shape[0], gx : gx + big.shape[1]][big] = 235
+    draw_text(y, text, 4, 4, max(1, y.shape[0] // 180))
 
 
 def _value_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:

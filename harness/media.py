@@ -16,28 +16,12 @@ from typing import Literal
 import av
 import numpy as np
 
+from camserver.pictures import draw_text, smooth_noise, textured_background
+
 Codec = Literal["h264", "hevc"]
 Scene = Literal["moving", "static-noise"]
 
 _ENCODERS = {"h264": "libx264", "hevc": "libx265"}
-
-# 3x5 bitmap font for an on-screen clock ("HH:MM:SS" or a frame counter).
-_FONT = {
-    "0": ("111", "101", "101", "101", "111"),
-    "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"),
-    "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"),
-    "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"),
-    "7": ("111", "001", "010", "010", "010"),
-    "8": ("111", "101", "111", "101", "111"),
-    "9": ("111", "101", "111", "001", "111"),
-    ":": ("000", "010", "000", "010", "000"),
-    ".": ("000", "000", "000", "000", "010"),
-    " ": ("000", "000", "000", "000", "000"),
-}
-_GLYPHS = {ch: np.array([[c == "1" for c in row] for row in rows], dtype=bool) for ch, rows in _FONT.items()}
 
 
 @dataclass(frozen=True)
@@ -72,51 +56,6 @@ class ProbeInfo:
     stream_types: list[str] = field(default_factory=list)
 
 
-def draw_text(y_plane: np.ndarray, text: str, x: int, y: int, scale: int = 2) -> None:
-    """Draw `text` (digits, ':', '.') in white on a black box into a luma plane, in place."""
-    char_w, char_h = 4 * scale, 6 * scale
-    h, w = y_plane.shape
-    box_w, box_h = len(text) * char_w + scale, char_h + scale
-    x1, y1 = min(w, x + box_w), min(h, y + box_h)
-    y_plane[y:y1, x:x1] = 16
-    for i, ch in enumerate(text):
-        glyph = _GLYPHS.get(ch, _GLYPHS[" "])
-        big = np.kron(glyph, np.ones((scale, scale), dtype=bool))
-        gx, gy = x + scale + i * char_w, y + scale
-        region = y_plane[gy : gy + big.shape[0], gx : gx + big.shape[1]]
-        region[big[: region.shape[0], : region.shape[1]]] = 235
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
-    """Value noise: random grid upsampled bilinearly; gives texture with edges of all sizes."""
-    gh, gw = h // cell + 2, w // cell + 2
-    grid = rng.random((gh, gw), dtype=np.float32)
-    ys = np.arange(h, dtype=np.float32) / cell
-    xs = np.arange(w, dtype=np.float32) / cell
-    y0, x0 = ys.astype(int), xs.astype(int)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    a = grid[y0][:, x0]
-    b = grid[y0][:, x0 + 1]
-    c = grid[y0 + 1][:, x0]
-    d = grid[y0 + 1][:, x0 + 1]
-    return (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy
-
-
-def textured_background(width: int, height: int, seed: int = 1) -> np.ndarray:
-    """A fixed, detailed grey picture (not flat: edges and texture at several scales), uint8."""
-    rng = np.random.default_rng(seed)
-    img = 0.5 * _smooth_noise(rng, height, width, 48) + 0.3 * _smooth_noise(rng, height, width, 12)
-    img += 0.2 * _smooth_noise(rng, height, width, 3)
-    img = 40 + img * 170
-    # a few hard-edged "buildings/windows" so edge detectors (Laplacian) see detail
-    for _ in range(12):
-        bw, bh = rng.integers(width // 20, width // 6), rng.integers(height // 10, height // 3)
-        bx, by = rng.integers(0, width - bw), rng.integers(0, height - bh)
-        img[by : by + bh, bx : bx + bw] = rng.integers(30, 220)
-        img[by + 2 : by + bh - 2 : 6, bx + 2 : bx + bw - 2 : 6] = 230
-    return np.clip(img, 16, 235).astype(np.uint8)
-
-
 class SceneGenerator:
     """Produces I420 frames (shape (h*3/2, w), uint8) for a scene, frame by frame."""
 
@@ -135,8 +74,8 @@ class SceneGenerator:
         self.chroma_u = np.full((height // 2, width // 2), 128, np.uint8)
         self.chroma_v = np.full((height // 2, width // 2), 128, np.uint8)
         # gentle chroma texture so the picture is not greyscale
-        cu = _smooth_noise(np.random.default_rng(seed + 7), height // 2, width // 2, 24)
-        cv = _smooth_noise(np.random.default_rng(seed + 8), height // 2, width // 2, 24)
+        cu = smooth_noise(np.random.default_rng(seed + 7), height // 2, width // 2, 24)
+        cv = smooth_noise(np.random.default_rng(seed + 8), height // 2, width // 2, 24)
         self.bg_u = (108 + cu * 40).astype(np.uint8)
         self.bg_v = (108 + cv * 40).astype(np.uint8)
         # two copies side by side, so the pan wraps around without a jump
