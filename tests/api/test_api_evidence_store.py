@@ -1,0 +1,127 @@
+"""Evidence bundles in the object store: made on one node, downloaded from another that never had
+the file (whole, by Range, its manifest); and with the store down at upload time the job is done,
+served by its node, refused elsewhere with the reason, and uploaded once the store is back.
+Real SeaweedFS S3, a real SQLite catalog shared by two apps (two nodes)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.settings import EvidenceConfig
+from evidence.exports import get_export
+from harness.recorded import RunSpec, make_recording
+from harness.servers import SeaweedS3
+from harness.vigilproc import wait_until
+from storage.catalog import Catalog
+from storage.object_store import S3Store
+from tests.api.conftest import T0, ApiEnv, make_env
+
+WINDOW = {"start": "2024-05-01T10:00:01Z", "end": "2024-05-01T10:00:05Z"}
+
+
+def _nodes(tmp: Path, store: S3Store, **kw: object) -> tuple[ApiEnv, ApiEnv]:
+    a = make_env(tmp / "a", store=store, node_id="node-a", **kw)  # type: ignore[arg-type]
+    b = make_env(tmp / "b", store=store, node_id="node-b", catalog=Catalog(a.catalog.url, create=False), **kw)  # type: ignore[arg-type]
+    return a, b
+
+
+def _export(c: TestClient, env: ApiEnv, cameras: list[str]) -> dict[str, object]:
+    h = env.auth("investigator")
+    inc = c.post("/api/incidents", headers=h, json={"name": "store", **WINDOW, "cameras": cameras})
+    assert inc.status_code == 201, inc.text
+    eid = c.post(f"/api/incidents/{inc.json()['id']}/exports", headers=h).json()["id"]
+    job = wait_until(lambda: (j := c.get(f"/api/exports/{eid}", headers=h).json())["state"] in ("done", "failed") and j,
+                     60, 0.05, "the export")
+    assert job["state"] == "done", job
+    return job  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def two_clients(tmp_path: Path, s3_store: S3Store) -> Iterator[tuple[ApiEnv, TestClient, ApiEnv, TestClient]]:
+    a, b = _nodes(tmp_path, s3_store)
+    a.add_camera("st-cam")
+    make_recording(s3_store, a.catalog, "st-cam", tmp_path / "media", [RunSpec(T0, 6, 2)])
+    with a.client() as ca, b.client() as cb:
+        yield a, ca, b, cb
+
+
+def test_bundle_made_on_one_node_is_served_by_another(two_clients: tuple[ApiEnv, TestClient, ApiEnv, TestClient],
+                                                      s3_store: S3Store) -> None:
+    a, ca, b, cb = two_clients
+    job = _export(ca, a, ["st-cam"])
+    eid, size = str(job["id"]), int(job["bytes"])  # type: ignore[call-overload]
+    assert (job["node_id"], job["stored"], job["local_only"]) == ("node-a", True, None)
+    row = get_export(a.catalog, eid)
+    assert row is not None and row.object_key == f"_exports/{eid}/bundle.zip" and row.store_error is None
+    stored = s3_store.get_range(row.object_key)
+    assert len(stored) == size and hashlib.sha256(stored).hexdigest() == job["sha256"]
+    assert not list((a.workdir / "exports").rglob("bundle.zip")), "the store holds it: no second copy on node a"
+
+    h = b.auth("investigator")
+    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=h)  # node b never had the file
+    assert r.status_code == 200, r.text
+    assert r.content == stored
+    assert r.headers["content-disposition"] == f'attachment; filename="incident-{job["incident_id"]}-{eid}.zip"'
+    assert (r.headers["cache-control"], r.headers["accept-ranges"]) == ("no-store", "bytes")
+    assert r.headers["etag"] == f'"{job["sha256"]}"' and r.headers["content-length"] == str(size)
+    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**h, "Range": "bytes=100-1099"})
+    assert r.status_code == 206 and r.content == stored[100:1100]
+    assert r.headers["content-range"] == f"bytes 100-1099/{size}"
+    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**h, "Range": "bytes=-500"})
+    assert r.status_code == 206 and r.content == stored[-500:]
+    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**h, "Range": f"bytes={size}-"})
+    assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{size}"
+    man = cb.get(f"/api/exports/{eid}/manifest.json", headers=h)
+    assert man.status_code == 200 and hashlib.sha256(man.content).hexdigest() == job["manifest_sha256"]
+    url = cb.get(f"/api/exports/{eid}/bundle-url", headers=h).json()["url"]
+    assert cb.get(url).content == stored  # a signed URL, no key
+    downloads = [e for e in cb.get("/api/audit", headers=b.auth("admin"), params={"limit": 1000}).json()["entries"]
+                 if e["action"] == "export.download" and e["detail"]["export_id"] == eid]
+    assert sorted(d["detail"]["range"] for d in downloads) == ["", "", "bytes=-500", "bytes=100-1099", f"bytes={size}-"]
+
+
+def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp_path: Path) -> None:
+    """The incident's camera recorded nothing in the window, so the export reads nothing from the
+    store: it is down only for the bundle's upload (stopped by its PID), never for the export."""
+    weed = SeaweedS3(tmp_path / "weed")
+    try:
+        store = S3Store(weed.endpoint, weed.access_key, weed.secret_key, weed.bucket)
+        a, b = _nodes(tmp_path, store, evidence=EvidenceConfig(upload_retry_s=0.3))
+        a.add_camera("st-quiet")
+        with a.client() as ca, b.client() as cb:
+            weed.stop()
+            assert not weed.running
+            job = _export(ca, a, ["st-quiet"])
+            eid = str(job["id"])
+            row = get_export(a.catalog, eid)
+            assert row is not None and row.object_key is None and row.path and Path(row.path).is_file()
+            assert row.store_error and row.store_error.startswith("the object store refused the bundle: s3 ")
+            assert job["stored"] is False and job["local_only"] == row.store_error[: len(str(job["local_only"]))]
+            assert weed.secret_key not in row.store_error and weed.access_key not in row.store_error
+            local = Path(row.path).read_bytes()
+            assert hashlib.sha256(local).hexdigest() == job["sha256"]
+
+            r = ca.get(f"/api/exports/{eid}/bundle.zip", headers=a.auth("investigator"))  # its node serves it
+            assert r.status_code == 200 and r.content == local
+            man = ca.get(f"/api/exports/{eid}/manifest.json", headers=a.auth("investigator")).content
+            assert hashlib.sha256(man).hexdigest() == job["manifest_sha256"]
+            r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+            said = r.json()["detail"]
+            assert f"export {eid} is only on node 'node-a'" in said and "the object store refused the bundle" in said
+            assert weed.secret_key not in said
+
+            weed.start()
+            stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 30, 0.05,
+                                "the retry to upload the bundle")
+            assert stored.store_error is None and stored.path is None and not Path(row.path).exists()
+            assert store.get_range(stored.object_key) == local
+            r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
+            assert r.status_code == 200 and r.content == local
+    finally:
+        weed.stop()
