@@ -125,3 +125,39 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
             assert r.status_code == 200 and r.content == local
     finally:
         weed.stop()
+
+
+def test_an_export_from_before_is_served_by_its_node_and_uploaded_when_it_starts(tmp_path: Path,
+                                                                                 s3_store: S3Store) -> None:
+    """A row as migration 0013 leaves one done before it (a path on node a, no key, no error):
+    elsewhere a 503 that names the node, on node a its file; starting node a's API uploads it."""
+    import zipfile
+
+    import sqlalchemy as sa
+
+    from storage.catalog import exports
+
+    a, b = _nodes(tmp_path, s3_store)
+    eid = "0123456789abcdef01234567"
+    zpath = a.workdir / "exports" / eid / "bundle.zip"
+    zpath.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("manifest.json", b'{"old": true}')
+        z.writestr("media/x.mp4", bytes(range(256)) * 400)
+    data = zpath.read_bytes()
+    with a.catalog.engine.begin() as c:
+        c.execute(sa.insert(exports).values(
+            id=eid, incident_id=1, state="done", progress=1.0, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+            manifest_sha256=hashlib.sha256(b'{"old": true}').hexdigest(), path=str(zpath), error="", node_id="node-a",
+            created_us=T0, finished_us=T0))
+    with b.client() as cb:
+        r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
+        assert r.status_code == 503
+        assert "only on node 'node-a'" in r.json()["detail"] and "made before bundles were kept" in r.json()["detail"]
+        with a.client() as ca:  # its start uploads it
+            stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 20, 0.05, "the upload")
+            assert ca.get(f"/api/exports/{eid}/manifest.json", headers=a.auth("investigator")).content == b'{"old": true}'
+        assert stored.path is None and not zpath.exists()
+        r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**b.auth("investigator"), "Range": "bytes=0-9"})
+        assert r.status_code == 206 and r.content == data[:10]
+        assert cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator")).content == data
