@@ -24,6 +24,21 @@ pytestmark = pytest.mark.e2e  # real vigil processes, RTSP cameras and S3
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
 
 
+def _signed_bundle(r: httpx.Response, tmp_path: Path, sha256: str) -> tuple[Path, Path]:
+    """The downloaded zip (its digest the export's) and its unzipped folder, whose signature the
+    stock `openssl` accepts."""
+    assert r.status_code == 200, r.text
+    assert hashlib.sha256(r.content).hexdigest() == sha256
+    zpath, folder = tmp_path / "bundle.zip", tmp_path / "bundle"
+    zpath.write_bytes(r.content)
+    with zipfile.ZipFile(zpath) as z:
+        z.extractall(folder)
+    sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pem", "-rawin",
+                          "-in", "manifest.json", "-sigfile", "manifest.sig"], cwd=folder, capture_output=True, text=True)
+    assert sig.returncode == 0 and "Signature Verified Successfully" in sig.stdout, sig
+    return zpath, folder
+
+
 def test_incident_near_a_point_exported_signed_and_verified(tmp_path: Path, s3: SeaweedS3) -> None:
     with RtspServer({"/a": SYN, "/b": SYN, "/c": SYN}) as rtsp:
         cams = [
@@ -61,15 +76,7 @@ def test_incident_near_a_point_exported_signed_and_verified(tmp_path: Path, s3: 
                                  60, 0.2, "the export")
                 assert job["state"] == "done", job
                 url = c.get(f"/api/exports/{eid}/bundle-url").json()["url"]
-            zpath = tmp_path / "bundle.zip"
-            zpath.write_bytes(httpx.get(v.url + url, timeout=30).content)  # the signed URL, no header
-            assert hashlib.sha256(zpath.read_bytes()).hexdigest() == job["sha256"]
-            folder = tmp_path / "bundle"
-            with zipfile.ZipFile(zpath) as z:
-                z.extractall(folder)
-            sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pem", "-rawin",
-                                  "-in", "manifest.json", "-sigfile", "manifest.sig"], cwd=folder, capture_output=True, text=True)
-            assert sig.returncode == 0 and "Signature Verified Successfully" in sig.stdout, sig
+            zpath, folder = _signed_bundle(httpx.get(v.url + url, timeout=30), tmp_path, str(job["sha256"]))
             assert subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder).returncode == 0
             assert vigil(["verify", str(zpath), "--config", str(v.config_path)]) == 0
             assert vigil(["audit", "verify", "--config", str(v.config_path)]) == 0
@@ -117,16 +124,7 @@ def test_bundle_made_on_one_node_downloads_from_another_after_it_died(tmp_path: 
                 url = c.get(f"/api/exports/{eid}/bundle-url").json()["url"]
             a.kill()
             assert not list((tmp_path / "node-a").rglob("bundle.zip")), "in the store only: no copy on A's disk"
-            r = httpx.get(b.url + url, timeout=30)  # A's signed URL, answered by B
-            assert r.status_code == 200, r.text
-            zpath = tmp_path / "bundle.zip"
-            zpath.write_bytes(r.content)
-            assert hashlib.sha256(r.content).hexdigest() == job["sha256"]
-            folder = tmp_path / "bundle"
-            with zipfile.ZipFile(zpath) as z:
-                z.extractall(folder)
-            sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pem", "-rawin",
-                                  "-in", "manifest.json", "-sigfile", "manifest.sig"], cwd=folder, capture_output=True, text=True)
-            assert sig.returncode == 0 and "Signature Verified Successfully" in sig.stdout, sig
+            # A's signed URL, answered by B
+            zpath, folder = _signed_bundle(httpx.get(b.url + url, timeout=30), tmp_path, str(job["sha256"]))
             assert json.loads((folder / "manifest.json").read_text())["export"]["node_id"] == "node-a"
             assert vigil(["verify", str(zpath), "--config", str(a.config_path)]) == 0
