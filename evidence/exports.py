@@ -127,9 +127,16 @@ class ExportRunner:
         self._stopping = threading.Event()
         self._queued: set[str] = set()  # submitted here, not started yet
         self._lock = threading.Lock()
-        # jobs a previous process of this node left unfinished will never finish
+        # jobs a previous process of this node left unfinished will never finish; one stopped while
+        # uploading a bundle it had written (sha256 set, file there) is done: the retries upload it
+        mine = sa.and_(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
         with catalog.engine.begin() as c:
-            c.execute(sa.update(exports).where(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
+            written = [r.id for r in c.execute(sa.select(exports.c.id, exports.c.path).where(
+                mine, exports.c.sha256.is_not(None), exports.c.path.is_not(None))) if Path(r.path).is_file()]
+            c.execute(sa.update(exports).where(exports.c.id.in_(written)).values(
+                state="done", progress=1.0, finished_us=self._now(),
+                store_error="the service stopped while the bundle was being put into the object store"))
+            c.execute(sa.update(exports).where(mine)
                       .values(state="failed", error="interrupted: the service restarted", finished_us=self._now()))
 
     def start_retries(self, every_s: float) -> threading.Thread:
@@ -254,7 +261,11 @@ class ExportRunner:
                     "files": {f["path"]: f["sha256"] for f in files},
                     "seconds": round(time.monotonic() - started, 3)},
         )
-        stored, why = self._upload(job.id, res.path, res.bytes)  # still `running`: done means downloadable
+        # still `running` while it goes to the store (done means downloadable from any node); what
+        # is written is recorded first, so a restart in between finds the bundle (see __init__)
+        _update(self.catalog, job.id, bytes=res.bytes, sha256=res.sha256, manifest_sha256=res.manifest_sha256,
+                path=str(res.path))
+        stored, why = self._upload(job.id, res.path, res.bytes)
         _update(self.catalog, job.id, state="done", progress=1.0, bytes=res.bytes, sha256=res.sha256,
                 manifest_sha256=res.manifest_sha256, path=None if stored else str(res.path), object_key=stored,
                 store_error=why, finished_us=self._now())

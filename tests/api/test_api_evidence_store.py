@@ -127,10 +127,11 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
         weed.stop()
 
 
-def test_an_export_from_before_is_served_by_its_node_and_uploaded_when_it_starts(tmp_path: Path,
-                                                                                 s3_store: S3Store) -> None:
-    """A row as migration 0013 leaves one done before it (a path on node a, no key, no error):
-    elsewhere a 503 that names the node, on node a its file; starting node a's API uploads it."""
+def test_bundles_from_before_or_cut_off_by_a_restart_reach_the_store_when_their_node_starts(
+        tmp_path: Path, s3_store: S3Store) -> None:
+    """Rows as migration 0013 leaves one done before it (a path on node a, no key, no error), and as
+    a node stopped while uploading leaves one (running, its bundle written): elsewhere a 503 that
+    names node a; when node a starts again both are done, served, and uploaded."""
     import zipfile
 
     import sqlalchemy as sa
@@ -138,26 +139,36 @@ def test_an_export_from_before_is_served_by_its_node_and_uploaded_when_it_starts
     from storage.catalog import exports
 
     a, b = _nodes(tmp_path, s3_store)
-    eid = "0123456789abcdef01234567"
-    zpath = a.workdir / "exports" / eid / "bundle.zip"
-    zpath.parent.mkdir(parents=True)
-    with zipfile.ZipFile(zpath, "w") as z:
-        z.writestr("manifest.json", b'{"old": true}')
-        z.writestr("media/x.mp4", bytes(range(256)) * 400)
-    data = zpath.read_bytes()
+    old, cut, early = "0123456789abcdef01234567", "0123456789abcdef01234568", "0123456789abcdef01234569"
+    datas = {}
+    for eid, state in ((old, "done"), (cut, "running")):
+        zpath = a.workdir / "exports" / eid / "bundle.zip"
+        zpath.parent.mkdir(parents=True)
+        with zipfile.ZipFile(zpath, "w") as z:
+            z.writestr("manifest.json", b'{"old": true}')
+            z.writestr("media/x.mp4", bytes(range(256)) * 400 + eid.encode())
+        data = datas[eid] = zpath.read_bytes()
+        with a.catalog.engine.begin() as c:
+            c.execute(sa.insert(exports).values(
+                id=eid, incident_id=1, state=state, progress=1.0, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                manifest_sha256=hashlib.sha256(b'{"old": true}').hexdigest(), path=str(zpath), error="",
+                node_id="node-a", created_us=T0, finished_us=T0 if state == "done" else None))
     with a.catalog.engine.begin() as c:
-        c.execute(sa.insert(exports).values(
-            id=eid, incident_id=1, state="done", progress=1.0, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-            manifest_sha256=hashlib.sha256(b'{"old": true}').hexdigest(), path=str(zpath), error="", node_id="node-a",
-            created_us=T0, finished_us=T0))
+        c.execute(sa.insert(exports).values(id=early, incident_id=1, state="running", progress=0.5, error="",
+                                            node_id="node-a", created_us=T0))
     with b.client() as cb:
-        r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
+        r = cb.get(f"/api/exports/{old}/bundle.zip", headers=b.auth("investigator"))
         assert r.status_code == 503
         assert "only on node 'node-a'" in r.json()["detail"] and "made before bundles were kept" in r.json()["detail"]
-        with a.client() as ca:  # its start uploads it
-            stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 20, 0.05, "the upload")
-            assert ca.get(f"/api/exports/{eid}/manifest.json", headers=a.auth("investigator")).content == b'{"old": true}'
-        assert stored.path is None and not zpath.exists()
-        r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**b.auth("investigator"), "Range": "bytes=0-9"})
-        assert r.status_code == 206 and r.content == data[:10]
-        assert cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator")).content == data
+        again = make_env(tmp_path / "a2", store=s3_store, node_id="node-a", catalog=Catalog(a.catalog.url, create=False))
+        assert (get_export(a.catalog, cut).state, get_export(a.catalog, early).state) == ("done", "failed")  # type: ignore[union-attr]
+        with again.client() as ca:  # node a's start uploads both
+            for eid in (old, cut):
+                stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 20, 0.05, "the upload")
+                assert stored.path is None and stored.store_error is None
+                man = ca.get(f"/api/exports/{eid}/manifest.json", headers=again.auth("investigator")).content
+                assert man == b'{"old": true}'
+                r = cb.get(f"/api/exports/{eid}/bundle.zip", headers={**b.auth("investigator"), "Range": "bytes=0-9"})
+                assert r.status_code == 206 and r.content == datas[eid][:10]
+                assert cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator")).content == datas[eid]
+        assert not list((a.workdir / "exports").rglob("bundle.zip"))
