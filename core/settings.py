@@ -256,7 +256,8 @@ class EvidenceConfig(StrictModel):
     signing_key_path: Path | None = Field(
         default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
     )
-    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_path: Path | None = Field(
+        default=None, description="bundles being made, and those the object store refused; default: {data_dir}/exports")
     exports_at_once: int = Field(default=1, ge=1, le=8)
     upload_retry_s: float = Field(
         default=60.0, gt=0, le=86400,
