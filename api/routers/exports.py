@@ -93,6 +93,8 @@ class _Source:
                 return z.read(name)
         except ObjectStoreError as e:
             raise HTTPException(503, f"object store unavailable: {e}") from None
+        except KeyError:  # the object, or the member, is missing
+            raise HTTPException(404, f"no {name} in the bundle of export {self.job.id}") from None
 
 
 class _Ranges(io.RawIOBase):
