@@ -6,6 +6,7 @@ Real SeaweedFS S3, a real SQLite catalog shared by two apps (two nodes)."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,17 +56,19 @@ def test_bundle_made_on_one_node_is_served_by_another(two_clients: tuple[ApiEnv,
     a, ca, b, cb = two_clients
     job = _export(ca, a, ["st-cam"])
     eid, size = str(job["id"]), int(job["bytes"])  # type: ignore[call-overload]
+    left_on_a = list((a.workdir / "exports").rglob("bundle.zip"))
+    shutil.rmtree(a.workdir / "exports", ignore_errors=True)  # node a's disk, out of b's reach (or a died)
+
+    h = b.auth("investigator")
+    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=h)
+    assert r.status_code == 200, r.text
+    assert hashlib.sha256(r.content).hexdigest() == job["sha256"]
     assert (job["node_id"], job["stored"], job["local_only"]) == ("node-a", True, None)
     row = get_export(a.catalog, eid)
     assert row is not None and row.object_key == f"_exports/{eid}/bundle.zip" and row.store_error is None
     stored = s3_store.get_range(row.object_key)
-    assert len(stored) == size and hashlib.sha256(stored).hexdigest() == job["sha256"]
-    assert not list((a.workdir / "exports").rglob("bundle.zip")), "the store holds it: no second copy on node a"
-
-    h = b.auth("investigator")
-    r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=h)  # node b never had the file
-    assert r.status_code == 200, r.text
-    assert r.content == stored
+    assert r.content == stored and len(stored) == size
+    assert not left_on_a, "the store holds it: no second copy on node a"
     assert r.headers["content-disposition"] == f'attachment; filename="incident-{job["incident_id"]}-{eid}.zip"'
     assert (r.headers["cache-control"], r.headers["accept-ranges"]) == ("no-store", "bytes")
     assert r.headers["etag"] == f'"{job["sha256"]}"' and r.headers["content-length"] == str(size)
