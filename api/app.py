@@ -79,6 +79,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(board.start)  # the status document is ready before the first poll
+        evidence.runner.start_retries(ctx.settings.evidence.upload_retry_s)  # bundles the store refused
         # Everything built so far (modules, routes, the first document: ~140k objects at 4,470
         # cameras) leaves the collector's view: a full collection of it stalls every request in
         # flight for 100-150 ms on this machine, every few seconds while statuses change.

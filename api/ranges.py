@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["Unsatisfiable", "parse_range"]
+__all__ = ["Unsatisfiable", "framed", "parse_range", "range_or_416"]
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
@@ -36,3 +36,25 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first >= size:
         raise Unsatisfiable()
     return first, min(last, size - 1)
+
+
+def range_or_416(header: str | None, size: int) -> tuple[int, int] | None:
+    """`parse_range`, with an unsatisfiable range as the 416 response RFC 9110 asks for."""
+    from fastapi import HTTPException
+
+    try:
+        return parse_range(header, size)
+    except Unsatisfiable:
+        raise HTTPException(416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}) from None
+
+
+def framed(rng: tuple[int, int] | None, size: int, headers: dict[str, str]) -> tuple[int, int, int]:
+    """(status, first byte, length) of the answer to `rng` (`parse_range`'s result); sets
+    Content-Range for a 206, and Content-Length, in `headers`."""
+    status, first, length = 200, 0, size
+    if rng is not None:
+        first, last = rng
+        length, status = last - first + 1, 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    headers["Content-Length"] = str(length)
+    return status, first, length

@@ -256,8 +256,13 @@ class EvidenceConfig(StrictModel):
     signing_key_path: Path | None = Field(
         default=None, description="private key file (0600); default: {data_dir}/signing/signing-key.pem"
     )
-    exports_path: Path | None = Field(default=None, description="bundles; default: {data_dir}/exports")
+    exports_path: Path | None = Field(
+        default=None, description="bundles being made, and those the object store refused; default: {data_dir}/exports")
     exports_at_once: int = Field(default=1, ge=1, le=8)
+    upload_retry_s: float = Field(
+        default=60.0, gt=0, le=86400,
+        description="how often a node retries putting its bundles the object store refused into it",
+    )
     max_incident_seconds: float = Field(default=7 * 86400.0, gt=0)
 
 

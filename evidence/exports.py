@@ -5,7 +5,11 @@ wait, so `POST …/exports` answers 202 with an id and a thread in the API proce
 `GET /api/exports/{id}` reads the row (state, progress 0–1, bytes) from any node. The thread runs
 at nice 10 (Linux sets niceness per thread), so the export yields the CPU to the recorders, which
 live in other processes anyway; at most `evidence.exports_at_once` run at a time, the rest queue.
-The bundle file stays on the node that made it (`node_id`).
+When a bundle is written it goes to the object store (`_exports/{id}/bundle.zip`), is checked
+there by size, and the local file is removed: every node serves it, and the making node's disk is
+not where evidence lives. If the store refuses it the job is still `done`, the file stays on its
+node (served there), `store_error` says why, and the node retries at start and every
+`evidence.upload_retry_s` (docs/design/evidence.md).
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from evidence.signing_keys import SigningKeys
 from storage.api_keys import KeyInfo
 from storage.audit_log import add_audit, chain_head
 from storage.catalog import Catalog, exports
-from storage.object_store import ObjectStore
+from storage.object_store import ObjectStore, ObjectStoreError
 
-__all__ = ["ExportJob", "ExportRunner", "ExportStopped", "create_export", "get_export", "list_exports"]
+__all__ = ["ExportJob", "ExportRunner", "ExportStopped", "bundle_key", "create_export", "get_export", "list_exports"]
 
 log = logging.getLogger("vigil.evidence")
 PROGRESS_EVERY_S = 0.5  # catalog writes of progress, at most this often
@@ -54,6 +58,14 @@ class ExportJob:
     key_id: str | None
     created_us: int
     finished_us: int | None
+    object_key: str | None = None  # in the object store: any node serves it
+    store_error: str | None = None  # why it is on node_id's disk only (that node retries)
+
+
+def bundle_key(export_id: str) -> str:
+    """Under `_exports/`: a camera id cannot start with `_`, so no camera's dated tree (what
+    retention deletes) ever holds it."""
+    return f"_exports/{export_id}/bundle.zip"
 
 
 def _job(r: Any) -> ExportJob:
@@ -115,10 +127,68 @@ class ExportRunner:
         self._stopping = threading.Event()
         self._queued: set[str] = set()  # submitted here, not started yet
         self._lock = threading.Lock()
-        # jobs a previous process of this node left unfinished will never finish
+        # jobs a previous process of this node left unfinished will never finish; one stopped while
+        # uploading a bundle it had written (sha256 set, file there) is done: the retries upload it
+        mine = sa.and_(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
         with catalog.engine.begin() as c:
-            c.execute(sa.update(exports).where(exports.c.node_id == node_id, exports.c.state.in_(("queued", "running")))
+            written = [r.id for r in c.execute(sa.select(exports.c.id, exports.c.path).where(
+                mine, exports.c.sha256.is_not(None), exports.c.path.is_not(None))) if Path(r.path).is_file()]
+            c.execute(sa.update(exports).where(exports.c.id.in_(written)).values(
+                state="done", progress=1.0, finished_us=self._now(),
+                store_error="the service stopped while the bundle was being put into the object store"))
+            c.execute(sa.update(exports).where(mine)
                       .values(state="failed", error="interrupted: the service restarted", finished_us=self._now()))
+
+    def start_retries(self, every_s: float) -> threading.Thread:
+        """Now and every `every_s`: upload this node's done bundles that are not in the store yet
+        (the store refused them, or they were made before bundles went there)."""
+        def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    self.retry_uploads()
+                except sa.exc.SQLAlchemyError as e:  # the catalog is away: the next round tries again
+                    log.warning("bundle upload retry: %s", e)
+                if self._stopping.wait(every_s):
+                    return
+
+        t = threading.Thread(target=loop, name="export-upload-retry", daemon=True)
+        t.start()
+        return t
+
+    def retry_uploads(self) -> int:
+        """One round of `start_retries`; returns how many bundles went to the store."""
+        with self.catalog.engine.connect() as c:
+            q = sa.select(exports).where(exports.c.node_id == self.node_id, exports.c.state == "done",
+                                         exports.c.object_key.is_(None), exports.c.path.is_not(None))
+            left = [_job(r) for r in c.execute(q.order_by(exports.c.created_us))]
+        done = 0
+        for job in left:
+            path = Path(job.path or "")
+            if self._stopping.is_set() or not path.is_file():
+                continue
+            key, why = self._upload(job.id, path, path.stat().st_size)
+            _update(self.catalog, job.id, object_key=key, store_error=why, path=None if key else job.path)
+            done += key is not None
+        return done
+
+    def _upload(self, export_id: str, path: Path, size: int) -> tuple[str | None, str | None]:
+        """(key, None) once the store holds all `size` bytes (the local file is then removed), or
+        (None, why) and the file stays."""
+        key, t = bundle_key(export_id), time.monotonic()
+        try:
+            self.store.put_file(key, path, content_type="application/zip")
+            st = self.store.stat(key)
+        except ObjectStoreError as e:
+            log.warning("export %s: bundle kept on this node only: %s", export_id, e)
+            return None, f"the object store refused the bundle: {e}"[:1000]
+        if st is None or st.size != size:
+            got = "nothing" if st is None else f"{st.size:,} bytes"
+            log.warning("export %s: the store holds %s of the bundle's %d bytes; kept on this node", export_id, got, size)
+            return None, f"the object store holds {got} of the bundle's {size:,} bytes"
+        path.unlink(missing_ok=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
+        log.info("export %s: bundle in the object store (%.1f MB in %.2f s)", export_id, size / 1e6, time.monotonic() - t)
+        return key, None
 
     def _now(self) -> int:
         return int(self.clock.now() * 1_000_000)
@@ -191,6 +261,12 @@ class ExportRunner:
                     "files": {f["path"]: f["sha256"] for f in files},
                     "seconds": round(time.monotonic() - started, 3)},
         )
+        # still `running` while it goes to the store (done means downloadable from any node); what
+        # is written is recorded first, so a restart in between finds the bundle (see __init__)
+        _update(self.catalog, job.id, bytes=res.bytes, sha256=res.sha256, manifest_sha256=res.manifest_sha256,
+                path=str(res.path))
+        stored, why = self._upload(job.id, res.path, res.bytes)
         _update(self.catalog, job.id, state="done", progress=1.0, bytes=res.bytes, sha256=res.sha256,
-                manifest_sha256=res.manifest_sha256, path=str(res.path), finished_us=self._now())
+                manifest_sha256=res.manifest_sha256, path=None if stored else str(res.path), object_key=stored,
+                store_error=why, finished_us=self._now())
         log.info("export %s: %d files, %.1f MB in %.1f s", job.id, res.files, res.bytes / 1e6, time.monotonic() - started)

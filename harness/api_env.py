@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.app import create_app
 from api.dependencies import ApiContext
 from core.clock import SYSTEM_CLOCK, Clock
-from core.settings import ApiConfig, Settings
+from core.settings import ApiConfig, EvidenceConfig, Settings
 from harness.recorded import us
 from harness.servers import free_port
 from storage.api_keys import create_key
@@ -143,10 +143,14 @@ def make_env(
     spool: Any = None,
     stats: Callable[[], dict[str, float]] | None = None,
     catalog: Catalog | None = None,
+    node_id: str = "",
+    evidence: EvidenceConfig | None = None,
     **api: Any,
 ) -> ApiEnv:
+    """`node_id` and a shared `catalog` and `store`: two envs are two nodes of one cluster."""
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=workdir, api=ApiConfig(auth=auth, **api))
+    settings = Settings(data_dir=workdir, api=ApiConfig(auth=auth, **api), node_id=node_id,
+                        evidence=evidence or EvidenceConfig())
     catalog = catalog or Catalog(f"sqlite:///{workdir / 'catalog.db'}")
     store = store or LocalStore(workdir / "objects")
     ctx = ApiContext(settings=settings, catalog=catalog, store=store, spool=spool, clock=clock, stats=stats)

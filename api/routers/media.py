@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import StreamingResponse
 
 from api.dependencies import Principal, ServicesDep, require, route_path
-from api.ranges import Unsatisfiable, parse_range
+from api.ranges import framed, range_or_416
 from core.roles import role_allows
 from playback.media import MediaNotFound, locate
 from storage.object_store import ObjectStoreError
@@ -67,12 +67,7 @@ def _serve(
         raise HTTPException(503, f"object store unavailable: {e}") from None
     size = obj.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache" if obj.in_spool else "private, max-age=3600"}
-    try:
-        rng = parse_range(request.headers.get("range"), size)
-    except Unsatisfiable:
-        raise HTTPException(416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}) from None
-    status = 200
-    first, length = 0, size
+    rng = range_or_416(request.headers.get("range"), size)
     if live is not None:  # a live viewer: the header, or bytes of the live window, never between
         live_from, header_bytes = live
         first, last = rng if rng is not None else (0, size - 1)  # no Range: as `bytes=0-`
@@ -84,12 +79,7 @@ def _serve(
             log.info("live media refused: range %r outside [0, %d) ∪ [%d, …)", request.headers.get("range"), header_bytes, live_from)
             raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
         rng = (first, last)
-    if rng is not None:
-        first, last = rng
-        length = last - first + 1
-        status = 206
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    headers["Content-Length"] = str(length)
+    status, first, length = framed(rng, size, headers)
     if head:
         return Response(status_code=status, headers=headers, media_type="video/mp4")
     try:

@@ -282,7 +282,7 @@ incidents = sa.Table(
 )
 
 exports = sa.Table(
-    "exports",  # evidence bundles: a background job per row, its file on the node that made it
+    "exports",  # evidence bundles: a background job per row, its zip in the object store
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("incident_id", sa.BigInteger, nullable=False),
@@ -291,12 +291,14 @@ exports = sa.Table(
     sa.Column("bytes", sa.BigInteger, nullable=True),
     sa.Column("sha256", sa.String(64), nullable=True),  # of bundle.zip
     sa.Column("manifest_sha256", sa.String(64), nullable=True),
-    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("path", sa.Text, nullable=True),  # on node_id's disk, while not (yet) in the store
     sa.Column("error", sa.Text, nullable=False, server_default=""),
     sa.Column("node_id", sa.String(64), nullable=True),
     sa.Column("created_by", sa.String(100), nullable=True),
     sa.Column("key_id", sa.String(32), nullable=True),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("finished_us", sa.BigInteger, nullable=True),
+    sa.Column("object_key", sa.String(200), nullable=True),  # _exports/{id}/bundle.zip once uploaded, verified
+    sa.Column("store_error", sa.Text, nullable=True),  # why the bundle is local only (the node retries)
     sa.Index("ix_exports_incident", "incident_id"),
 )

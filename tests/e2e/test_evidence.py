@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -22,6 +23,21 @@ from vigil.cli import main as vigil
 pytestmark = pytest.mark.e2e  # real vigil processes, RTSP cameras and S3
 
 SYN = "synthetic:?w=320&h=240&fps=25&gop=25"
+
+
+def _signed_bundle(r: httpx.Response, tmp_path: Path, sha256: str) -> tuple[Path, Path]:
+    """The downloaded zip (its digest the export's) and its unzipped folder, whose signature the
+    stock `openssl` accepts."""
+    assert r.status_code == 200, r.text
+    assert hashlib.sha256(r.content).hexdigest() == sha256
+    zpath, folder = tmp_path / "bundle.zip", tmp_path / "bundle"
+    zpath.write_bytes(r.content)
+    with zipfile.ZipFile(zpath) as z:
+        z.extractall(folder)
+    sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pem", "-rawin",
+                          "-in", "manifest.json", "-sigfile", "manifest.sig"], cwd=folder, capture_output=True, text=True)
+    assert sig.returncode == 0 and "Signature Verified Successfully" in sig.stdout, sig
+    return zpath, folder
 
 
 def test_incident_near_a_point_exported_signed_and_verified(tmp_path: Path, s3: SeaweedS3) -> None:
@@ -61,15 +77,7 @@ def test_incident_near_a_point_exported_signed_and_verified(tmp_path: Path, s3: 
                                  60, 0.2, "the export")
                 assert job["state"] == "done", job
                 url = c.get(f"/api/exports/{eid}/bundle-url").json()["url"]
-            zpath = tmp_path / "bundle.zip"
-            zpath.write_bytes(httpx.get(v.url + url, timeout=30).content)  # the signed URL, no header
-            assert hashlib.sha256(zpath.read_bytes()).hexdigest() == job["sha256"]
-            folder = tmp_path / "bundle"
-            with zipfile.ZipFile(zpath) as z:
-                z.extractall(folder)
-            sig = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signing-key.pem", "-rawin",
-                                  "-in", "manifest.json", "-sigfile", "manifest.sig"], cwd=folder, capture_output=True, text=True)
-            assert sig.returncode == 0 and "Signature Verified Successfully" in sig.stdout, sig
+            zpath, folder = _signed_bundle(httpx.get(v.url + url, timeout=30), tmp_path, str(job["sha256"]))
             assert subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder).returncode == 0
             assert vigil(["verify", str(zpath), "--config", str(v.config_path)]) == 0
             assert vigil(["audit", "verify", "--config", str(v.config_path)]) == 0
@@ -85,3 +93,41 @@ def test_incident_near_a_point_exported_signed_and_verified(tmp_path: Path, s3: 
                 assert f["clock_drift"]["last_us"] is not None and f["location"] is not None
                 vtt = (folder / f["frame_times"]).read_text()
                 assert vtt.count(" --> ") == f["frames"]
+
+
+def test_bundle_made_on_one_node_downloads_from_another_after_it_died(tmp_path: Path, pg_url: str,
+                                                                       s3: SeaweedS3) -> None:
+    """Two `vigil run` nodes on one PostgreSQL catalog and one SeaweedFS: the bundle node A made is
+    in the object store, so after A is killed (-9) its signed URL works through node B, and the
+    file verifies (openssl, `vigil verify` with A's published keys)."""
+    with RtspServer({"/x": SYN}) as rtsp:
+        cams = [{"id": "e2e-ev-x", "name": "Gate X", "url": rtsp.url("/x")}]
+
+        def node(name: str) -> VigilProcess:
+            return VigilProcess(tmp_path / name, cams, s3=s3, catalog=pg_url, node_id=name,
+                                recording={"segment_seconds": 2}, workers={"processes": 1})
+
+        a, b = node("node-a"), node("node-b")
+        with a, b:
+            key = create_key(a.catalog, "investigator", "e2e-investigator")
+            segs = wait_until(lambda: a.catalog.segments_for("e2e-ev-x", stored_only=True), 40, 0.25, "recording")
+            start_us = segs[0].start_us + 1_000_000
+            end_us = start_us + 2_000_000
+            wait_until(lambda: any(s.end_us >= end_us for s in a.catalog.segments_for("e2e-ev-x", stored_only=True)),
+                       40, 0.25, "the window stored")
+            with httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+                inc = c.post("/api/incidents", json={"name": "two nodes", "start": start_us / 1e6, "end": end_us / 1e6,
+                                                     "cameras": ["e2e-ev-x"]}).json()
+                eid = c.post(f"/api/incidents/{inc['id']}/exports").json()["id"]
+                job = wait_until(lambda: (j := c.get(f"/api/exports/{eid}").json())["state"] in ("done", "failed") and j,
+                                 60, 0.2, "the export")
+                assert job["state"] == "done", job
+                url = c.get(f"/api/exports/{eid}/bundle-url").json()["url"]
+            a.kill()
+            left_on_a = list((tmp_path / "node-a").rglob("bundle.zip"))
+            shutil.rmtree(tmp_path / "node-a" / "exports", ignore_errors=True)  # A's disk went with A
+            # A's signed URL, answered by B
+            zpath, folder = _signed_bundle(httpx.get(b.url + url, timeout=30), tmp_path, str(job["sha256"]))
+            assert (job["node_id"], job["stored"], left_on_a) == ("node-a", True, []), "in the store only"
+            assert json.loads((folder / "manifest.json").read_text())["export"]["node_id"] == "node-a"
+            assert vigil(["verify", str(zpath), "--config", str(a.config_path)]) == 0

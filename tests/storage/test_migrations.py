@@ -72,3 +72,22 @@ def test_empty_and_first_revision_upgrade_to_the_same_schema(two_urls: tuple[str
     assert [c.id for c in Catalog(old_url, create=False).list_cameras()] == ["cam"]
     fresh.dispose()
     old.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0013_keeps_exports_made_before_with_no_object(backend: str, request: pytest.FixtureRequest,
+                                                       tmp_path: Path) -> None:
+    """An export done at 0012 (its zip on its node only) reads at head as local: no key, no error."""
+    url = f"sqlite:///{tmp_path / 'e.db'}" if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
+    eng = sa.create_engine(url)
+    upgrade(eng, "0012")
+    with eng.begin() as c:
+        c.execute(sa.text("INSERT INTO exports (id, incident_id, state, progress, path, error, node_id, created_us) "
+                          "VALUES ('e1', 1, 'done', 1.0, '/data/exports/e1/bundle.zip', '', 'a', 1)"))
+    upgrade(eng)
+    assert current_revision(eng) == head() == "0013"
+    with eng.connect() as c:
+        row = c.execute(sa.text("SELECT path, node_id, object_key, store_error FROM exports")).one()
+        assert tuple(row) == ("/data/exports/e1/bundle.zip", "a", None, None)
+        assert compare_metadata(MigrationContext.configure(c), metadata) == []
+    eng.dispose()
