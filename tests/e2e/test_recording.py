@@ -169,7 +169,8 @@ def test_rtsp_server_outage_starts_a_new_run_with_an_exact_gap(tmp_path: Path) -
 
 
 def test_s3_outage_loses_nothing(tmp_path: Path) -> None:
-    """Check 3: S3 down for 30 s during recording; every segment ends up in S3; the spool empties."""
+    """Check 3: S3 down for 15 s during recording (past the uploader's longest backoff, 10 s); every
+    segment ends up in S3; the spool empties."""
     s3 = SeaweedS3(tmp_path / "s3")
     rtsp = RtspServer({"/a": "synthetic:?w=320&h=240&fps=25&gop=25", "/b": "synthetic:?w=320&h=240&fps=25&gop=50"})
     v = VigilProcess(
@@ -183,9 +184,9 @@ def test_s3_outage_loses_nothing(tmp_path: Path) -> None:
             wait_until(lambda: len(v.catalog.segments_for(stored_only=True)) >= 2, 30, what="first uploads")
             s3.stop()
             t_down = time.monotonic()
-            wait_until(lambda: time.monotonic() - t_down >= 30, 40, 0.5, "a 30 s S3 outage")
+            wait_until(lambda: time.monotonic() - t_down >= 15, 25, 0.5, "a 15 s S3 outage")
             spooled = v.catalog.pending_segments()
-            assert len(spooled) >= 10, "segments closed during the outage must wait in the spool and the catalog"
+            assert len(spooled) >= 6, "segments closed during the outage must wait in the spool and the catalog"
             s3.start()
             wait_until(
                 lambda: not v.catalog.pending_segments()
