@@ -104,6 +104,9 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
             said = r.json()["detail"]
             assert f"export {eid} is only on node 'node-a'" in said and "the object store refused the bundle" in said
             assert weed.secret_key not in said
+            here = {n: c.get(f"/api/exports/{eid}", headers=e.auth("investigator")).json()["served_here"]
+                    for n, c, e in (("a", ca, a), ("b", cb, b))}
+            assert here == {"a": True, "b": False}, "the page offers the download only where it works"
 
             weed.start()
             stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 30, 0.05,
@@ -112,6 +115,7 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
             assert store.get_range(stored.object_key) == local
             r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
             assert r.status_code == 200 and r.content == local
+            assert cb.get(f"/api/exports/{eid}", headers=b.auth("investigator")).json()["served_here"] is True
     finally:
         weed.stop()
 
