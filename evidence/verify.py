@@ -168,16 +168,17 @@ def _check_published(k: PublishedKey, m: dict[str, Any], ok: Callable[[str], Non
     signed (`export.exported_at_us`, taken by the signing node's clock as it loaded the key): one
     retired before then was signed with by someone still holding a replaced private key."""
     node = m.get("export", {}).get("node_id")
+    who = f"node {k.node_id!r}" if k.node_id else "the unnamed node"
     life = f"made {_iso(k.created_us)}" + (f", retired {_iso(k.retired_us)}" if k.retired_us is not None else ", in use")
     also = f" (the manifest names node {node!r}: a shared key file)" if node is not None and node != k.node_id else ""
-    ok(f"signing key published in the catalog by node {k.node_id!r}{also}; {life}")
+    ok(f"signing key published in the catalog by {who}{also}; {life}")
     at = m.get("export", {}).get("exported_at_us")
     if not isinstance(at, int):
         bad("manifest.json has no export time (export.exported_at_us) to check the key's life against")
     elif k.current_at(at):
-        ok(f"the key was node {k.node_id!r}'s key in use when the bundle was signed ({_iso(at)})")
+        ok(f"the key was in use by {who} when the bundle was signed ({_iso(at)})")
     else:
-        bad(f"the key was not node {k.node_id!r}'s key in use when the bundle was signed ({_iso(at)}; key {life})")
+        bad(f"the key was not in use by {who} when the bundle was signed ({_iso(at)}; key {life})")
 
 
 def _check_audit(catalog: Catalog, m: dict[str, Any], manifest_sha: str, ok: Callable[[str], None],

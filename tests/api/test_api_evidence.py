@@ -271,23 +271,28 @@ def test_verify_needs_the_audit_entry_and_a_published_key(bundle: Bundle, tmp_pa
 
     from storage.catalog import Catalog, audit, signing_keys
 
-    def copy(name: str, table: sa.Table, *where: sa.ColumnElement[bool]) -> Path:
-        """The catalog as it is, less some rows: a config pointing at it."""
+    def copy(name: str, change: sa.Executable) -> Path:
+        """The catalog as it is but for `change`: a config pointing at it."""
         other = tmp_path / f"{name}.db"
         with sqlite3.connect(bundle.env.catalog.url.split("///", 1)[1]) as src, sqlite3.connect(other) as dst:
             src.backup(dst)  # the WAL's pages too
         cat = Catalog(f"sqlite:///{other}", create=False)
         with cat.engine.begin() as c:
-            c.execute(sa.delete(table).where(*where))
+            c.execute(change)
         cat.close()
         cfg = tmp_path / f"{name}.yaml"
         cfg.write_text(yaml.safe_dump({"catalog": cat.url, "data_dir": str(bundle.env.workdir)}))
         return cfg
 
-    assert vigil(["verify", str(bundle.zip_path), "--config", str(copy("no-audit", audit, audit.c.action == "export.complete"))]) == 1
+    no_audit = copy("no-audit", sa.delete(audit).where(audit.c.action == "export.complete"))
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(no_audit)]) == 1
     capsys.readouterr()
-    assert vigil(["verify", str(bundle.zip_path), "--config", str(copy("no-key", signing_keys, sa.true()))]) == 1
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(copy("no-key", sa.delete(signing_keys)))]) == 1
     assert "is not one the service published" in capsys.readouterr().out  # the catalog publishes keys, not the key file
+    signed_us = json.loads((bundle.folder / "manifest.json").read_bytes())["export"]["exported_at_us"]
+    retired = copy("retired", sa.update(signing_keys).values(retired_us=signed_us - 1_000_000))
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(retired)]) == 1  # signed with a key already replaced
+    assert "the key was not in use by the unnamed node when the bundle was signed" in capsys.readouterr().out
     stranger = tmp_path / "stranger"
     SigningKeys(stranger / "k.pem").ensure()
     (stranger / "pub.pem").write_text(SigningKeys(stranger / "k.pem").current().public_pem)

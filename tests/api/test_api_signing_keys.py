@@ -76,7 +76,7 @@ def test_every_node_verifies_every_nodes_bundles(catalog_url: str, tmp_path: Pat
     capsys.readouterr()
     assert vigil(["verify", str(zpath), "--config", str(cfg_b)]) == 0  # B's config, A's bundle
     out = capsys.readouterr().out
-    assert "published in the catalog by node 'node-a'" in out and "key in use when the bundle was signed" in out, out
+    assert "published in the catalog by node 'node-a'" in out and "in use by node 'node-a' when the bundle was signed" in out, out
 
     assert vigil(["signing-key", "rotate", "--config", str(cfg_a)]) == 0
     new_a = fp_a.current().fingerprint
@@ -95,7 +95,7 @@ def test_every_node_verifies_every_nodes_bundles(catalog_url: str, tmp_path: Pat
     capsys.readouterr()
     assert vigil(["verify", str(zpath), "--config", str(cfg_b)]) == 0  # signed before the rotation: still good
     out = capsys.readouterr().out
-    assert "retired" in out and "key in use when the bundle was signed" in out, out
+    assert "retired" in out and "in use by node 'node-a' when the bundle was signed" in out, out
     assert vigil(["signing-key", "--config", str(cfg_b)]) == 0
     out = capsys.readouterr().out
     assert out.count("BEGIN PUBLIC KEY") == 3 and f"retired Ed25519 key, SHA-256 fingerprint {key_a}, node 'node-a'" in out
