@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from evidence.signing_keys import SigningKeys, key_path
 from harness.recorded import RunSpec, make_recording
 from storage.catalog import Catalog, audit
+from storage.migrate import upgrade
 from storage.object_store import LocalStore
 from tests.api.conftest import T0, ApiEnv, export_incident, make_env
 from vigil.cli import main as vigil
@@ -99,6 +100,12 @@ def test_every_node_verifies_every_nodes_bundles(catalog_url: str, tmp_path: Pat
     assert vigil(["signing-key", "--config", str(cfg_b)]) == 0
     out = capsys.readouterr().out
     assert out.count("BEGIN PUBLIC KEY") == 3 and f"retired Ed25519 key, SHA-256 fingerprint {key_a}, node 'node-a'" in out
+
+    old_url = f"sqlite:///{tmp_path / 'at-0013.db'}"  # a catalog no node of this version has started on
+    upgrade(sa.create_engine(old_url), "0013")
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump({"catalog": old_url, "data_dir": str(tmp_path / "old")}))
+    assert vigil(["verify", str(zpath), "--config", str(tmp_path / "old.yaml")]) == 1  # a message, not a traceback
+    assert "the catalog publishes no keys (its schema predates migration 0014)" in capsys.readouterr().out
     a.catalog.close()
     b.catalog.close()
 
