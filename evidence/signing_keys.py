@@ -5,8 +5,9 @@ sign evidence. The private key is PKCS#8 PEM, mode 0600, in a 0700 directory; ev
 ever had stays published beside it (`published/{created_us}-{fingerprint}.pem`), so a bundle
 signed before a rotation still verifies. The public keys are published in the catalog too
 (`publish_in`: every node's, with its node and its creation and retirement times), so a bundle
-made on any node of a cluster verifies against one place. The fingerprint is the SHA-256 of the public key's DER
-SubjectPublicKeyInfo — what `openssl pkey -pubin -in key.pem -outform DER | sha256sum` prints.
+made on any node of a cluster verifies against one place. The fingerprint is the SHA-256 of the
+public key's DER SubjectPublicKeyInfo — what `openssl pkey -pubin -in key.pem -outform DER |
+sha256sum` prints.
 """
 
 from __future__ import annotations
