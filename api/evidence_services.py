@@ -1,4 +1,5 @@
-"""The evidence parts an app holds: the signing keys (a file) and the export runner.
+"""The evidence parts an app holds: the signing keys (a file, its public keys in the catalog) and the
+export runner.
 
 Why a module of its own: `create_app` builds them once, at start — which is when a service that
 has no signing key yet makes one (and audits it) — and the evidence routers reach them through
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import core
 from api.dependencies import ApiContext, Services
 from evidence.exports import ExportRunner
-from evidence.signing_keys import SigningKeys, exports_path, key_path
+from evidence.signing_keys import SigningKeys, exports_path, key_path, publish_in
 from storage.audit_log import add_audit
 
 __all__ = ["EvidenceServices", "evidence_of", "start_evidence"]
@@ -30,6 +31,7 @@ def start_evidence(ctx: ApiContext) -> EvidenceServices:
     if keys.ensure(now_us):
         add_audit(ctx.catalog, "signing_key.create", at_us=now_us,
                   detail={"fingerprint": keys.current().fingerprint, "path": str(keys.path)})
+    publish_in(keys, ctx.catalog, s.node_id)  # its current key, and any published only in its directory before
     runner = ExportRunner(ctx.catalog, ctx.store, keys, exports_path(s), workers=s.evidence.exports_at_once,
                           node_id=s.node_id, version=core.__version__, clock=ctx.clock)
     return EvidenceServices(keys, runner)

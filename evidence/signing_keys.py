@@ -3,8 +3,11 @@
 Why a file and not the catalog: a catalog dump (backups, a DBA's copy) must not carry the power to
 sign evidence. The private key is PKCS#8 PEM, mode 0600, in a 0700 directory; every public key it
 ever had stays published beside it (`published/{created_us}-{fingerprint}.pem`), so a bundle
-signed before a rotation still verifies. The fingerprint is the SHA-256 of the public key's DER
-SubjectPublicKeyInfo — what `openssl pkey -pubin -in key.pem -outform DER | sha256sum` prints.
+signed before a rotation still verifies. The public keys are published in the catalog too
+(`publish_in`: every node's, with its node and its creation and retirement times), so a bundle
+made on any node of a cluster verifies against one place. The fingerprint is the SHA-256 of the
+public key's DER SubjectPublicKeyInfo — what `openssl pkey -pubin -in key.pem -outform DER |
+sha256sum` prints.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.settings import Settings
+from storage.catalog import Catalog
 
-__all__ = ["PublicKey", "SigningKey", "SigningKeys", "exports_path", "fingerprint", "key_path", "load_public_pem"]
+__all__ = ["PublicKey", "SigningKey", "SigningKeys", "exports_path", "fingerprint", "key_path", "load_public_pem",
+           "publish_in"]
 
 
 def _spki(pub: Ed25519PublicKey) -> bytes:
@@ -144,3 +149,19 @@ def key_path(settings: Settings) -> Path:
 
 def exports_path(settings: Settings) -> Path:
     return settings.evidence.exports_path or Path(settings.data_dir) / "exports"
+
+
+def publish_in(keys: SigningKeys, catalog: Catalog, node_id: str) -> int:
+    """Publish every public key of this node's key directory in the catalog; returns how many were
+    not there yet. Each key but the current one is retired at its successor's creation (the
+    rotation that replaced it), so keys published in the directory before the catalog had them
+    arrive with their history. Idempotent: every start of a node calls it."""
+    cur = keys.current().fingerprint if keys.path.exists() else None
+    listed = keys.public_keys()
+    added = 0
+    for i, k in enumerate(listed):
+        retired = None if k.fingerprint == cur else (listed[i + 1].created_us if i + 1 < len(listed) else k.created_us)
+        added += catalog.publish_signing_key(k.fingerprint, k.pem, node_id, k.created_us, retired)
+    if cur is not None:
+        catalog.retire_other_keys_of(node_id, cur, next(k.created_us for k in listed if k.fingerprint == cur))
+    return added

@@ -1,13 +1,15 @@
 """`vigil verify`: a bundle's signature, every digest, and (with the catalog) its audit entry.
 
 Does what VERIFY.txt tells a person to do with OpenSSL and sha256sum, plus what they cannot:
-that no file was added, that the signing key is one this service published, and that the audit
-log holds this export (and still holds the chain row the manifest anchors to). Works on the zip
-or on an unzipped folder.
+that no file was added, that the signing key is one the service published (in the catalog, by
+whichever node of the cluster signed: which node, and whether the key was that node's key in use
+when the bundle was signed), and that the audit log holds this export (and still holds the chain
+row the manifest anchors to). Works on the zip or on an unzipped folder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import zipfile
@@ -21,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 
 from evidence.bundle import FIXED_FILES
 from evidence.signing_keys import fingerprint, load_public_pem
-from storage.catalog import Catalog, audit
+from storage.catalog import Catalog, PublishedKey, audit
 
 __all__ = ["VerifyReport", "verify_bundle"]
 
@@ -77,8 +79,9 @@ def _sums(text: bytes) -> Iterator[tuple[str, str]]:
 
 def verify_bundle(path: Path, *, trusted: list[str] | None = None, catalog: Catalog | None = None,
                   say: Callable[[str], None] | None = None) -> VerifyReport:
-    """Check everything; `trusted` = PEM public keys the verifier already trusts (the service's
-    published keys); `catalog` = the service's catalog, for the audit log."""
+    """Check everything; `trusted` = PEM public keys the verifier already trusts (`--key`);
+    `catalog` = the service's catalog (any node's config), for its published keys and the audit
+    log. With either, the key must be in one of them."""
     rep = VerifyReport()
     ok = rep.checked.append
 
@@ -109,11 +112,8 @@ def verify_bundle(path: Path, *, trusted: list[str] | None = None, catalog: Cata
     fp = fingerprint(key)
     if m and m.get("signing_key", {}).get("fingerprint_sha256") != fp:
         bad("signing-key.pem is not the key manifest.json names")
-    if trusted is not None:
-        if fp not in {fingerprint(load_public_pem(p.encode())) for p in trusted}:
-            bad(f"the signing key {fp[:16]}… is not one the service published")
-        else:
-            ok("signing key published by the service")
+    if trusted is not None or catalog is not None:
+        _check_key(fp, trusted, catalog, m, ok, bad)
     try:
         key.verify(sig, raw)
         ok("signature over manifest.json")
@@ -150,6 +150,46 @@ def verify_bundle(path: Path, *, trusted: list[str] | None = None, catalog: Cata
     if catalog is not None:
         _check_audit(catalog, m, hashlib.sha256(raw).hexdigest(), ok, bad)
     return rep
+
+
+def _check_key(fp: str, trusted: list[str] | None, catalog: Catalog | None, m: dict[str, Any],
+               ok: Callable[[str], None], bad: Callable[[str], None]) -> None:
+    """The key is one given to trust (`--key`) or one the catalog publishes (any node's)."""
+    given = trusted is not None and fp in {fingerprint(load_public_pem(p.encode())) for p in trusted}
+    if given:
+        ok("signing key: the key given to trust")
+    published, why = None, "is not one the service published"
+    if catalog is not None:
+        try:
+            published = catalog.signing_key(fp)
+        except sa.exc.DBAPIError:  # a catalog no node of this version has started on yet
+            why = "cannot be checked: the catalog publishes no keys (its schema predates migration 0014)"
+    if published is not None:
+        _check_published(published, m, ok, bad)
+    elif not given:
+        bad(f"the signing key {fp[:16]}… {why}")
+
+
+def _iso(us: int) -> str:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _check_published(k: PublishedKey, m: dict[str, Any], ok: Callable[[str], None], bad: Callable[[str], None]) -> None:
+    """Which node published the key, and whether it was that node's key in use when the bundle was
+    signed (`export.exported_at_us`, taken by the signing node's clock as it loaded the key): one
+    retired before then was signed with by someone still holding a replaced private key."""
+    node = m.get("export", {}).get("node_id")
+    who = f"node {k.node_id!r}" if k.node_id else "the unnamed node"
+    life = f"made {_iso(k.created_us)}" + (f", retired {_iso(k.retired_us)}" if k.retired_us is not None else ", in use")
+    also = f" (the manifest names node {node!r}: a shared key file)" if node is not None and node != k.node_id else ""
+    ok(f"signing key published in the catalog by {who}{also}; {life}")
+    at = m.get("export", {}).get("exported_at_us")
+    if not isinstance(at, int):
+        bad("manifest.json has no export time (export.exported_at_us) to check the key's life against")
+    elif k.current_at(at):
+        ok(f"the key was in use by {who} when the bundle was signed ({_iso(at)})")
+    else:
+        bad(f"the key was not in use by {who} when the bundle was signed ({_iso(at)}; key {life})")
 
 
 def _check_audit(catalog: Catalog, m: dict[str, Any], manifest_sha: str, ok: Callable[[str], None],

@@ -103,23 +103,33 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_signing_key(args: argparse.Namespace) -> int:
-    from evidence.signing_keys import SigningKeys, key_path
+    from evidence.signing_keys import SigningKeys, key_path, publish_in
     from storage.audit_log import add_audit
     from storage.catalog import Catalog
 
     s = _settings(args)
     keys = SigningKeys(key_path(s))
+    catalog = Catalog(s.catalog)
     if getattr(args, "action", None) == "rotate":
-        catalog = Catalog(s.catalog)
         old, new = keys.rotate()
         add_audit(catalog, "signing_key.rotate", detail={"old": old, "new": new, "via": "cli"})
-        print(f"rotated: {old} -> {new} (the old public key stays published)", file=sys.stderr)
+        print(f"rotated: {old} -> {new} (the old public key stays published, retired)", file=sys.stderr)
     elif keys.ensure():
-        add_audit(Catalog(s.catalog), "signing_key.create", detail={"fingerprint": keys.current().fingerprint, "via": "cli"})
-    for k in keys.public_keys():
-        print(f"# {'current' if k.current else 'retired'} Ed25519 key, SHA-256 fingerprint {k.fingerprint}")
+        add_audit(catalog, "signing_key.create", detail={"fingerprint": keys.current().fingerprint, "via": "cli"})
+    publish_in(keys, catalog, s.node_id)  # the new key in the catalog, the old one retired there
+    for k in catalog.published_signing_keys():  # every node's, not only this one's
+        state = "current" if k.current else "retired"
+        retired = f", retired {_iso_us(k.retired_us)}" if k.retired_us is not None else ""
+        print(f"# {state} Ed25519 key, SHA-256 fingerprint {k.fingerprint}, node {k.node_id!r}, "
+              f"created {_iso_us(k.created_us)}{retired}")
         print(k.pem, end="")
     return 0
+
+
+def _iso_us(us: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -128,21 +138,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from evidence.verify import verify_bundle
 
     catalog = trusted = None
-    if args.config:
-        from evidence.signing_keys import SigningKeys, key_path
+    if args.config:  # any node's config: the catalog publishes every node's keys
         from storage.catalog import Catalog
 
-        s = _settings(args)
-        catalog = Catalog(s.catalog, create=False)
-        trusted = [k.pem for k in SigningKeys(key_path(s)).public_keys()]
+        catalog = Catalog(_settings(args).catalog, create=False)
     if args.key:
-        trusted = (trusted or []) + [Path(args.key).read_text()]
+        trusted = [Path(args.key).read_text()]
     rep = verify_bundle(Path(args.bundle), trusted=trusted, catalog=catalog)
     for line in rep.checked:
         print(f"ok   {line}")
     for line in rep.problems:
         print(f"FAIL {line}")
-    if trusted is None:
+    if trusted is None and catalog is None:
         print("note: the signing key was checked only against the bundle itself; give --config (the service's "
               "published keys and audit log) or --key to check whose key it is")
     print("verified" if rep.ok else f"NOT VERIFIED: {len(rep.problems)} problem(s)")

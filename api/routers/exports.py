@@ -50,6 +50,9 @@ class ExportOut(BaseModel):
     stored: bool = Field(default=False, description="in the object store: every node serves it")
     local_only: str | None = Field(
         default=None, description="done but on its node's disk only: why (that node retries the upload)")
+    served_here: bool | None = Field(
+        default=None, description="GET /api/exports/{id} only: the answering node can serve the bundle (in the "
+                                  "store, or local only and on this node's disk)")
 
 
 def export_out(j: ExportJob) -> ExportOut:
@@ -126,14 +129,20 @@ class _Ranges(io.RawIOBase):
         return len(data)
 
 
+def _local_file(svc: ServicesDep, job: ExportJob) -> Path | None:
+    """The bundle on this node's disk, when this node made it and still has it."""
+    path = Path(job.path) if job.path and job.node_id == svc.ctx.settings.node_id else None  # its disk only
+    return path if path is not None and path.is_file() else None
+
+
 def _source(svc: ServicesDep, export_id: str) -> _Source:
     job = _job(svc, export_id)
     if job.state != "done":
         raise HTTPException(409, f"export {export_id} is {job.state}, not done")
     if job.object_key:
         return _Source(job, svc.ctx.store, job.object_key)
-    path = Path(job.path) if job.path and job.node_id == svc.ctx.settings.node_id else None  # its disk only
-    if path is not None and path.is_file():  # the store refused it, or it predates bundles there
+    path = _local_file(svc, job)
+    if path is not None:  # the store refused it, or it predates bundles there
         return _Source(job, LocalStore(path.parent), path.name)
     why = job.store_error or "it was made before bundles were kept in the object store"
     retry_s = svc.ctx.settings.evidence.upload_retry_s
@@ -145,7 +154,12 @@ def _source(svc: ServicesDep, export_id: str) -> _Source:
 
 @router.get("/{export_id}", response_model=ExportOut)
 def get_one(_: Investigator, svc: ServicesDep, export_id: str) -> ExportOut:
-    return export_out(_job(svc, export_id))
+    """With `served_here`: the page offers a download only where it would not be a 503."""
+    job = _job(svc, export_id)
+    out = export_out(job)
+    if job.state == "done":
+        out.served_here = job.object_key is not None or _local_file(svc, job) is not None
+    return out
 
 
 @router.get(

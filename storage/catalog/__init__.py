@@ -9,6 +9,7 @@ from __future__ import annotations
 from storage.catalog.camera_rows import CameraRows
 from storage.catalog.models import Camera, Event, FeedStatus, Fragment, Segment
 from storage.catalog.segment_rows import SegmentRows
+from storage.catalog.signing_key_rows import PublishedKey, SigningKeyRows
 from storage.catalog.status_rows import StatusRows
 from storage.catalog.tables import (
     api_keys,
@@ -24,11 +25,13 @@ from storage.catalog.tables import (
     nodes,
     segments,
     server_secrets,
+    signing_keys,
 )
 
-__all__ = ["Camera", "Catalog", "Event", "FeedStatus", "Fragment", "Segment", "api_keys", "audit", "cameras",
-           "events", "exports", "feed_status", "holds", "incidents", "leases", "metadata", "nodes", "segments", "server_secrets"]
+__all__ = ["Camera", "Catalog", "Event", "FeedStatus", "Fragment", "PublishedKey", "Segment", "api_keys", "audit", "cameras",
+           "events", "exports", "feed_status", "holds", "incidents", "leases", "metadata", "nodes", "segments", "server_secrets",
+           "signing_keys"]
 
 
-class Catalog(CameraRows, SegmentRows, StatusRows):
+class Catalog(CameraRows, SegmentRows, StatusRows, SigningKeyRows):
     """Thread-safe handle on the catalog database; one per process. One row family per module."""

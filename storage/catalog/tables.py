@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 __all__ = ["api_keys", "audit", "camera_faults", "cameras", "events", "exports", "feed_status", "holds", "incidents",
            "leases", "metadata", "nodes", "notify_cursor", "notify_outbox", "notify_webhooks", "segment_totals", "segments",
-           "server_secrets", "ticket_cameras", "ticket_notes", "tickets"]
+           "server_secrets", "signing_keys", "ticket_cameras", "ticket_notes", "tickets"]
 
 metadata = sa.MetaData()
 
@@ -301,4 +301,15 @@ exports = sa.Table(
     sa.Column("object_key", sa.String(200), nullable=True),  # _exports/{id}/bundle.zip once uploaded, verified
     sa.Column("store_error", sa.Text, nullable=True),  # why the bundle is local only (the node retries)
     sa.Index("ix_exports_incident", "incident_id"),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",  # every node's evidence public keys; the private key is a file on its node, never here
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),  # SHA-256 of the DER SubjectPublicKeyInfo
+    sa.Column("pem", sa.Text, nullable=False),
+    sa.Column("node_id", sa.String(64), nullable=False, server_default=""),  # the node that first published it
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("retired_us", sa.BigInteger, nullable=True),  # set when its node rotated to a new key
+    sa.Index("ix_signing_keys_node", "node_id"),
 )

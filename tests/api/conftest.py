@@ -37,6 +37,25 @@ def client(env: ApiEnv) -> Iterator[TestClient]:
         yield c
 
 
+# ---- evidence -----------------------------------------------------------------------------------
+
+EXPORT_WINDOW = {"start": "2024-05-01T10:00:01Z", "end": "2024-05-01T10:00:05Z"}
+
+
+def export_incident(c: TestClient, env: ApiEnv, cameras: list[str]) -> dict[str, object]:
+    """An incident over `EXPORT_WINDOW` of `cameras`, exported; the finished job (asserted done)."""
+    from harness.vigilproc import wait_until
+
+    h = env.auth("investigator")
+    inc = c.post("/api/incidents", headers=h, json={"name": "store", **EXPORT_WINDOW, "cameras": cameras})
+    assert inc.status_code == 201, inc.text
+    eid = c.post(f"/api/incidents/{inc.json()['id']}/exports", headers=h).json()["id"]
+    job = wait_until(lambda: (j := c.get(f"/api/exports/{eid}", headers=h).json())["state"] in ("done", "failed") and j,
+                     60, 0.05, "the export")
+    assert job["state"] == "done", job
+    return job  # type: ignore[no-any-return]
+
+
 # ---- a recorded camera in real S3 ---------------------------------------------------------------
 
 

@@ -262,28 +262,41 @@ def test_one_flipped_byte_anywhere_fails_both(bundle: Bundle, tmp_path: Path) ->
     assert vigil(["verify", str(work)]) == 1
 
 
-def test_verify_needs_the_audit_entry_and_a_published_key(bundle: Bundle, tmp_path: Path) -> None:
+def test_verify_needs_the_audit_entry_and_a_published_key(bundle: Bundle, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """A bundle signed by some other key, or one the audit log does not hold, is not the service's."""
     import sqlite3
 
     import sqlalchemy as sa
 
-    from storage.catalog import Catalog, audit
+    from storage.catalog import Catalog, audit, signing_keys
 
-    other = tmp_path / "other.db"
-    with sqlite3.connect(bundle.env.catalog.url.split("///", 1)[1]) as src, sqlite3.connect(other) as dst:
-        src.backup(dst)  # the WAL's pages too
-    cat = Catalog(f"sqlite:///{other}", create=False)
-    with cat.engine.begin() as c:
-        c.execute(sa.delete(audit).where(audit.c.action == "export.complete"))
-    cfg = tmp_path / "v.yaml"
-    cfg.write_text(yaml.safe_dump({"catalog": cat.url, "data_dir": str(bundle.env.workdir)}))
-    assert vigil(["verify", str(bundle.zip_path), "--config", str(cfg)]) == 1
+    def copy(name: str, change: sa.Executable) -> Path:
+        """The catalog as it is but for `change`: a config pointing at it."""
+        other = tmp_path / f"{name}.db"
+        with sqlite3.connect(bundle.env.catalog.url.split("///", 1)[1]) as src, sqlite3.connect(other) as dst:
+            src.backup(dst)  # the WAL's pages too
+        cat = Catalog(f"sqlite:///{other}", create=False)
+        with cat.engine.begin() as c:
+            c.execute(change)
+        cat.close()
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump({"catalog": cat.url, "data_dir": str(bundle.env.workdir)}))
+        return cfg
+
+    no_audit = copy("no-audit", sa.delete(audit).where(audit.c.action == "export.complete"))
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(no_audit)]) == 1
+    capsys.readouterr()
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(copy("no-key", sa.delete(signing_keys)))]) == 1
+    assert "is not one the service published" in capsys.readouterr().out  # the catalog publishes keys, not the key file
+    signed_us = json.loads((bundle.folder / "manifest.json").read_bytes())["export"]["exported_at_us"]
+    retired = copy("retired", sa.update(signing_keys).values(retired_us=signed_us - 1_000_000))
+    assert vigil(["verify", str(bundle.zip_path), "--config", str(retired)]) == 1  # signed with a key already replaced
+    assert "the key was not in use by the unnamed node when the bundle was signed" in capsys.readouterr().out
     stranger = tmp_path / "stranger"
     SigningKeys(stranger / "k.pem").ensure()
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"catalog": bundle.env.catalog.url, "data_dir": str(tmp_path),
-                                                     "evidence": {"signing_key_path": str(stranger / "k.pem")}}))
-    assert vigil(["verify", str(bundle.zip_path), "--config", str(tmp_path / "s.yaml")]) == 1
+    (stranger / "pub.pem").write_text(SigningKeys(stranger / "k.pem").current().public_pem)
+    assert vigil(["verify", str(bundle.zip_path), "--key", str(stranger / "pub.pem")]) == 1
 
 
 def test_download_by_range_and_signed_url(bundle: Bundle, client: TestClient) -> None:

@@ -20,26 +20,12 @@ from harness.servers import SeaweedS3
 from harness.vigilproc import wait_until
 from storage.catalog import Catalog
 from storage.object_store import S3Store
-from tests.api.conftest import T0, ApiEnv, make_env
-
-WINDOW = {"start": "2024-05-01T10:00:01Z", "end": "2024-05-01T10:00:05Z"}
-
+from tests.api.conftest import T0, ApiEnv, export_incident, make_env
 
 def _nodes(tmp: Path, store: S3Store, **kw: object) -> tuple[ApiEnv, ApiEnv]:
     a = make_env(tmp / "a", store=store, node_id="node-a", **kw)  # type: ignore[arg-type]
     b = make_env(tmp / "b", store=store, node_id="node-b", catalog=Catalog(a.catalog.url, create=False), **kw)  # type: ignore[arg-type]
     return a, b
-
-
-def _export(c: TestClient, env: ApiEnv, cameras: list[str]) -> dict[str, object]:
-    h = env.auth("investigator")
-    inc = c.post("/api/incidents", headers=h, json={"name": "store", **WINDOW, "cameras": cameras})
-    assert inc.status_code == 201, inc.text
-    eid = c.post(f"/api/incidents/{inc.json()['id']}/exports", headers=h).json()["id"]
-    job = wait_until(lambda: (j := c.get(f"/api/exports/{eid}", headers=h).json())["state"] in ("done", "failed") and j,
-                     60, 0.05, "the export")
-    assert job["state"] == "done", job
-    return job  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -54,7 +40,7 @@ def two_clients(tmp_path: Path, s3_store: S3Store) -> Iterator[tuple[ApiEnv, Tes
 def test_bundle_made_on_one_node_is_served_by_another(two_clients: tuple[ApiEnv, TestClient, ApiEnv, TestClient],
                                                       s3_store: S3Store) -> None:
     a, ca, b, cb = two_clients
-    job = _export(ca, a, ["st-cam"])
+    job = export_incident(ca, a, ["st-cam"])
     eid, size = str(job["id"]), int(job["bytes"])  # type: ignore[call-overload]
     left_on_a = list((a.workdir / "exports").rglob("bundle.zip"))
     shutil.rmtree(a.workdir / "exports", ignore_errors=True)  # node a's disk, out of b's reach (or a died)
@@ -99,7 +85,7 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
         with a.client() as ca, b.client() as cb:
             weed.stop()
             assert not weed.running
-            job = _export(ca, a, ["st-quiet"])
+            job = export_incident(ca, a, ["st-quiet"])
             eid = str(job["id"])
             row = get_export(a.catalog, eid)
             assert row is not None and row.object_key is None and row.path and Path(row.path).is_file()
@@ -118,6 +104,9 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
             said = r.json()["detail"]
             assert f"export {eid} is only on node 'node-a'" in said and "the object store refused the bundle" in said
             assert weed.secret_key not in said
+            here = {n: c.get(f"/api/exports/{eid}", headers=e.auth("investigator")).json()["served_here"]
+                    for n, c, e in (("a", ca, a), ("b", cb, b))}
+            assert here == {"a": True, "b": False}, "the page offers the download only where it works"
 
             weed.start()
             stored = wait_until(lambda: (j := get_export(a.catalog, eid)) and j.object_key and j, 30, 0.05,
@@ -126,6 +115,7 @@ def test_store_down_at_upload_keeps_it_on_its_node_then_the_retry_uploads_it(tmp
             assert store.get_range(stored.object_key) == local
             r = cb.get(f"/api/exports/{eid}/bundle.zip", headers=b.auth("investigator"))
             assert r.status_code == 200 and r.content == local
+            assert cb.get(f"/api/exports/{eid}", headers=b.auth("investigator")).json()["served_here"] is True
     finally:
         weed.stop()
 

@@ -99,7 +99,8 @@ def test_bundle_made_on_one_node_downloads_from_another_after_it_died(tmp_path: 
                                                                        s3: SeaweedS3) -> None:
     """Two `vigil run` nodes on one PostgreSQL catalog and one SeaweedFS: the bundle node A made is
     in the object store, so after A is killed (-9) its signed URL works through node B, and the
-    file verifies (openssl, `vigil verify` with A's published keys)."""
+    file verifies (openssl, `vigil verify` with B's config: A's key is published in the catalog, and
+    B serves it)."""
     with RtspServer({"/x": SYN}) as rtsp:
         cams = [{"id": "e2e-ev-x", "name": "Gate X", "url": rtsp.url("/x")}]
 
@@ -126,8 +127,13 @@ def test_bundle_made_on_one_node_downloads_from_another_after_it_died(tmp_path: 
             a.kill()
             left_on_a = list((tmp_path / "node-a").rglob("bundle.zip"))
             shutil.rmtree(tmp_path / "node-a" / "exports", ignore_errors=True)  # A's disk went with A
+            shutil.rmtree(tmp_path / "node-a" / "signing", ignore_errors=True)  # its keys too
             # A's signed URL, answered by B
             zpath, folder = _signed_bundle(httpx.get(b.url + url, timeout=30), tmp_path, str(job["sha256"]))
             assert (job["node_id"], job["stored"], left_on_a) == ("node-a", True, []), "in the store only"
             assert json.loads((folder / "manifest.json").read_text())["export"]["node_id"] == "node-a"
-            assert vigil(["verify", str(zpath), "--config", str(a.config_path)]) == 0
+            assert vigil(["verify", str(zpath), "--config", str(b.config_path)]) == 0
+            signed_by = json.loads((folder / "manifest.json").read_text())["signing_key"]["fingerprint_sha256"]
+            with httpx.Client(base_url=b.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+                served = {k["fingerprint_sha256"]: k for k in c.get("/api/signing-keys").json()["keys"]}
+            assert (served[signed_by]["node_id"], served[signed_by]["current"]) == ("node-a", True)

@@ -85,9 +85,39 @@ def test_0013_keeps_exports_made_before_with_no_object(backend: str, request: py
         c.execute(sa.text("INSERT INTO exports (id, incident_id, state, progress, path, error, node_id, created_us) "
                           "VALUES ('e1', 1, 'done', 1.0, '/data/exports/e1/bundle.zip', '', 'a', 1)"))
     upgrade(eng)
-    assert current_revision(eng) == head() == "0013"
+    assert current_revision(eng) == head()
     with eng.connect() as c:
         row = c.execute(sa.text("SELECT path, node_id, object_key, store_error FROM exports")).one()
         assert tuple(row) == ("/data/exports/e1/bundle.zip", "a", None, None)
         assert compare_metadata(MigrationContext.configure(c), metadata) == []
+    eng.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0014_publishes_the_keys_of_a_node_upgraded_from_0013(backend: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path) -> None:
+    """A catalog at 0013 with an export, a node whose keys (one rotated) were published only in its
+    directory: after the upgrade the export reads as before and the node's start puts both keys
+    in the catalog, the old one retired when the new one was made."""
+    from evidence.signing_keys import SigningKeys, publish_in
+
+    url = f"sqlite:///{tmp_path / 'k.db'}" if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
+    eng = sa.create_engine(url)
+    upgrade(eng, "0013")
+    with eng.begin() as c:
+        c.execute(sa.text("INSERT INTO exports (id, incident_id, state, progress, error, node_id, created_us, object_key) "
+                          "VALUES ('e1', 1, 'done', 1.0, '', 'a', 1, '_exports/e1/bundle.zip')"))
+    keys = SigningKeys(tmp_path / "signing" / "signing-key.pem")
+    keys.ensure(now_us=10)
+    old, new = keys.rotate(now_us=20)
+    cat = Catalog(url)  # a node's start: the upgrade, then its keys
+    assert current_revision(eng) == head() == "0014"
+    assert publish_in(keys, cat, "a") == 2
+    got = {k.fingerprint: (k.node_id, k.created_us, k.retired_us) for k in cat.published_signing_keys()}
+    assert got == {old: ("a", 10, 21), new: ("a", 21, None)}
+    assert [k.pem for k in cat.published_signing_keys()] == [k.pem for k in keys.public_keys()]
+    with eng.connect() as c:
+        assert c.execute(sa.text("SELECT object_key FROM exports")).scalar_one() == "_exports/e1/bundle.zip"
+        assert compare_metadata(MigrationContext.configure(c), metadata) == []
+    cat.close()
     eng.dispose()

@@ -420,6 +420,52 @@ def test_incident_view_holds_exports_and_downloads_a_signed_bundle(world: World,
     page.evaluate("() => { location.hash = '#/wall'; }")
 
 
+def test_a_bundle_kept_on_another_node_says_so_then_downloads_once_stored(world: World) -> None:
+    """A done export whose bundle the object store refused, on a node other than the one serving the
+    page (the row as the making node leaves it): the page names that node and the reason instead
+    of a download that would be a 503; when the node's retry has stored it, the download appears."""
+    import io
+    import secrets
+    import zipfile
+
+    import sqlalchemy as sa
+
+    from storage.catalog import exports
+    from storage.object_store import LocalStore
+
+    manifest = b'{"files": []}\n'  # the uploaded bundle: a zip the page reads the manifest of
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("manifest.json", manifest)
+    now = int(time.time())
+    with api(world) as c:
+        inc = c.post("/api/incidents", json={"name": "kept elsewhere", "start": now - 60, "end": now - 30,
+                                             "cameras": ["cam-c"]})
+        assert inc.status_code == 201, inc.text
+    eid, why = secrets.token_hex(12), "the object store refused the bundle: s3 put: 503 SlowDown"
+    with world.vigil.catalog.engine.begin() as c:
+        c.execute(sa.insert(exports).values(
+            id=eid, incident_id=inc.json()["id"], state="done", progress=1.0, bytes=len(buf.getvalue()),
+            sha256=hashlib.sha256(buf.getvalue()).hexdigest(), manifest_sha256=hashlib.sha256(manifest).hexdigest(), path="/elsewhere/exports/bundle.zip", error="", node_id="node-far",
+            created_us=int(now * 1e6), finished_us=int(now * 1e6), store_error=why))
+    page = world.page("investigator")
+    page.evaluate("() => { location.hash = '#/incidents'; }")
+    page.wait_for_selector(f"#inc-list option[value='{inc.json()['id']}']", state="attached")
+    page.select_option("#inc-list", str(inc.json()["id"]))
+    page.wait_for_selector("#inc-local-only")
+    assert page.text_content("#inc-local-only") == f"Kept on node node-far only: {why}; that node retries."
+    assert page.locator("#inc-download").count() == 0
+    LocalStore(Path(world.vigil.config["storage"]["path"])).put_bytes(f"_exports/{eid}/bundle.zip", buf.getvalue())
+    with world.vigil.catalog.engine.begin() as c:  # what the node's retry does once the store takes it
+        c.execute(sa.update(exports).where(exports.c.id == eid)
+                  .values(object_key=f"_exports/{eid}/bundle.zip", store_error=None, path=None))
+    page.wait_for_selector("#inc-download", timeout=10_000)
+    assert page.locator("#inc-local-only").count() == 0
+    page.wait_for_selector("#inc-manifest-check")
+    assert "✓" in (page.text_content("#inc-manifest-check") or "")
+    page.evaluate("() => { location.hash = '#/wall'; }")
+
+
 # ---- 6. a worker that stops reporting ---------------------------------------------------------
 
 

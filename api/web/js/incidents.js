@@ -8,6 +8,7 @@ import { bytes, dateTime, duration, getZone, zoneLabel } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 500;
+const LOCAL_POLL_MS = 4000; // a bundle kept on its node: look again for the node's upload retry
 
 function el(tag, props = {}, ...kids) {
   const e = document.createElement(tag);
@@ -183,6 +184,13 @@ export class Incidents {
       out.append(el("p", { class: "bad", text: `Failed: ${job.error}` }));
       return;
     }
+    if (job.local_only) {
+      // Not in the object store: only its node serves it; elsewhere a download would be a 503.
+      const node = job.node_id ? `node ${job.node_id}` : "the node that made it";
+      out.append(el("p", { id: "inc-local-only", class: "bad", text: `Kept on ${node} only: ${job.local_only}; that node retries.` }));
+      this.polling = setTimeout(() => this.follow(exportId), LOCAL_POLL_MS);
+      if (!job.served_here) return;
+    }
     const link = el("a", { id: "inc-download", class: "primary button", href: "#", text: `Download bundle (${bytes(job.bytes)})` });
     link.addEventListener("click", async (e) => {
       e.preventDefault();
@@ -197,7 +205,7 @@ export class Incidents {
       }
     });
     out.append(el("p", {}, link), el("p", { class: "digest", text: `bundle SHA-256 ${job.sha256}` }));
-    await this.showManifest(job, out);
+    if (!job.local_only) await this.showManifest(job, out);
   }
 
   async showManifest(job, out) {
