@@ -200,6 +200,32 @@ def test_live_view_plays(world: World) -> None:
     page.wait_for_selector("#live:not([open])", state="attached")
 
 
+def test_live_wall_tiles_say_when_a_camera_is_not_online(world: World) -> None:
+    """A frozen camera's picture still plays on the live wall and would pass for live: its tile says
+    "Frozen" (from the event, without a reload) and an offline camera's says "Offline"; online
+    tiles carry no badge."""
+    page = world.page("viewer")
+    page.evaluate("() => { location.hash = '#/livewall'; }")
+    page.click("#lw-layout-3")
+    shown = """() => Object.fromEntries([...document.querySelectorAll('#lw-grid .lw-tile')].map(t => {
+        const b = t.querySelector('.lw-badge'); return [t.dataset.id, b.hidden ? '' : b.textContent]; }))"""
+    wait_until(lambda: page.evaluate(shown).get("cam-dead") == "Offline", 10, 0.1, "cam-dead's tile to say Offline")
+    assert page.evaluate(shown)["cam-c"] == "", page.evaluate(shown)
+    world.rtsp.set_mode("/a", "freeze")
+    try:
+        try:
+            wait_until(lambda: page.evaluate(shown).get("cam-a") == "Frozen", FREEZE_DETECT_S + PAGE_LAG_S + 20, 0.1,
+                       "cam-a's live tile to say Frozen")
+        except AssertionError as e:  # which side was late: the detector or the page
+            st = world.vigil.catalog.get_status("cam-a")
+            raise AssertionError(f"{e}; the catalog says {st.state if st else None}, the tiles {page.evaluate(shown)}") from None
+        assert page.evaluate("() => document.querySelector('#lw-grid .lw-tile[data-id=\"cam-a\"]').dataset.live") in (
+            "live", "connecting"), "a frozen camera still plays"
+    finally:
+        world.rtsp.set_mode("/a", "normal")
+    wait_until(lambda: page.evaluate(shown).get("cam-a") == "", 20, 0.2, "cam-a's badge to go once it is online")
+
+
 # ---- 3. timeline -----------------------------------------------------------------------------
 
 

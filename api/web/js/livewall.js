@@ -2,19 +2,29 @@
 // where a camera has one), in layouts 1×1, 2×2, 3×3 and 4×4; named sets of cameras saved in this
 // browser; fullscreen; keyboard: arrows move, Enter opens the live view, 1–4 pick the layout,
 // PageUp/PageDown page through the cameras, F toggles fullscreen.
-// Only the tiles on screen play; the rest of the cameras are a page away.
+// Only the tiles on screen play; the rest of the cameras are a page away. A tile whose camera is
+// not online says so (a frozen picture still plays, and would pass for live) and shows its open
+// ticket, as the camera wall does.
 
 import { LivePlayer } from "./live_mse.js";
+import { MEANING, label } from "./states.js";
+import { showTicketMark } from "./tickets.js";
 
 const $ = (id) => document.getElementById(id);
 const SETS_ITEM = "vigil.livewall.sets";
 const LAYOUTS = [1, 2, 3, 4];
 
 export class LiveWall {
-  /** @param {{cameras: () => Array<{id: string, name?: string}>, onOpen: (c: object) => void}} hooks */
-  constructor({ cameras, onOpen }) {
+  /**
+   * @param {{cameras: () => Array<{id: string, name?: string}>, onOpen: (c: object) => void,
+   *          camera?: (id: string) => ({state?: string, reason?: string} | undefined),
+   *          ticketOf?: (id: string) => ({id: number, acked_us?: number, acked_by?: string} | null)}} hooks
+   */
+  constructor({ cameras, onOpen, camera = () => undefined, ticketOf = () => null }) {
     this.cameras = cameras;
     this.onOpen = onOpen;
+    this.camera = camera;
+    this.ticketOf = ticketOf;
     this.root = $("view-livewall");
     this.side = 2;
     this.page = 0;
@@ -124,8 +134,24 @@ export class LiveWall {
   }
 
   /** The camera list changed: a wall still empty (opened before the first status) fills. */
+  /** A new status document, event or ticket list: the tiles' states and tickets follow it. */
   refresh() {
-    if (!this.root.hidden && !this.tiles.length) this.render();
+    if (this.root.hidden) return;
+    if (!this.tiles.length) this.render();
+    else for (const t of this.tiles) this.markState(t);
+  }
+
+  markState({ camera, tile, badge, ticket }) {
+    const c = this.camera(camera.id) || camera;
+    const state = c.state || "";
+    if (tile.dataset.state !== state) {
+      tile.dataset.state = state;
+      badge.dataset.state = state;
+      badge.textContent = state ? label(state) : "";
+    }
+    badge.hidden = !state || state === "online";
+    badge.title = c.reason ? `${label(state)}: ${c.reason}` : MEANING[state] || "";
+    showTicketMark(ticket, this.ticketOf(camera.id));
   }
 
   hide() {
@@ -167,13 +193,17 @@ export class LiveWall {
       video.muted = true;
       video.autoplay = true;
       video.playsInline = true;
-      const label = document.createElement("div");
-      label.className = "lw-label";
-      label.textContent = c.name || c.id;
+      const name = document.createElement("div");
+      name.className = "lw-label";
+      name.textContent = c.name || c.id;
       const status = document.createElement("div");
       status.className = "lw-status";
       status.setAttribute("role", "status");
-      tile.append(video, label, status);
+      const badge = document.createElement("span");
+      badge.className = "badge lw-badge";
+      const ticket = document.createElement("span");
+      ticket.className = "tk-mark lw-ticket";
+      tile.append(video, name, badge, ticket, status);
       tile.addEventListener("click", () => { this.focus = i; this.mark(); });
       tile.addEventListener("dblclick", () => this.onOpen(c));
       this.grid.append(tile);
@@ -184,7 +214,9 @@ export class LiveWall {
       });
       player.preferSub = true; // the substream where configured: a wall needs no 4K
       player.start(c.id);
-      this.tiles.push({ camera: c, player, tile });
+      const t = { camera: c, player, tile, badge, ticket };
+      this.markState(t);
+      this.tiles.push(t);
     }
     this.mark();
   }

@@ -165,6 +165,7 @@ function start(session) {
       onOpen: (tickets) => {
         app.wall.setTickets(tickets);
         if (app.live.isOpen) app.live.renderTicket();
+        app.liveWall?.refresh();
       },
     });
     app.tickets.watch();
@@ -218,6 +219,7 @@ function onEvent(type, ev) {
   if (!app.wall.applyEvent(ev)) loadStatus(); // a camera we do not know yet
   const c = app.wall.get(ev.camera_id);
   if (c && app.live.isOpen) app.live.update(c);
+  app.liveWall?.refresh();
 }
 
 function streamState(state, why) {
@@ -254,7 +256,12 @@ function route() {
   $("tab-incidents").setAttribute("aria-current", onIncidents ? "page" : "false");
   $("tab-livewall").setAttribute("aria-current", onLiveWall ? "page" : "false");
   $("tab-network").setAttribute("aria-current", onNetwork ? "page" : "false");
-  app.liveWall ??= new LiveWall({ cameras: () => app.wall.ids(), onOpen: (c) => app.live.open(c) });
+  app.liveWall ??= new LiveWall({
+    cameras: () => app.wall.ids(),
+    onOpen: (c) => app.live.open(c),
+    camera: (id) => app.wall.get(id),
+    ticketOf: (id) => (allows("tickets") ? app.wall.ticketOf(id) : null),
+  });
   if (onLiveWall) app.liveWall.show();
   else app.liveWall.hide();
   if (onTickets) app.tickets.show();

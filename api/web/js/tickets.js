@@ -8,6 +8,18 @@
 import { ApiError, authHeaders, getJson } from "./api.js";
 import { dateTime } from "./format.js";
 
+/** A tile's ticket marker ("T#12"): red while nobody has acknowledged the ticket, quiet once
+ *  someone has; hidden without one. The camera wall's tiles and the live wall's use it. */
+export function showTicketMark(mark, t) {
+  const key = t ? `${t.id}:${t.acked_by || ""}` : "";
+  if (mark.dataset.key === key) return;
+  mark.dataset.key = key;
+  mark.hidden = !t;
+  mark.textContent = t ? `T#${t.id}` : "";
+  mark.dataset.acked = String(Boolean(t?.acked_us));
+  mark.title = !t ? "" : t.acked_us ? `Ticket #${t.id}, acknowledged by ${t.acked_by}` : `Ticket #${t.id}, not acknowledged yet`;
+}
+
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 15000;
 const OPEN_POLL_MS = 5000;

@@ -6,6 +6,7 @@ import { shortDuration, duration, serverNow } from "./format.js";
 import { VirtualGrid } from "./grid.js";
 import { Snapshots } from "./snapshots.js";
 import { FAULTS, MEANING, ORDER, label, rank } from "./states.js";
+import { showTicketMark } from "./tickets.js";
 
 const $ = (id) => document.getElementById(id);
 const NO_PICTURE = { offline: "No signal", disabled: "Recording off", starting: "Connecting…", unknown: "No report" };
@@ -265,23 +266,11 @@ export class Wall {
     }
     el.querySelector(".nopic").textContent = url ? "" : NO_PICTURE[c.state] || "No picture yet";
     el.classList.toggle("stale", Boolean(url) && (c.state === "offline" || c.state === "disabled" || c.state === "unknown"));
-    this.setMark(el, this.tickets.get(c.id));
+    showTicketMark(el.querySelector(".tk-mark"), this.tickets.get(c.id));
     this.setAge(el, c);
     el.title = c.reason ? `${label(c.state)}: ${c.reason}` : MEANING[c.state] || ""; // unknown: since when no report
     el.setAttribute("aria-selected", String(c.id === this.activeId));
     el.classList.toggle("active", c.id === this.activeId);
-  }
-
-  /** "T#12": red while nobody has acknowledged the ticket, quiet once someone has. */
-  setMark(el, t) {
-    const mark = el.querySelector(".tk-mark");
-    const key = t ? `${t.id}:${t.acked_by || ""}` : "";
-    if (mark.dataset.key === key) return;
-    mark.dataset.key = key;
-    mark.hidden = !t;
-    mark.textContent = t ? `T#${t.id}` : "";
-    mark.dataset.acked = String(Boolean(t?.acked_us));
-    mark.title = !t ? "" : t.acked_us ? `Ticket #${t.id}, acknowledged by ${t.acked_by}` : `Ticket #${t.id}, not acknowledged yet`;
   }
 
   setAge(el, c) {
