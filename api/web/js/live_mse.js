@@ -239,7 +239,10 @@ export class LivePlayer {
       }
       let rate = 1.0;
       if (behind > this.jitter.target) rate = 1.15;
-      else if (j && behind < this.jitter.need - SLOW_BAND_S) rate = 0.9;
+      // held back only for bursts: under CATCH_UP_S of lateness (frames one by one, with the
+      // encoder's and the network's jitter: 40 ms at p95 for 720p) Chromium's own buffer covers it
+      // and holding back would only add delay
+      else if (j && this.jitter.need >= CATCH_UP_S && behind < this.jitter.need - SLOW_BAND_S) rate = 0.9;
       if (v.playbackRate !== rate) v.playbackRate = rate;
       if (v.paused) v.play().catch(() => {});
       if (now - (this.trimmedAt || 0) > 5000) {
