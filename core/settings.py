@@ -108,7 +108,7 @@ class WorkersConfig(_Strict):
     # The same pause while someone watches the camera live. 0 (default): none, the reader wakes as
     # each frame arrives — the lowest live delay (~0.1 s), ~2.7× the camera's worker CPU while
     # watched. read_coalesce_s: being watched costs the recording nothing; the browser's player
-    # absorbs the bursts (~0.3 s more delay). docs/design/live.md, "Cost of being watched".
+    # absorbs the bursts (p50 ~0.4 s glass to glass instead of ~0.1 s). docs/design/live.md, "Cost of being watched".
     watched_read_coalesce_s: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
