@@ -196,6 +196,8 @@ export class LivePlayer {
       sb.appendBuffer(chunk);
     } catch (e) {
       this.waitKey = true;
+      this.stats.appendErrors = (this.stats.appendErrors || 0) + 1;
+      this.stats.lastAppendError = e.name;
       if (e.name === "QuotaExceededError") {
         this.queue = [];
         this.trim(0);
@@ -235,6 +237,8 @@ export class LivePlayer {
       const behind = live - v.currentTime;
       if (v.currentTime < start || edge - v.currentTime > MAX_BEHIND_S) {
         this.stats.seeks += 1;
+        // why, for trouble-shooting: behind the newest frame (s), or before the buffered start
+        this.stats.lastSeek = v.currentTime < start ? "before the buffer" : `${(edge - v.currentTime).toFixed(2)} s behind`;
         v.currentTime = Math.max(start, Math.min(edge - 0.04, live - this.jitter.need));
       }
       let rate = 1.0;
