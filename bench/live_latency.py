@@ -12,7 +12,10 @@ cells), one `vigil run` recording it, Debian's Chromium through Playwright.
    the delay each client sees (its receive time − the worker's read time, one machine's clock).
 
 Usage: .venv/bin/python bench/live_latency.py [--seconds 60] [--viewers 0,1,10,50,100] [--size 1280x720]
-       [--skip-browser] [--client-procs 4] [--out live_latency.json]
+       [--skip-browser] [--client-procs 4] [--watched-pause 0.2] [--out live_latency.json]
+--watched-pause sets workers.watched_read_coalesce_s (the reader's pause while watched; default 0).
+With the viewer counts interleaved (0,1,10,0,1,10,…) the summary gives, per count, the worker's CPU
+(median, min, max) and each round's ratio to the 0-viewer window before it.
 Writes bench/results/live_latency.json.
 """
 
@@ -68,12 +71,16 @@ def browser_run(v: VigilProcess, key: str, mode: str, seconds: float) -> dict[st
         time.sleep(seconds)
         c = page.evaluate("() => window.__clock")
         q = page.evaluate("() => { const q = document.querySelector('#live-video').getVideoPlaybackQuality(); return [q.droppedVideoFrames, q.totalVideoFrames]; }")
+        player = page.evaluate("""() => { const p = document.querySelector('#live-video').livePlayer;
+            const j = p && p.jitter;  // (a player without a jitter buffer: a checkout before it)
+            return p ? {...p.stats, ...(j ? {late95_s: j.late95, need_s: j.need, target_s: j.target} : {})} : null; }""")
         b.close()
     d = [x for _, x in c["samples"]]
     return {
         "mode": mode, "seconds": seconds, "frames": c["frames"], "fps": c["frames"] / seconds, "unread": c["unread"],
         "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95), "max_ms": max(d) if d else None,
-        "longest_gap_ms": c["maxGap"], "gaps_over_1s": len(c["gaps"]), "dropped_total": q,
+        "longest_gap_ms": c["maxGap"], "gaps_over_1s": len(c["gaps"]), "dropped_total": q, "player": player,
+        "loadavg_1m_end": psutil.getloadavg()[0],
     }  # fmt: skip
 
 
@@ -111,6 +118,20 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def cpu_ns_of(pids: list[int]) -> float:
+    """CPU seconds of the processes' live threads from /proc/<pid>/task/*/schedstat (nanoseconds):
+    psutil's times come in 10 ms ticks, ±0.07 % of a core over 15 s, as large as the effect sought
+    here. A thread that ends between two readings takes its time with it (the worker's are long-lived)."""
+    total = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
+
+
 def _viewer_proc(args: tuple[str, int, float]) -> list[float]:
     return asyncio.run(viewers(*args))
 
@@ -135,15 +156,36 @@ def fanout(v: VigilProcess, key: str, counts: list[int], seconds: float, procs: 
     out = []
     for n in counts:
         time.sleep(12 if n == 0 else 1)  # with none: the feed's linger ends, the worker is idle
-        a0, w0, t0 = cpu_of(api), cpu_of(workers), time.monotonic()
+        a0, w0, wn0, t0 = cpu_of(api), cpu_of(workers), cpu_ns_of(workers), time.monotonic()
         d = run_viewers(url, n, seconds, procs) if n else (time.sleep(seconds) or [])
         wall = time.monotonic() - t0
-        a1, w1 = cpu_of(api), cpu_of(workers)
+        a1, w1, wn1 = cpu_of(api), cpu_of(workers), cpu_ns_of(workers)
         out.append({
             "viewers": n, "api_cpu_pct": 100 * (a1 - a0) / wall, "worker_cpu_pct": 100 * (w1 - w0) / wall,
+            "worker_cpu_pct_ns": 100 * (wn1 - wn0) / wall, "loadavg_1m": psutil.getloadavg()[0],
             "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95) if d else None, "frames": len(d),
         })  # fmt: skip
         print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def fanout_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per viewer count: the worker's CPU (schedstat's, median, min, max); for N > 0, each round's
+    ratio to the 0-viewer window measured before it in the same run (interleaved counts: drift cancels)."""
+    out: dict[str, Any] = {}
+    base: float | None = None
+    ratios: dict[int, list[float]] = {}
+    for r in rows:
+        if r["viewers"] == 0:
+            base = r["worker_cpu_pct_ns"]
+        elif base:
+            ratios.setdefault(r["viewers"], []).append(r["worker_cpu_pct_ns"] / base)
+    for n in sorted({r["viewers"] for r in rows}):
+        w = [r["worker_cpu_pct_ns"] for r in rows if r["viewers"] == n]
+        out[str(n)] = {"worker_cpu_pct_median": statistics.median(w), "min": min(w), "max": max(w), "rounds": len(w)}
+        if n in ratios:
+            rs = ratios[n]
+            out[str(n)].update(ratio_to_0_median=statistics.median(rs), ratio_min=min(rs), ratio_max=max(rs))
     return out
 
 
@@ -156,15 +198,21 @@ def main() -> None:
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--modes", default="mse,hls", help="transports played in the browser, in order")
     ap.add_argument("--client-procs", type=int, default=1, help="processes the fan-out's viewers run in")
+    ap.add_argument("--watched-pause", type=float, default=None,
+                    help="workers.watched_read_coalesce_s: the reader's pause while watched (vigil's default: 0)")
     ap.add_argument("--out", default="live_latency.json", help="file name under bench/results/")
     args = ap.parse_args()
     w, h = args.size.split("x")
     result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "size": args.size,
-                              "cpus": psutil.cpu_count(), "loadavg_start": psutil.getloadavg()[0]}  # fmt: skip
+                              "cpus": psutil.cpu_count(), "loadavg_start": psutil.getloadavg()[0],
+                              "watched_read_coalesce_s": args.watched_pause}  # fmt: skip
+    workers: dict[str, Any] = {"processes": 1}
+    if args.watched_pause is not None:
+        workers["watched_read_coalesce_s"] = args.watched_pause
     with tempfile.TemporaryDirectory(prefix="vigil-live-bench-") as tmp:
         with RtspServer({"/clk": f"clock:?w={w}&h={h}&fps=25&gop=25"}) as rtsp:
             v = VigilProcess(Path(tmp), [{"id": "clk", "name": "Clock", "url": rtsp.url("/clk")}],
-                             recording={"segment_seconds": 4}, workers={"processes": 1})  # fmt: skip
+                             recording={"segment_seconds": 4}, workers=workers)  # fmt: skip
             with v:
                 key = create_key(v.catalog, "viewer", "bench")
                 wait_until(lambda: (s := v.catalog.get_status("clk")) is not None and s.state == "online", 60,
@@ -176,6 +224,9 @@ def main() -> None:
                         print(json.dumps(r), flush=True)
                 counts = [int(x) for x in args.viewers.split(",") if x]
                 result["fanout"] = fanout(v, key, counts, args.fanout_seconds, args.client_procs) if counts else []
+                if result["fanout"]:
+                    result["fanout_summary"] = fanout_summary(result["fanout"])
+                    print(json.dumps(result["fanout_summary"]), flush=True)
     result["loadavg_end"] = psutil.getloadavg()[0]
     out = ROOT / "bench" / "results" / args.out
     out.write_text(json.dumps(result, indent=1))

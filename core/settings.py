@@ -101,6 +101,20 @@ class WorkersConfig(StrictModel):
     # Pause after reading a fresh video packet, so a thread wakes a few times a second instead of
     # once per RTP packet (ingest/source.py). Adds up to this much to live latency; 0 = off.
     read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
+    # The same pause while someone watches the camera live. 0 (default): none, the reader wakes as
+    # each frame arrives — the lowest live delay (~0.1 s), ~2.7× the camera's worker CPU while
+    # watched. read_coalesce_s: being watched costs the recording nothing; the browser's player
+    # absorbs the bursts (p50 ~0.4 s glass to glass instead of ~0.1 s). docs/design/live.md, "Cost of being watched".
+    watched_read_coalesce_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _watched_pause(self) -> "WorkersConfig":
+        if self.watched_read_coalesce_s > self.read_coalesce_s:
+            raise ValueError(
+                f"watched_read_coalesce_s ({self.watched_read_coalesce_s:g} s) must not exceed "
+                f"read_coalesce_s ({self.read_coalesce_s:g} s): a watched camera is read at least as often"
+            )
+        return self
 
 
 class ClusterConfig(StrictModel):

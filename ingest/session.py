@@ -156,7 +156,7 @@ class Session:
         # the live channel: viewers get each frame as it arrives, from this one connection
         live = open_publisher(self.spool.root, self.camera_id, video)
         if live is not None and hasattr(self.source, "live"):
-            self.source.live = live  # no read coalescing while someone watches (≤ 0.2 s less delay)
+            self.source.live = live  # while someone watches: the watched read pause (source.py)
         n = 0
         why = ""
         try:

@@ -54,6 +54,11 @@ class SourceOptions:
     # find whole frames waiting instead of waking once per RTP packet: ~180 wake-ups/s per 2 Mbps
     # camera become ~5 (bench/README.md, "Read coalescing"). TCP only; 0 turns it off.
     coalesce_s: float = 0.2
+    # The same pause while the connection's live channel has subscribers. 0: none, the reader wakes
+    # as each frame arrives (the lowest live delay; ~2.7× the worker's CPU for that camera). Equal to
+    # `coalesce_s`: being watched costs the recording nothing, and the player absorbs the bursts
+    # (docs/design/live.md, "Cost of being watched"). Never more than `coalesce_s`.
+    watched_coalesce_s: float = 0.0
     # URL schemes this node may open (security.camera_url_schemes; core/camera_url.py)
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
 
@@ -119,6 +124,7 @@ class AvSource:
         # RTSP over TCP only: over UDP a pause would overflow the socket buffer and lose packets
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
+        self.watched_coalesce_s = min(opts.watched_coalesce_s, self.coalesce_s)
         self.live: Any = None  # the session's live channel: while it has subscribers, no pauses
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (docs/design/platform.md §1.5). Without them (no sprop-parameter-sets), reopen
@@ -195,9 +201,15 @@ class AvSource:
         network, and only those frames' arrival times measure jitter (ingest/network.py).
         """
         pause = self.coalesce_s
+        watched_pause = self.watched_coalesce_s
         video = self.video.index
         tb = float(self.video.time_base or 0) or 1 / 90000
-        at_edge = LiveEdge(near_s=pause / 2).at_edge
+        edge = LiveEdge(near_s=pause / 2)
+        at_edge = edge.at_edge
+        # "at the edge" means within half the pause about to be taken: with a shorter pause while
+        # watched, a longer margin would leave frames in the socket at every pause
+        near, near_watched = pause / 2, (watched_pause or pause) / 2
+        watched = False
         mono = time.monotonic
         sleep = time.sleep
         timing = self.timing
@@ -225,15 +237,25 @@ class AvSource:
                 # With read coalescing the reader sleeps at the live edge instead of waiting on the
                 # network, so no arrival time is the network's: jitter is measured without it only.
                 timing.frame(t1, dts * tb, t1 - t0)
-            fresh = pause > 0 and at_edge(t1, dts * tb)
+            fresh = False
+            if pause:
+                live = self.live
+                watched = live is not None and live.active
+                edge.near_s = near_watched if watched else near
+                fresh = at_edge(t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if fresh and (self.live is None or not self.live.active):
-                # While someone watches live, no pause: the next read waits on the socket and wakes
-                # as the next frame arrives — about one wake-up per frame (26–39/s at 25 fps), near
-                # the fewest a frame-by-frame view allows. A 20 ms pause woke it twice per frame (the
+            if fresh:
+                if not watched:
+                    sleep(pause)
+                elif watched_pause:
+                    # watched, with `watched_coalesce_s`: bursts as unwatched (at the same pause,
+                    # the recording's cost is unchanged); the browser's player absorbs them
+                    sleep(watched_pause)
+                # Watched by default, no pause: the next read waits on the socket and wakes as the
+                # next frame arrives — about one wake-up per frame (26–39/s at 25 fps), near the
+                # fewest a frame-by-frame view allows. A 20 ms pause woke it twice per frame (the
                 # sleep, then the socket): 50–61/s and ~1.6× the reader's CPU (docs/design/live.md,
                 # "Cost of being watched").
-                sleep(pause)
 
     def _paced_packets(self) -> Iterator[av.Packet]:
         """Files play at their own pace, like a camera (the demo and some tests use them)."""

@@ -48,6 +48,7 @@ class WorkerOptions:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     read_coalesce_s: float = 0.2
+    watched_read_coalesce_s: float = 0.0  # the read pause while watched live (source.py)
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
     node_id: str | None = None
     schemes: tuple[str, ...] = DEFAULT_SCHEMES  # camera URL schemes this node may open
@@ -118,6 +119,7 @@ class CameraWorker:
             self.opts.connect_timeout_s,
             self.opts.read_timeout_s,
             self.opts.read_coalesce_s,
+            watched_coalesce_s=self.opts.watched_read_coalesce_s,
             schemes=self.opts.schemes,
         )
         observer: FeedObserver = self.monitor

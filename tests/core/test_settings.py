@@ -33,6 +33,9 @@ def test_yaml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ("cameras: [{id: a, url: 'rtsp://h/x', retention_days: 0}]", "cameras.0.retention_days"),
         ("cameras: [{id: a, url: 'not a url'}]", "cameras.0.url: expected a URL"),
         ("cameras: [{id: a, url: 'rtsp://h/x', tags: {'bad key!': x}}]", "cameras.0.tags"),
+        ("workers: {watched_read_coalesce_s: -0.1}", "workers.watched_read_coalesce_s: Input should be greater than or equal to 0"),
+        ("workers: {read_coalesce_s: 0.2, watched_read_coalesce_s: 0.5}",
+         "workers: watched_read_coalesce_s (0.5 s) must not exceed read_coalesce_s (0.2 s)"),
         ("nonsense: 1", "nonsense: unknown key"),
         ("storage: [1, 2", "not valid YAML at line"),
         ("- just a list", "top level must be a mapping"),
@@ -62,3 +65,18 @@ def test_a_bad_camera_health_setting_is_refused_in_one_line(tmp_path: Path, caps
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"vigil: config error: {cfg}: cameras.0.health.freeze_after_s: Input should be greater than 0"
+
+
+def test_the_watched_read_pause_is_at_most_the_unwatched_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default 0 (a watched camera is read frame by frame); up to the unwatched pause, from the file
+    or the environment; a larger one is refused in one line naming both keys."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("workers: {read_coalesce_s: 0.2}\n")
+    assert load_settings(cfg).workers.watched_read_coalesce_s == 0
+    monkeypatch.setenv("VIGIL_WORKERS__WATCHED_READ_COALESCE_S", "0.2")
+    assert load_settings(cfg).workers.watched_read_coalesce_s == 0.2
+    cfg.write_text("workers: {read_coalesce_s: 0}\n")  # reads never coalesced: none while watched either
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg)
+    assert str(e.value) == (f"{cfg}: workers: watched_read_coalesce_s (0.2 s) must not exceed read_coalesce_s (0 s): "
+                            "a watched camera is read at least as often")

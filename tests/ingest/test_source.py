@@ -49,20 +49,26 @@ def _lags(recv: list[tuple[float, float]]) -> list[float]:
     return [x - edge for x in d]
 
 
+def _assert_bursts(recv: list[tuple[float, float]], at_least: int) -> None:
+    """Every frame in order, read in bursts (`at_least` gaps of 0.12 s or more), none left waiting
+    much over a 0.2 s pause."""
+    frame = 1 / FPS
+    steps = [b[1] - a[1] for a, b in zip(recv, recv[1:])]
+    assert all(abs(s - frame) < frame / 2 for s in steps), "every frame, in order, none skipped"
+    gaps = [b[0] - a[0] for a, b in zip(recv, recv[1:])]
+    # The thread pauses ~0.2 s at the live edge, so packets reach it in bursts (~5 a second);
+    # read one by one, a 25 fps stream's packets are 40 ms apart.
+    assert sum(g >= 0.12 for g in gaps) >= at_least, sorted(gaps)[-10:]
+    assert max(_lags(recv)) <= 0.2 + 0.25, "a packet waits at most about one pause"
+
+
 def test_coalesced_reads_come_in_bursts_lose_nothing_and_stay_near_the_live_edge(rtsp: RtspServer) -> None:
     src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2))
     try:
         recv = _read(src, 4.0)
     finally:
         src.close()
-    frame = 1 / FPS
-    steps = [b[1] - a[1] for a, b in zip(recv, recv[1:])]
-    assert all(abs(s - frame) < frame / 2 for s in steps), "every frame, in order, none skipped"
-    gaps = [b[0] - a[0] for a, b in zip(recv, recv[1:])]
-    # The thread pauses ~0.2 s at the live edge, so packets reach it in bursts (~20 in 4 s);
-    # read one by one, a 25 fps stream's packets are 40 ms apart.
-    assert sum(g >= 0.12 for g in gaps) >= 5, sorted(gaps)[-10:]
-    assert max(_lags(recv)) <= 0.2 + 0.25, "a packet waits at most about one pause"
+    _assert_bursts(recv, 5)
 
 
 def test_coalescing_stops_while_the_reader_is_behind(rtsp: RtspServer) -> None:
@@ -113,10 +119,22 @@ def test_a_watched_source_never_pauses_and_reads_each_frame_as_it_arrives(
     assert slept and all(s == 0.2 for s in slept), "unwatched, the reader pauses at the live edge again"
 
 
-def test_udp_transport_is_never_paused(rtsp: RtspServer) -> None:
-    src = open_source(rtsp.url("/live"), SourceOptions(transport="udp", coalesce_s=0.2))
+def test_a_watched_source_keeps_its_pause_when_told(rtsp: RtspServer) -> None:
+    """`watched_coalesce_s` equal to the pause: watched, the reader keeps the unwatched cadence (the
+    recording's cost unchanged); the bursts are the player's to absorb. Nothing is lost."""
+    src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2, watched_coalesce_s=0.2))
+    src.live = SimpleNamespace(active=True)
     try:
-        assert src.coalesce_s == 0.0
+        recv = _read(src, 3.0)
+    finally:
+        src.close()
+    _assert_bursts(recv, 9)  # ~15 pauses in 3 s, as unwatched
+
+
+def test_udp_transport_is_never_paused(rtsp: RtspServer) -> None:
+    src = open_source(rtsp.url("/live"), SourceOptions(transport="udp", coalesce_s=0.2, watched_coalesce_s=0.2))
+    try:
+        assert src.coalesce_s == 0.0 and src.watched_coalesce_s == 0.0
     finally:
         src.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,31 @@ P95_BOUND_MS = 2000  # target 1,000 ms; the bound leaves room for a loaded 2-cor
 STALL_S = 2.0
 
 
+@contextmanager
+def live_vigil(work: Path, cams: list[dict[str, Any]], **workers: Any) -> Iterator[dict[str, Any]]:
+    """A `vigil run` recording `cams` (one worker process, quick reconnects; `workers` settings on
+    top) and a viewer signed in to it in Chromium."""
+    v = VigilProcess(
+        work / "vigil",
+        cams,
+        recording={"segment_seconds": 4},
+        workers={"processes": 1, "backoff_initial_s": 0.3, "backoff_max_s": 0.5, "connect_timeout_s": 2.0,
+                 "read_timeout_s": 2.0, **workers},
+        health={"stall_timeout_s": 2.0, "snapshot_interval_s": 1.0},
+        log_level="DEBUG",  # a run's start (its first keyframe) is a debug line
+    )  # fmt: skip
+    with v:
+        key = create_key(v.catalog, "viewer", "live-viewer")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            console = ConsoleLog()
+            page = signed_in_page(browser, v.url, key, console, "viewer", {"width": 1280, "height": 800})
+            try:
+                yield {"vigil": v, "page": page, "console": console}
+            finally:
+                browser.close()
+
+
 @pytest.fixture(scope="module")
 def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("live")
@@ -46,25 +72,8 @@ def live_world(tmp_path_factory: pytest.TempPathFactory, clip_hevc_aac: Any) -> 
             {"id": "hevc-sub", "name": "H.265 camera with a substream", "url": rtsp_h.url("/hevc"),
              "health_url": rtsp_h.url("/sub")},
         ]  # fmt: skip
-        v = VigilProcess(
-            work / "vigil",
-            cams,
-            recording={"segment_seconds": 4},
-            workers={"processes": 1, "backoff_initial_s": 0.3, "backoff_max_s": 0.5, "connect_timeout_s": 2.0,
-                     "read_timeout_s": 2.0},
-            health={"stall_timeout_s": 2.0, "snapshot_interval_s": 1.0},
-            log_level="DEBUG",  # a run's start (its first keyframe) is a debug line
-        )  # fmt: skip
-        with v:
-            key = create_key(v.catalog, "viewer", "live-viewer")
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                console = ConsoleLog()
-                page = signed_in_page(browser, v.url, key, console, "viewer", {"width": 1280, "height": 800})
-                try:
-                    yield {"vigil": v, "rtsp": rtsp, "page": page, "console": console}
-                finally:
-                    browser.close()
+        with live_vigil(work, cams) as world:
+            yield {**world, "rtsp": rtsp}
 
 
 def open_live(page: Any, camera_id: str) -> None:
@@ -86,36 +95,53 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) -> None:
-    page = live_world["page"]
+def watch_clock(page: Any, seconds: float, *, warm_frames: int = 25) -> dict[str, Any]:
+    """Open the clock camera live, read back `warm_frames` presented frames, then `seconds` of play:
+    the clock reader's figures plus `delays` (glass to glass, ms), `p50`, `p95`, `fps`, `shown` (the
+    page's own readout, s, once a second), `stats` (the player's counters) and `start_us` (when the
+    `seconds` began, wall clock)."""
     page.wait_for_selector("#wall-grid .tile[data-id='clk'][data-state='online']", timeout=60_000)
     open_live(page, "clk")
     wait_until(lambda: page.evaluate("() => document.querySelector('#live-video').dataset.live") == "live", 15, 0.1,
                "the live stream to play")  # fmt: skip
     page.evaluate(READER)
-    wait_until(lambda: len(clock(page)["samples"]) > 25, 10, 0.2, "frames read back from the video")
+    wait_until(lambda: len(clock(page)["samples"]) > warm_frames, 10 + warm_frames / 25, 0.2,
+               "frames read back from the video")  # fmt: skip
     page.evaluate("() => { const c = window.__clock; c.samples = []; c.gaps = []; c.maxGap = 0; c.frames = 0; c.unread = 0; }")
     t0 = time.monotonic()
-    watch_start_us = int(time.time() * 1e6)
-    shown_delays = []
-    while time.monotonic() - t0 < PLAY_S:
-        time.sleep(1.0)
+    start_us = int(time.time() * 1e6)
+    shown: list[float] = []
+    while time.monotonic() - t0 < seconds:
+        time.sleep(1.0)  # the page's readout, sampled once a second
         text = page.text_content("#live-delay") or ""
         if "behind live" in text:
-            shown_delays.append(float(text.split()[0]))
+            shown.append(float(text.split()[0]))
     c = clock(page)
     stats = page.evaluate("""() => { const v = document.querySelector('#live-video');
         const q = v.getVideoPlaybackQuality();
-        return {...v.livePlayer.stats, dropped: q.droppedVideoFrames, total: q.totalVideoFrames}; }""")
-    print(f"\nplayer: {stats}")
+        const j = v.livePlayer.jitter;  // (the jitter buffer's figures, where the player has one)
+        return {...v.livePlayer.stats, dropped: q.droppedVideoFrames, total: q.totalVideoFrames,
+                ...(j ? {late95_s: +j.late95.toFixed(3), target_s: +j.target.toFixed(3)} : {})}; }""")
     delays = [d for _, d in c["samples"]]
-    p50, p95 = statistics.median(delays), pct(delays, 95)
-    fps = c["frames"] / PLAY_S
+    shown_at = [at for at, _ in c["samples"]]
+    # a held picture: consecutive frames on screen 150 ms or more apart (~4 frame times at 25 fps)
+    held = sorted(b - a for a, b in zip(shown_at, shown_at[1:]) if b - a >= 150)
+    c.update(delays=delays, shown=shown, stats=stats, fps=c["frames"] / seconds, start_us=start_us, held=held,
+             p50=statistics.median(delays), p95=pct(delays, 95))  # fmt: skip
     print(
-        f"\nlive (WebSocket/MSE, Chromium): {len(delays)} frames read in {PLAY_S:.0f} s ({fps:.1f} fps), "
-        f"glass-to-glass p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(delays):.0f} ms; longest gap between "
-        f"frames {c['maxGap']:.0f} ms; unread {c['unread']}; page shows {statistics.median(shown_delays):.2f} s (median)"
+        f"\nplayer: {stats}\nlive (WebSocket/MSE, Chromium): {len(delays)} frames read in {seconds:.0f} s "
+        f"({c['fps']:.1f} fps), glass-to-glass p50 {c['p50']:.0f} ms, p95 {c['p95']:.0f} ms, max {max(delays):.0f} ms; "
+        f"longest gap between frames {c['maxGap']:.0f} ms, {len(held)} of 150 ms or more "
+        f"({', '.join(f'{g:.0f}' for g in held[-5:])}); unread {c['unread']}; page shows "
+        f"{statistics.median(shown) if shown else float('nan'):.2f} s (median)"
     )
+    return c
+
+
+def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) -> None:
+    page = live_world["page"]
+    c = watch_clock(page, PLAY_S)
+    p95, fps, shown_delays, watch_start_us = c["p95"], c["fps"], c["shown"], c["start_us"]
     assert fps > 15, f"the video advanced at {fps:.1f} fps (25 sent)"
     assert c["unread"] <= c["frames"] * 0.05, "the clock cells are readable in nearly every frame"
     assert not c["gaps"], f"no stall over 1 s: {c['gaps']}"

@@ -52,7 +52,10 @@ export class LiveView {
     this.mse = LivePlayer.supported()
       ? new LivePlayer(this.video, {
         onState: (state, text) => this.liveState(state, text),
-        onDelay: (s) => { this.delayEl.textContent = `${s.toFixed(2)} s behind live`; },
+        onDelay: (s, target) => {
+          this.delayEl.textContent = `${s.toFixed(2)} s behind live`;
+          this.delayEl.title = `Jitter buffer: plays within ${target.toFixed(2)} s of the live edge (adapts to how frames arrive)`;
+        },
         onUnsupported: (why) => this.fallback(why),
         onSubstream: (why) => { this.substreamWhy = why; },
       })

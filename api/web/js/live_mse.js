@@ -1,8 +1,13 @@
 // Live video over a WebSocket into Media Source Extensions: one fMP4 fragment per frame from the
 // worker that holds the camera's connection (api/routers/live_ws.py, docs/design/live.md).
 //
-// - Joins at the latest keyframe; keeps the play head at the live edge: more than MAX_BEHIND_S
-//   behind → a jump to the edge, a little behind → plays 10 % faster until caught up.
+// - Joins at the latest keyframe; keeps the play head near the live edge: more than MAX_BEHIND_S
+//   behind → a jump to the edge, a little behind → plays 15 % faster until caught up.
+// - A jitter buffer: how far behind it plays adapts to how frames arrive. Frames one by one (the
+//   recorder's default while watched) → within CATCH_UP_S of the edge, as before; in bursts (a
+//   recorder keeping its 0.2 s read pause while watched, a relay, a jittery network) → just far
+//   enough behind that the play head does not run dry between bursts: each underflow stops the
+//   picture, and Chromium then buffers more before it plays on (seen as 0.7 s behind live).
 // - Measures the live delay: server time now − when the worker read the frame on screen.
 // - Never silent: no frame for STALL_MS → "stalled" with the server's reason (camera offline,
 //   recorded elsewhere) or the network's; it reconnects and resumes by itself.
@@ -12,9 +17,19 @@ import { cam, getJson } from "./api.js";
 
 const STALL_MS = 2000;
 const MAX_BEHIND_S = 1.0; // behind the newest frame by more: jump to it
-const CATCH_UP_S = 0.12; // by more: play 15 % faster until caught up
+const CATCH_UP_S = 0.12; // by more: play 15 % faster until caught up (the least of the target)
+const MAX_TARGET_S = 0.6; // the jitter buffer's most
+const JITTER_WINDOW_S = 5; // arrivals it looks back on
+const JITTER_MARGIN_S = 0.04; // on top of the 95th percentile of lateness
+const DECAY_S_PER_S = 0.05; // the need falls back this fast when arrival is smooth again
+const SLOW_BAND_S = 0.03; // closer to the edge than need − this: play 10 % slower
 const KEEP_S = 10;
 const HEAD = 17; // u8 kind | f64 arrival ms | f64 decode time s
+
+/** The jitter buffer's state: (arrival s, arrival − decode time s) of the window's frames. */
+function freshJitter() {
+  return { samples: [], best: 0, need: 0, target: CATCH_UP_S, late95: 0, at: 0 };
+}
 
 export class LivePlayer {
   /**
@@ -34,6 +49,7 @@ export class LivePlayer {
     this.stats = { frames: 0, jumps: 0, stalls: 0, seeks: 0 };
     this.queue = [];
     this.arrivals = [];
+    this.jitter = freshJitter();
     video.livePlayer = this; // for trouble-shooting from the console (and the tests)
   }
 
@@ -114,6 +130,7 @@ export class LivePlayer {
     if (this.state !== "live" && this.state !== "unsupported") this.setState("live", "");
     this.newest = view.getFloat64(9);
     this.arrivals.push([this.newest, view.getFloat64(1)]);
+    this.arrived(performance.now() / 1000, this.newest);
     if (this.arrivals.length > 300) this.arrivals.splice(0, 100);
     if (this.queue.length > 75) {
       // the page fell behind (a background tab, a slow machine): skip to the next keyframe,
@@ -149,6 +166,7 @@ export class LivePlayer {
   openSource(mime) {
     this.queue = [];
     this.arrivals = [];
+    this.jitter.samples = [];
     this.sb = null;
     const ms = new MediaSource();
     this.ms = ms;
@@ -178,6 +196,8 @@ export class LivePlayer {
       sb.appendBuffer(chunk);
     } catch (e) {
       this.waitKey = true;
+      this.stats.appendErrors = (this.stats.appendErrors || 0) + 1;
+      this.stats.lastAppendError = e.name;
       if (e.name === "QuotaExceededError") {
         this.queue = [];
         this.trim(0);
@@ -210,19 +230,31 @@ export class LivePlayer {
       const start = sb.buffered.start(i);
       // the newest frame's start (the buffered end adds its guessed duration)
       const edge = Math.min(sb.buffered.end(i), this.newest ?? Infinity);
-      const behind = edge - v.currentTime;
-      if (v.currentTime < start || behind > MAX_BEHIND_S) {
+      const j = this.jitterNow(now / 1000);
+      // behind the live edge as frames arriving on time would place it (between bursts the newest
+      // frame stands still while the edge moves on); without enough arrivals yet, the newest frame
+      const live = j ? Math.max(j.edge, edge) : edge;
+      const behind = live - v.currentTime;
+      if (v.currentTime < start || edge - v.currentTime > MAX_BEHIND_S) {
         this.stats.seeks += 1;
-        v.currentTime = Math.max(start, edge - 0.04);
+        // why, for trouble-shooting: behind the newest frame (s), or before the buffered start
+        this.stats.lastSeek = v.currentTime < start ? "before the buffer" : `${(edge - v.currentTime).toFixed(2)} s behind`;
+        v.currentTime = Math.max(start, Math.min(edge - 0.04, live - this.jitter.need));
       }
-      v.playbackRate = behind > CATCH_UP_S ? 1.15 : 1.0;
+      let rate = 1.0;
+      if (behind > this.jitter.target) rate = 1.15;
+      // held back only for bursts: under CATCH_UP_S of lateness (frames one by one, with the
+      // encoder's and the network's jitter: 40 ms at p95 for 720p) Chromium's own buffer covers it
+      // and holding back would only add delay
+      else if (j && this.jitter.need >= CATCH_UP_S && behind < this.jitter.need - SLOW_BAND_S) rate = 0.9;
+      if (v.playbackRate !== rate) v.playbackRate = rate;
       if (v.paused) v.play().catch(() => {});
       if (now - (this.trimmedAt || 0) > 5000) {
         this.trimmedAt = now;
         this.trim();
       }
       const d = this.delay();
-      if (d != null) this.onDelay(d);
+      if (d != null) this.onDelay(d, this.jitter.target);
     }
     if (now - this.lastFrameAt > STALL_MS) {
       if (this.state !== "stalled" && this.state !== "unsupported") this.stats.stalls += 1;
@@ -234,6 +266,47 @@ export class LivePlayer {
     } else if (this.stats.frames && this.state !== "live") {
       this.setState("live", "");
     }
+  }
+
+  /** One frame in: its lateness against the window's best (arrival − decode time) is what the
+   * jitter buffer must cover. A step of more than MAX_BEHIND_S either way is a new timeline (a
+   * camera reconnect continues decode times across the outage; a skip to a keyframe), not jitter. */
+  arrived(nowS, decodeS) {
+    const j = this.jitter;
+    const off = nowS - decodeS;
+    const s = j.samples;
+    if (s.length && Math.abs(off - j.best) > MAX_BEHIND_S) s.length = 0;
+    if (!s.length || off < j.best) j.best = off;
+    s.push([nowS, off]);
+  }
+
+  /** The jitter buffer's figures now: `need` (the 95th percentile of how late frames came over the
+   * last JITTER_WINDOW_S, + a margin; it rises at once and falls back slowly), `target` (play faster
+   * beyond it: need, at least CATCH_UP_S, at most MAX_TARGET_S) and `edge` (the decode time a frame
+   * arriving now on time would have). Null until there are enough arrivals. */
+  jitterNow(nowS) {
+    const j = this.jitter;
+    const s = j.samples;
+    let cut = 0;
+    while (cut < s.length && s[cut][0] < nowS - JITTER_WINDOW_S) cut++;
+    if (cut) s.splice(0, cut);
+    if (s.length < 10) return null;
+    // lateness against the best offset seen so far in the window, not the window's best: a backlog
+    // (the keyframe's GOP at a join) arrives with falling offsets and is not late
+    let best = Infinity;
+    const late = [];
+    for (const [, off] of s) {
+      if (off < best) best = off;
+      late.push(off - best);
+    }
+    j.best = best;
+    late.sort((a, b) => a - b);
+    j.late95 = late[Math.floor(0.95 * (late.length - 1))];
+    const dt = j.at ? Math.max(0, nowS - j.at) : 0;
+    j.at = nowS;
+    j.need = Math.min(MAX_TARGET_S, Math.max(j.late95 + JITTER_MARGIN_S, j.need - DECAY_S_PER_S * dt));
+    j.target = Math.min(MAX_TARGET_S, Math.max(CATCH_UP_S, j.need + SLOW_BAND_S));
+    return { edge: nowS - best };
   }
 
   /** Seconds between the worker reading the frame on screen and now (server clock). */
@@ -279,6 +352,7 @@ export class LivePlayer {
     this.mime = "";
     this.queue = [];
     this.arrivals = [];
+    this.jitter = freshJitter();
     if (this.video.getAttribute("src")) {
       URL.revokeObjectURL(this.video.src);
       this.video.removeAttribute("src");
