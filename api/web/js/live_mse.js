@@ -309,20 +309,34 @@ export class LivePlayer {
     return { edge: nowS - best };
   }
 
-  /** Seconds between the worker reading the frame on screen and now (server clock). */
+  /** Seconds between the frame on screen reaching the worker and now (server clock). A frame read
+   * from a backlog (the reader's pause while watched, a burst after a network hiccup) waited in the
+   * socket before its read stamp, so its arrival is taken as its decode time plus the smallest
+   * (read stamp − decode time) of the recent frames — the offset of a frame read as it came — and
+   * never later than its own stamp. Frames before a step of more than MAX_BEHIND_S (a camera
+   * reconnect continues decode times across the outage) are left out. */
   delay() {
     const t = this.video.currentTime;
     const a = this.arrivals;
     if (!a || !a.length || this.video.readyState < 2) return null;
-    let best = null;
+    let shown = null;
     for (let i = a.length - 1; i >= 0; i--) {
       if (a[i][0] <= t + 0.001) {
-        best = a[i];
+        shown = a[i];
         break;
       }
     }
-    if (!best) return null;
-    return (Date.now() + (this.skewMs || 0) - best[1]) / 1000;
+    if (!shown) return null;
+    const last = a[a.length - 1];
+    const newestOff = last[1] / 1000 - last[0];
+    let bestOff = newestOff;
+    for (let i = a.length - 1; i >= 0; i--) {
+      const off = a[i][1] / 1000 - a[i][0];
+      if (Math.abs(off - newestOff) > MAX_BEHIND_S) break;
+      if (off < bestOff) bestOff = off;
+    }
+    const arrivedMs = Math.min(shown[1], (shown[0] + bestOff) * 1000);
+    return (Date.now() + (this.skewMs || 0) - arrivedMs) / 1000;
   }
 
   setState(state, text) {
