@@ -221,3 +221,23 @@ def test_codec_the_browser_cannot_decode_falls_back_to_the_h264_substream(live_w
     wait_until(lambda: len(clock(page)["samples"]) > n + 25, 10, 0.1, "the substream's frames on screen")
     assert page.evaluate("() => document.querySelector('#live-video').videoWidth") == 320
     close_live(page)
+
+
+def test_a_live_wall_tile_that_cannot_play_shows_the_snapshot(live_world: dict[str, Any]) -> None:
+    """On the live wall too, a codec the browser cannot decode is a tile that says so and shows the
+    camera's latest snapshot, never a black tile; the camera with a substream plays it."""
+    page = live_world["page"]
+    page.wait_for_selector("#wall-grid .tile[data-id='hevc'][data-state='online']", timeout=60_000)
+    page.evaluate("() => { location.hash = '#/livewall'; }")
+    page.click("#lw-layout-2")
+    try:
+        tile = "document.querySelector(\"#lw-grid .lw-tile[data-id='hevc']\")"
+        wait_until(lambda: page.evaluate(f"() => {tile}?.dataset.live") == "unsupported", 15, 0.1,
+                   "the H.265 tile to say it cannot play")  # fmt: skip
+        assert "hevc" in page.evaluate(f"() => {tile}.querySelector('.lw-status').textContent").lower()
+        wait_until(lambda: page.evaluate(f"() => {tile}.querySelector('video').poster.startsWith('blob:')"), 10, 0.1,
+                   "the H.265 tile's snapshot")  # fmt: skip
+        sub = "document.querySelector(\"#lw-grid .lw-tile[data-id='hevc-sub']\")"
+        wait_until(lambda: page.evaluate(f"() => {sub}?.dataset.live") == "live", 15, 0.1, "the substream's tile to play")
+    finally:
+        page.evaluate("() => { location.hash = '#/wall'; }")

@@ -7,6 +7,7 @@
 // ticket, as the camera wall does.
 
 import { LivePlayer } from "./live_mse.js";
+import { Snapshots } from "./snapshots.js";
 import { MEANING, label } from "./states.js";
 import { showTicketMark } from "./tickets.js";
 
@@ -31,7 +32,22 @@ export class LiveWall {
     this.focus = 0;
     this.set = ""; // the saved set shown ("" = every camera)
     this.tiles = [];
+    // tiles whose codec the browser cannot play (H.265 without a substream) show the camera's
+    // latest snapshot instead, every 2 s, rather than a black tile
+    this.snaps = new Snapshots({ onPicture: (id, url) => this.poster(id, url), refreshMs: 2000 });
     this.build();
+  }
+
+  poster(id, url) {
+    for (const t of this.tiles) if (t.camera.id === id && t.tile.dataset.live === "unsupported") t.video.poster = url;
+  }
+
+  /** The cameras whose tiles cannot play, with their current state (snapshots are asked only
+   *  while a picture exists). */
+  stills() {
+    const ids = this.tiles.filter((t) => t.tile.dataset.live === "unsupported").map((t) => t.camera.id);
+    if (ids.length && this.snaps.timer === null) this.snaps.start();
+    this.snaps.setVisible(ids.map((id) => this.camera(id) || { id }));
   }
 
   build() {
@@ -139,6 +155,7 @@ export class LiveWall {
     if (this.root.hidden) return;
     if (!this.tiles.length) this.render();
     else for (const t of this.tiles) this.markState(t);
+    this.stills();
   }
 
   markState({ camera, tile, badge, ticket }) {
@@ -169,6 +186,7 @@ export class LiveWall {
 
   clear() {
     for (const t of this.tiles) t.player.stop();
+    this.snaps.stop();
     this.tiles = [];
     this.grid.textContent = "";
   }
@@ -210,11 +228,17 @@ export class LiveWall {
       const player = new LivePlayer(video, {
         onState: (state, text) => { tile.dataset.live = state; if (state !== "live") status.textContent = text; },
         onDelay: (s) => { status.textContent = `${s.toFixed(2)} s`; },
-        onUnsupported: (why) => { status.textContent = `Cannot play here: ${why}`; },
+        onUnsupported: (why) => {
+          tile.dataset.live = "unsupported";
+          status.textContent = `Cannot play here: ${why}. The latest snapshot, every 2 s.`;
+          const url = this.snaps.url(c.id);
+          if (url) video.poster = url;
+          this.stills();
+        },
       });
       player.preferSub = true; // the substream where configured: a wall needs no 4K
       player.start(c.id);
-      const t = { camera: c, player, tile, badge, ticket };
+      const t = { camera: c, player, tile, video, badge, ticket };
       this.markState(t);
       this.tiles.push(t);
     }
