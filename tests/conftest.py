@@ -61,7 +61,9 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     try:
         yield server
     finally:
-        server.stop()
+        # the session's end: nothing in it is read again, and after a whole run `weed mini` took
+        # 12–20 s to exit on SIGTERM (the default wait is 20 s before SIGKILL)
+        server.stop(timeout=3.0)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
