@@ -24,7 +24,7 @@ from tests.web.test_live_view import CLOCK, live_vigil, watch_clock
 
 pytestmark = pytest.mark.e2e  # real vigil process, an RTSP camera and a browser
 
-PLAY_S = 20.0
+PLAY_S = 12.0
 WATCHED_PAUSE_S = 0.2
 
 
