@@ -125,7 +125,7 @@ class AvSource:
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
         self.watched_coalesce_s = min(opts.watched_coalesce_s, self.coalesce_s)
-        self.live: Any = None  # the session's live channel: while it has subscribers, no pauses
+        self.live: Any = None  # the session's live channel: while it has subscribers, the watched pause
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (docs/design/platform.md §1.5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
