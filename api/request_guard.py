@@ -8,7 +8,7 @@ any Transfer-Encoding):
   counted as it arrives and cut off at the same cap (413);
 - the whole body must arrive within `body_timeout_s` of the headers (408).
 Each refusal closes the connection (`Connection: close`), so the server does not drain the rest
-of the upload either. Slow *headers* are timed out by the HTTP protocol (api/serving.py).
+of the upload either; so does any answer given before its request's body was read whole. Slow *headers* are timed out by the HTTP protocol (api/serving.py).
 The numbers are in docs/design/security.md.
 """
 
@@ -129,6 +129,12 @@ class RequestGuard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if not complete:
+                    # answered before its body was read (a GET with a body, an early refusal): close
+                    # after the answer, or the server would read and discard the rest for as long as
+                    # the client sends it — no deadline covers a body nobody reads
+                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
         try:

@@ -131,6 +131,36 @@ def test_slow_body_is_408(limited: tuple[ApiEnv, Any]) -> None:
     assert time.monotonic() - t0 < 8
 
 
+def test_a_body_the_route_never_reads_ends_the_connection(limited: tuple[ApiEnv, Any]) -> None:
+    """A valid key's GET with an endless chunked body: the route answers without reading it, and
+    the connection closes with the answer. Before, uvicorn went on reading and discarding the body
+    for as long as the client sent it (no deadline applies to a body nobody reads)."""
+    env, port = limited
+    s = _connect(port)
+    s.sendall(
+        b"GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env.keys["viewer"].encode()
+        + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"4000\r\n" + b"x" * 0x4000 + b"\r\n"
+    sent, reply = push_until_answered(s, chunk, 64 << 20, 10)
+    reply += _read_response(s, 3.0)  # closed by the server: returns at once; still open: 3 s of silence
+    assert _status(reply) == 200, reply[:200]
+    assert b"connection: close" in reply.lower()
+    s.setblocking(False)
+    pushed_after = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.0:  # the server must not take more of the body
+        try:
+            pushed_after += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    s.close()
+    print(f"GET with an endless chunked body: {_status(reply)}, then {pushed_after / 1e6:.1f} MB more taken in 3 s")
+    assert pushed_after < 8 << 20, f"the server read {pushed_after / 1e6:.0f} MB more of a body nobody reads"
+
+
 @pytest.mark.parametrize("start", [b"", b"GET /api/status HTTP/1.1\r\nHost: x\r\n"], ids=["idle", "slow-headers"])
 def test_slow_headers_are_cut(limited: tuple[ApiEnv, Any], start: bytes) -> None:
     _, port = limited
