@@ -62,6 +62,14 @@ class RelayReader:
             return b""
         return msg if isinstance(msg, bytes) else msg.encode()
 
+    def write(self, data: bytes) -> None:
+        """The subscriber's delay wish (storage/live_channel.py), passed on to the recording node."""
+        asyncio.get_running_loop().create_task(self._send(data))
+
+    async def _send(self, data: bytes) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed, OSError):
+            await self.ws.send(data)
+
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().create_task(self.ws.close())

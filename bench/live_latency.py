@@ -11,11 +11,15 @@ cells), one `vigil run` recording it, Debian's Chromium through Playwright.
    process and of the worker per viewer-stream, over a window, against the same window with none;
    the delay each client sees (its receive time − the worker's read time, one machine's clock).
 
-Usage: .venv/bin/python bench/live_latency.py [--seconds 60] [--viewers 0,1,10,50,100] [--size 1280x720]
-       [--skip-browser] [--client-procs 4] [--watched-pause 0.2] [--out live_latency.json]
---watched-pause sets workers.watched_read_coalesce_s (the reader's pause while watched; default 0).
-With the viewer counts interleaved (0,1,10,0,1,10,…) the summary gives, per count, the worker's CPU
-(median, min, max) and each round's ratio to the 0-viewer window before it.
+Usage: .venv/bin/python bench/live_latency.py [--seconds 60] [--viewers 0,1,10,1L,50,100] [--size 1280x720]
+       [--skip-browser] [--client-procs 4] [--watched-pause 0.2] [--no-low-delay] [--out live_latency.json]
+A viewer count is of wall viewers (content with the recorder's bursts, what a client asks by
+default); with an L (`1L`) they ask for low delay, as the page's single view does (each frame as
+it arrives). --watched-pause sets workers.watched_read_coalesce_s (the reader's pause for wall
+viewers; default: the unwatched pause); --no-low-delay sets workers.low_delay_live false (the
+browser's single view gets bursts too). With the counts interleaved (0,10,1L,0,10,1L,…) the summary
+gives, per count, the worker's CPU (median, min, max) and each round's ratio to the 0-viewer window
+before it.
 Writes bench/results/live_latency.json.
 """
 
@@ -62,18 +66,26 @@ def browser_run(v: VigilProcess, key: str, mode: str, seconds: float) -> dict[st
         page.fill("#signin-key", key)
         page.click("#signin-button")
         page.wait_for_selector("#wall-grid .tile[data-id='clk']", timeout=30_000)
-        page.click("#wall-grid .tile[data-id='clk']")
-        page.wait_for_selector("#live[open]")
-        page.wait_for_function("() => document.querySelector('#live-video').readyState >= 2", timeout=60_000)
+        if mode == "wall":  # a tile of the live wall (2×2): content with the recorder's bursts
+            page.click("#tab-livewall")
+            page.click("#lw-layout-2")
+            sel = "#lw-grid .lw-tile[data-id='clk'] video"
+        else:  # the single view: asks for low delay
+            page.click("#wall-grid .tile[data-id='clk']")
+            page.wait_for_selector("#live[open]")
+            sel = "#live-video"
+        page.wait_for_function(f"() => document.querySelector({sel!r})?.readyState >= 2", timeout=60_000)
         page.evaluate(READER)
+        if mode == "wall":  # (evaluated as is, the reader watches #live-video)
+            page.evaluate(f"() => {{ window.__clock = window.__clockInstall(document.querySelector({sel!r})); }}")
         page.wait_for_function("() => window.__clock.samples.length > 25", timeout=60_000)
         page.evaluate("() => { const c = window.__clock; c.samples = []; c.gaps = []; c.maxGap = 0; c.frames = 0; c.unread = 0; }")
         time.sleep(seconds)
         c = page.evaluate("() => window.__clock")
-        q = page.evaluate("() => { const q = document.querySelector('#live-video').getVideoPlaybackQuality(); return [q.droppedVideoFrames, q.totalVideoFrames]; }")
-        player = page.evaluate("""() => { const p = document.querySelector('#live-video').livePlayer;
+        q = page.evaluate(f"() => {{ const q = document.querySelector({sel!r}).getVideoPlaybackQuality(); return [q.droppedVideoFrames, q.totalVideoFrames]; }}")
+        player = page.evaluate("""(sel) => { const p = document.querySelector(sel).livePlayer;
             const j = p && p.jitter;  // (a player without a jitter buffer: a checkout before it)
-            return p ? {...p.stats, ...(j ? {late95_s: j.late95, need_s: j.need, target_s: j.target} : {})} : null; }""")
+            return p ? {...p.stats, ...(j ? {late95_s: j.late95, need_s: j.need, target_s: j.target} : {})} : null; }""", sel)
         b.close()
     d = [x for _, x in c["samples"]]
     return {
@@ -84,8 +96,9 @@ def browser_run(v: VigilProcess, key: str, mode: str, seconds: float) -> dict[st
     }  # fmt: skip
 
 
-async def viewers(url: str, n: int, seconds: float) -> list[float]:
-    """n WebSocket viewers for `seconds`; each frame's delay (receive − worker read), ms."""
+async def viewers(url: str, n: int, seconds: float, low_delay: bool = False) -> list[float]:
+    """n WebSocket viewers for `seconds` (asking for low delay, or not); each frame's delay
+    (receive − worker read), ms."""
     import struct
 
     import websockets
@@ -95,6 +108,8 @@ async def viewers(url: str, n: int, seconds: float) -> list[float]:
 
     async def one() -> None:
         async with websockets.connect(url, max_size=None, compression=None) as ws:
+            if low_delay:
+                await ws.send(json.dumps({"type": "delay", "low": True}))
             while time.monotonic() < stop:
                 try:
                     msg = await asyncio.wait_for(ws.recv(), max(0.1, stop - time.monotonic()))
@@ -132,36 +147,37 @@ def cpu_ns_of(pids: list[int]) -> float:
     return total / 1e9
 
 
-def _viewer_proc(args: tuple[str, int, float]) -> list[float]:
+def _viewer_proc(args: tuple[str, int, float, bool]) -> list[float]:
     return asyncio.run(viewers(*args))
 
 
-def run_viewers(url: str, n: int, seconds: float, procs: int) -> list[float]:
+def run_viewers(url: str, n: int, seconds: float, procs: int, low_delay: bool = False) -> list[float]:
     """n viewers spread over `procs` client processes (one Python process saturates near 50)."""
     if procs <= 1 or n < procs:
-        return asyncio.run(viewers(url, n, seconds))
+        return asyncio.run(viewers(url, n, seconds, low_delay))
     import multiprocessing
 
     shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
-        parts = pool.map(_viewer_proc, [(url, k, seconds) for k in shares])
+        parts = pool.map(_viewer_proc, [(url, k, seconds, low_delay) for k in shares])
     return [x for part in parts for x in part]
 
 
-def fanout(v: VigilProcess, key: str, counts: list[int], seconds: float, procs: int = 1) -> list[dict[str, Any]]:
+def fanout(v: VigilProcess, key: str, counts: list[str], seconds: float, procs: int = 1) -> list[dict[str, Any]]:
     r = httpx.get(f"{v.url}/api/cameras/clk/live-ws-url", headers={"Authorization": f"Bearer {key}"})
     url = f"ws://127.0.0.1:{v.port}{r.json()['url']}"
     assert v.proc is not None
     api, workers = [v.proc.pid], v.worker_pids()
     out = []
-    for n in counts:
-        time.sleep(12 if n == 0 else 1)  # with none: the feed's linger ends, the worker is idle
+    for label in counts:
+        n, low = int(label.rstrip("L")), label.endswith("L")
+        time.sleep(12 if n == 0 else 2)  # with none: the feed's linger ends, the worker is idle
         a0, w0, wn0, t0 = cpu_of(api), cpu_of(workers), cpu_ns_of(workers), time.monotonic()
-        d = run_viewers(url, n, seconds, procs) if n else (time.sleep(seconds) or [])
+        d = run_viewers(url, n, seconds, procs, low) if n else (time.sleep(seconds) or [])
         wall = time.monotonic() - t0
         a1, w1, wn1 = cpu_of(api), cpu_of(workers), cpu_ns_of(workers)
         out.append({
-            "viewers": n, "api_cpu_pct": 100 * (a1 - a0) / wall, "worker_cpu_pct": 100 * (w1 - w0) / wall,
+            "viewers": label, "api_cpu_pct": 100 * (a1 - a0) / wall, "worker_cpu_pct": 100 * (w1 - w0) / wall,
             "worker_cpu_pct_ns": 100 * (wn1 - wn0) / wall, "loadavg_1m": psutil.getloadavg()[0],
             "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95) if d else None, "frames": len(d),
         })  # fmt: skip
@@ -174,41 +190,45 @@ def fanout_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ratio to the 0-viewer window measured before it in the same run (interleaved counts: drift cancels)."""
     out: dict[str, Any] = {}
     base: float | None = None
-    ratios: dict[int, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
     for r in rows:
-        if r["viewers"] == 0:
+        if r["viewers"] == "0":
             base = r["worker_cpu_pct_ns"]
         elif base:
             ratios.setdefault(r["viewers"], []).append(r["worker_cpu_pct_ns"] / base)
-    for n in sorted({r["viewers"] for r in rows}):
+    for n in dict.fromkeys(r["viewers"] for r in rows):
         w = [r["worker_cpu_pct_ns"] for r in rows if r["viewers"] == n]
-        out[str(n)] = {"worker_cpu_pct_median": statistics.median(w), "min": min(w), "max": max(w), "rounds": len(w)}
+        out[n] = {"worker_cpu_pct_median": statistics.median(w), "min": min(w), "max": max(w), "rounds": len(w)}
         if n in ratios:
             rs = ratios[n]
-            out[str(n)].update(ratio_to_0_median=statistics.median(rs), ratio_min=min(rs), ratio_max=max(rs))
+            out[n].update(ratio_to_0_median=statistics.median(rs), ratio_min=min(rs), ratio_max=max(rs))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="of play per transport")
-    ap.add_argument("--viewers", default="0,1,10,50", help="fan-out viewer counts (0: the idle baseline)")
+    ap.add_argument("--viewers", default="0,1,10,50", help="fan-out viewer counts (0: the idle baseline; 1L: one asking for low delay)")
     ap.add_argument("--fanout-seconds", type=float, default=20.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--skip-browser", action="store_true")
-    ap.add_argument("--modes", default="mse,hls", help="transports played in the browser, in order")
+    ap.add_argument("--modes", default="mse,hls", help="played in the browser, in order: mse (the single view, low delay), "
+                    "wall (a live-wall tile, the recorder's bursts), hls (the live playlist)")
     ap.add_argument("--client-procs", type=int, default=1, help="processes the fan-out's viewers run in")
     ap.add_argument("--watched-pause", type=float, default=None,
-                    help="workers.watched_read_coalesce_s: the reader's pause while watched (vigil's default: 0)")
+                    help="workers.watched_read_coalesce_s: the reader's pause for wall viewers (default: the unwatched pause)")
+    ap.add_argument("--no-low-delay", action="store_true", help="workers.low_delay_live: false (every view gets bursts)")
     ap.add_argument("--out", default="live_latency.json", help="file name under bench/results/")
     args = ap.parse_args()
     w, h = args.size.split("x")
     result: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "size": args.size,
                               "cpus": psutil.cpu_count(), "loadavg_start": psutil.getloadavg()[0],
-                              "watched_read_coalesce_s": args.watched_pause}  # fmt: skip
+                              "watched_read_coalesce_s": args.watched_pause, "low_delay_live": not args.no_low_delay}  # fmt: skip
     workers: dict[str, Any] = {"processes": 1}
     if args.watched_pause is not None:
         workers["watched_read_coalesce_s"] = args.watched_pause
+    if args.no_low_delay:
+        workers["low_delay_live"] = False
     with tempfile.TemporaryDirectory(prefix="vigil-live-bench-") as tmp:
         with RtspServer({"/clk": f"clock:?w={w}&h={h}&fps=25&gop=25"}) as rtsp:
             v = VigilProcess(Path(tmp), [{"id": "clk", "name": "Clock", "url": rtsp.url("/clk")}],
@@ -222,7 +242,7 @@ def main() -> None:
                     result["browser"] = [browser_run(v, key, m, args.seconds) for m in args.modes.split(",")]
                     for r in result["browser"]:
                         print(json.dumps(r), flush=True)
-                counts = [int(x) for x in args.viewers.split(",") if x]
+                counts = [x.strip().upper() for x in args.viewers.split(",") if x.strip()]
                 result["fanout"] = fanout(v, key, counts, args.fanout_seconds, args.client_procs) if counts else []
                 if result["fanout"]:
                     result["fanout_summary"] = fanout_summary(result["fanout"])

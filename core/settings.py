@@ -101,20 +101,30 @@ class WorkersConfig(StrictModel):
     # Pause after reading a fresh video packet, so a thread wakes a few times a second instead of
     # once per RTP packet (ingest/source.py). Adds up to this much to live latency; 0 = off.
     read_coalesce_s: float = Field(default=0.2, ge=0, le=1.0)
-    # The same pause while someone watches the camera live. 0 (default): none, the reader wakes as
-    # each frame arrives — the lowest live delay (~0.1 s), ~2.7× the camera's worker CPU while
-    # watched. read_coalesce_s: being watched costs the recording nothing; the browser's player
-    # absorbs the bursts (p50 ~0.4 s glass to glass instead of ~0.1 s). docs/design/live.md, "Cost of being watched".
-    watched_read_coalesce_s: float = Field(default=0.0, ge=0)
+    # The same pause while the camera is watched from wall tiles (viewers content with bursts).
+    # Unset: read_coalesce_s — being watched costs the recording nothing; the browser's player
+    # absorbs the bursts (~0.4 s glass to glass). 0: every viewer gets each frame as it arrives.
+    # docs/design/live.md, "Cost of being watched".
+    watched_read_coalesce_s: float | None = Field(default=None, ge=0)
+    # A single view or a fullscreen tile asks for low delay: its camera is read frame by frame while
+    # so viewed (~0.1 s glass to glass, ~2.7× that camera's worker CPU). False: bursts for every view.
+    low_delay_live: bool = True
 
     @model_validator(mode="after")
     def _watched_pause(self) -> "WorkersConfig":
-        if self.watched_read_coalesce_s > self.read_coalesce_s:
+        if self.watched_read_coalesce_s is None:
+            self.watched_read_coalesce_s = self.read_coalesce_s
+        elif self.watched_read_coalesce_s > self.read_coalesce_s:
             raise ValueError(
                 f"watched_read_coalesce_s ({self.watched_read_coalesce_s:g} s) must not exceed "
                 f"read_coalesce_s ({self.read_coalesce_s:g} s): a watched camera is read at least as often"
             )
         return self
+
+    @property
+    def watched_pause_s(self) -> float:
+        """The read pause while watched from wall tiles (set or inherited)."""
+        return self.read_coalesce_s if self.watched_read_coalesce_s is None else self.watched_read_coalesce_s
 
 
 class ClusterConfig(StrictModel):

@@ -8,6 +8,9 @@ has not taken stays in a bounded buffer, and past `MAX_PENDING` it is disconnect
 reconnects and starts again at the next keyframe). Recording is untouched: this runs before the
 packet goes to the muxer and never changes it.
 
+A subscriber says whether one of its viewers wants low delay (`LOW_DELAY` / `BURSTS` bytes,
+storage/live_channel.py); the camera's reader reads `low_delay` to choose its pause.
+
 One thread per worker process (`LiveHub`) accepts subscribers on every camera's socket.
 """
 
@@ -22,7 +25,15 @@ from dataclasses import dataclass, field
 
 import av
 
-from storage.live_channel import ChannelConfig, channel_address, encode_config, encode_end, encode_frame_header, substream_channel
+from storage.live_channel import (
+    LOW_DELAY,
+    ChannelConfig,
+    channel_address,
+    encode_config,
+    encode_end,
+    encode_frame_header,
+    substream_channel,
+)
 
 __all__ = ["LiveHub", "LivePublisher", "open_publisher", "substream_channel"]
 
@@ -36,6 +47,7 @@ SEND_BUFFER = 2 << 20
 class _Subscriber:
     sock: socket.socket
     pending: bytearray = field(default_factory=bytearray)
+    low_delay: bool = False
 
 
 class LivePublisher:
@@ -47,6 +59,7 @@ class LivePublisher:
         self.address = address
         self.config = encode_config(config)
         self.active = False  # read per packet by the session: True while anyone subscribes
+        self.low_delay = False  # read by the reader: True while a subscriber asks for low delay
         self._subs: list[_Subscriber] = []
         self._lock = threading.Lock()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,41 +78,55 @@ class LivePublisher:
         sub = _Subscriber(sock)
         with self._lock:
             self._subs.append(sub)
-            self._send(sub, self.config)
-            self.active = bool(self._subs)
+            self._send(sub, (self.config,), len(self.config))
+            self._changed()
 
     def remove(self, sock: socket.socket) -> None:
         with self._lock:
             self._subs = [s for s in self._subs if s.sock is not sock]
-            self.active = bool(self._subs)
+            self._changed()
         sock.close()
+
+    def heard(self, sock: socket.socket, data: bytes) -> None:
+        """A subscriber's bytes: the last of them says whether it wants low delay."""
+        want = data[-1:] == LOW_DELAY
+        with self._lock:
+            for sub in self._subs:
+                if sub.sock is sock and sub.low_delay != want:
+                    sub.low_delay = want
+                    self._changed()
+                    log.info("%s: live read %s", self.camera_id, "frame by frame (a viewer wants low delay)" if self.low_delay else "in bursts")
+
+    def _changed(self) -> None:
+        self.active = bool(self._subs)
+        self.low_delay = any(s.low_delay for s in self._subs)
 
     def publish(self, pkt: av.Packet, arrival_us: int) -> None:
         """Send one video packet to every subscriber (called by the camera's thread)."""
         data = memoryview(pkt)
-        head = encode_frame_header(pkt.is_keyframe, pkt.dts, pkt.pts, pkt.duration or 0, arrival_us, len(data))
+        size = len(data)
+        head = encode_frame_header(pkt.is_keyframe, pkt.dts, pkt.pts, pkt.duration or 0, arrival_us, size)
+        parts = (head, data)
         with self._lock:
             for sub in list(self._subs):
-                self._send(sub, head, data)
-            self.active = bool(self._subs)
+                self._send(sub, parts, len(head) + size)
         self.sent_frames += 1
 
-    def _send(self, sub: _Subscriber, *parts: bytes | memoryview) -> None:
+    def _send(self, sub: _Subscriber, parts: tuple[bytes | memoryview, ...], total: int) -> None:
         """Non-blocking: what the socket does not take now waits in `pending`, bounded."""
         try:
             if sub.pending:
                 n = sub.sock.send(sub.pending)
                 del sub.pending[:n]
             if not sub.pending:
-                total = sum(len(p) for p in parts)
                 n = sub.sock.sendmsg(parts)
                 if n == total:
                     return
-                rest = b"".join(bytes(p) for p in parts)[n:]
+                rest = b"".join(parts)[n:]
             else:
-                rest = b"".join(bytes(p) for p in parts)
+                rest = b"".join(parts)
         except BlockingIOError:
-            rest = b"".join(bytes(p) for p in parts)
+            rest = b"".join(parts)
         except OSError:
             self._drop(sub, "gone")
             return
@@ -112,6 +139,7 @@ class LivePublisher:
         log.warning("%s: live subscriber dropped (%s)", self.camera_id, why)
         if sub in self._subs:
             self._subs.remove(sub)
+            self._changed()
         self.hub.forget(sub.sock)
 
     def close(self, reason: str) -> None:
@@ -119,7 +147,7 @@ class LivePublisher:
         self.hub.unregister(self)
         with self._lock:
             subs, self._subs = self._subs, []
-            self.active = False
+            self.active = self.low_delay = False
         end = encode_end(reason)
         for sub in subs:
             try:
@@ -209,6 +237,8 @@ class LiveHub:
                         self.forget(sock)  # type: ignore[arg-type]
                         pub[1].remove(sock)
                         log.info("%s: live subscriber left", pub[1].camera_id)
+                    else:
+                        pub[1].heard(sock, data)  # type: ignore[arg-type]
 
 
 _hub: LiveHub | None = None

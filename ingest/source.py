@@ -54,11 +54,15 @@ class SourceOptions:
     # find whole frames waiting instead of waking once per RTP packet: ~180 wake-ups/s per 2 Mbps
     # camera become ~5 (bench/README.md, "Read coalescing"). TCP only; 0 turns it off.
     coalesce_s: float = 0.2
-    # The same pause while the connection's live channel has subscribers. 0: none, the reader wakes
-    # as each frame arrives (the lowest live delay; ~2.7× the worker's CPU for that camera). Equal to
-    # `coalesce_s`: being watched costs the recording nothing, and the player absorbs the bursts
-    # (docs/design/live.md, "Cost of being watched"). Never more than `coalesce_s`.
-    watched_coalesce_s: float = 0.0
+    # The pause while the connection's live channel has subscribers content with bursts (wall
+    # tiles). Equal to `coalesce_s`: being watched costs the recording nothing, and the player
+    # absorbs the bursts (~0.4 s glass to glass). 0: every viewer gets each frame as it arrives.
+    # Never more than `coalesce_s` (docs/design/live.md, "Cost of being watched").
+    watched_coalesce_s: float = 0.2
+    # A subscriber asking for low delay (a single view, a fullscreen tile: `LOW_DELAY` in
+    # storage/live_channel.py) gets no pause at all: the reader wakes as each frame arrives
+    # (~0.1 s glass to glass, ~2.7× the worker's CPU for that camera while so viewed). False: bursts.
+    low_delay: bool = True
     # URL schemes this node may open (security.camera_url_schemes; core/camera_url.py)
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
 
@@ -125,7 +129,10 @@ class AvSource:
         tcp = url.lower().startswith("rtsp") and opts.transport == "tcp"
         self.coalesce_s = opts.coalesce_s if tcp else 0.0
         self.watched_coalesce_s = min(opts.watched_coalesce_s, self.coalesce_s)
-        self.live: Any = None  # the session's live channel: while it has subscribers, the watched pause
+        self.low_delay = opts.low_delay
+        # the session's live channel: `active` while it has subscribers (the watched pause),
+        # `low_delay` while one of them wants each frame as it arrives (no pause)
+        self.live: Any = None
         # Fast open first: an RTSP camera's SDP usually carries the codec parameters, and probing
         # costs ~1 s per connect (docs/design/platform.md §1.5). Without them (no sprop-parameter-sets), reopen
         # and let libavformat probe the stream itself.
@@ -202,6 +209,7 @@ class AvSource:
         """
         pause = self.coalesce_s
         watched_pause = self.watched_coalesce_s
+        low_delay_ok = self.low_delay
         video = self.video.index
         tb = float(self.video.time_base or 0) or 1 / 90000
         edge = LiveEdge(near_s=pause / 2)
@@ -209,7 +217,7 @@ class AvSource:
         # "at the edge" means within half the pause about to be taken: with a shorter pause while
         # watched, a longer margin would leave frames in the socket at every pause
         near, near_watched = pause / 2, (watched_pause or pause) / 2
-        watched = False
+        watched = low = False
         mono = time.monotonic
         sleep = time.sleep
         timing = self.timing
@@ -241,18 +249,19 @@ class AvSource:
             if pause:
                 live = self.live
                 watched = live is not None and live.active
-                edge.near_s = near_watched if watched else near
+                low = watched and low_delay_ok and live.low_delay
+                edge.near_s = near_watched if watched and not low else near
                 fresh = at_edge(t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
-            if fresh:
+            if fresh and not low:
                 if not watched:
                     sleep(pause)
                 elif watched_pause:
-                    # watched, with `watched_coalesce_s`: bursts as unwatched (at the same pause,
-                    # the recording's cost is unchanged); the browser's player absorbs them
+                    # watched from wall tiles: bursts as unwatched (at the same pause, the
+                    # recording's cost is unchanged); the browser's player absorbs them
                     sleep(watched_pause)
-                # Watched by default, no pause: the next read waits on the socket and wakes as the
-                # next frame arrives — about one wake-up per frame (26–39/s at 25 fps), near the
+                # Watched with low delay, no pause: the next read waits on the socket and wakes as
+                # the next frame arrives — about one wake-up per frame (26–39/s at 25 fps), near the
                 # fewest a frame-by-frame view allows. A 20 ms pause woke it twice per frame (the
                 # sleep, then the socket): 50–61/s and ~1.6× the reader's CPU (docs/design/live.md,
                 # "Cost of being watched").

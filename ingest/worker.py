@@ -48,7 +48,8 @@ class WorkerOptions:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 5.0
     read_coalesce_s: float = 0.2
-    watched_read_coalesce_s: float = 0.0  # the read pause while watched live (source.py)
+    watched_read_coalesce_s: float = 0.2  # the read pause while watched from wall tiles (source.py)
+    low_delay_live: bool = True  # a single view may ask for each frame as it arrives (source.py)
     healthy_after_s: float = 10.0  # a session that lasted this long resets the backoff
     node_id: str | None = None
     schemes: tuple[str, ...] = DEFAULT_SCHEMES  # camera URL schemes this node may open
@@ -120,6 +121,7 @@ class CameraWorker:
             self.opts.read_timeout_s,
             self.opts.read_coalesce_s,
             watched_coalesce_s=self.opts.watched_read_coalesce_s,
+            low_delay=self.opts.low_delay_live,
             schemes=self.opts.schemes,
         )
         observer: FeedObserver = self.monitor

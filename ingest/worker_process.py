@@ -161,7 +161,8 @@ class WorkerProcess:
             connect_timeout_s=w.connect_timeout_s,
             read_timeout_s=w.read_timeout_s,
             read_coalesce_s=w.read_coalesce_s,
-            watched_read_coalesce_s=w.watched_read_coalesce_s,
+            watched_read_coalesce_s=w.watched_pause_s,
+            low_delay_live=w.low_delay_live,
             node_id=settings.node_id or None,
             schemes=tuple(settings.security.camera_url_schemes),
         )

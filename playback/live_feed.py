@@ -5,6 +5,10 @@ once (playback/live_fmp4.py) and hands the same bytes to every viewer. Nobody is
 viewer has a bounded queue, and a viewer whose queue overflows loses what is queued and starts
 again at the next keyframe (a jump to the live edge, never a growing delay).
 
+A viewer may ask for low delay (a single view): while one does, the feed asks the worker for each
+frame as it arrives (`LOW_DELAY`, storage/live_channel.py); otherwise for its bursts (`BURSTS`),
+which cost the recording nothing.
+
 A feed exists while it has viewers, plus `LINGER_S` (a viewer switching tiles finds the GOP cached:
 it starts at the latest keyframe at once). Without a channel (the camera is reconnecting, or is
 recorded elsewhere) the feed retries every `RETRY_S` and tells its viewers why they see nothing.
@@ -24,9 +28,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from playback.live_fmp4 import TIMESCALE, AvcConfig, UnsupportedCodec, avc_config, init_segment, media_fragment, to_avcc
-from storage.live_channel import ChannelConfig, ChannelEnd, ChannelFrame, FrameReader
+from storage.live_channel import BURSTS, LOW_DELAY, ChannelConfig, ChannelEnd, ChannelFrame, FrameReader
 
 __all__ = ["LiveFeed", "LiveFeeds", "Viewer", "STALL_S"]
 
@@ -51,6 +56,7 @@ class Viewer:
     waiting_key: bool = True
     jumps: int = 0
     closed: bool = False
+    low_delay: bool = False  # asks for each frame as it arrives (LiveFeed.want)
 
     def put(self, msg: bytes | str, *, frame: bool = False, key: bool = False) -> None:
         if isinstance(msg, bytes) and msg[0] == 1:
@@ -113,6 +119,8 @@ class LiveFeed:
         self._seq = 0
         self._need_key = True
         self._idle_since: float | None = None
+        self._writer: Any = None  # the channel's open connection: where the delay wish goes
+        self._told: bytes | None = None
         self._task = asyncio.create_task(self._run(), name=f"live-{camera_id}")
         self._watch = asyncio.create_task(self._watchdog(), name=f"live-watch-{camera_id}")
 
@@ -133,6 +141,22 @@ class LiveFeed:
         v.close()
         if not self.viewers:
             self._idle_since = time.monotonic()
+        self._tell()
+
+    def want(self, v: Viewer, low_delay: bool) -> None:
+        """A viewer asks for low delay (each frame as it arrives) or says bursts will do."""
+        v.low_delay = low_delay
+        self._tell()
+
+    def _tell(self) -> None:
+        """Tell the worker (or the recording node) what this process's viewers want, on change."""
+        mode = LOW_DELAY if any(v.low_delay for v in self.viewers) else BURSTS
+        if self._writer is not None and mode != self._told:
+            try:
+                self._writer.write(mode)
+                self._told = mode
+            except (OSError, RuntimeError):
+                pass  # the channel is closing: the next connection is told again
 
     def _broadcast(self, msg: bytes | str, *, frame: bool = False, key: bool = False) -> None:
         for v in self.viewers:
@@ -157,6 +181,8 @@ class LiveFeed:
                 await asyncio.sleep(RETRY_S)
                 continue
             end_reason = ""
+            self._writer, self._told = writer, BURSTS  # a new subscriber starts in bursts
+            self._tell()
             try:
                 parser = FrameReader()
                 while not end_reason:
@@ -177,6 +203,7 @@ class LiveFeed:
                 log.exception("%s: live feed failed", self.camera_id)
                 end_reason = end_reason or f"live feed failed: {type(e).__name__}"
             finally:
+                self._writer = None
                 writer.close()
             self._cfg = None
             self._chan = None

@@ -7,7 +7,12 @@ goes with the process), and two nodes on one machine (tests) do not collide.
 
 The socket exists only while the worker holds a connection to the camera; a subscriber (the API
 process, one per node per camera, whatever its number of viewers) connects, gets a `Config`, then
-every packet as a `Frame`, then an `End` when the camera connection ends. Nothing is sent back.
+every packet as a `Frame`, then an `End` when the camera connection ends.
+
+The subscriber sends back only single bytes, the latest of which stands: `L` (`LOW_DELAY`) while
+one of its viewers wants each frame as it arrives (a single view, a fullscreen tile), `B`
+(`BURSTS`, the state a subscriber starts in) while bursts will do (wall tiles; the reader keeps
+its pause and the recording costs what it costs unwatched: docs/design/live.md).
 
 Messages, each `u32 length (of what follows) | u8 kind | body`:
 - kind `C`: JSON `{"codec", "extradata" (hex), "width", "height", "time_base": [num, den]}`
@@ -29,9 +34,11 @@ from pathlib import Path
 __all__ = [
     "ChannelConfig",
     "ChannelEnd",
+    "BURSTS",
     "ChannelFrame",
     "FrameReader",
     "KEYFRAME",
+    "LOW_DELAY",
     "NO_TIMESTAMPS",
     "channel_address",
     "connect",
@@ -45,6 +52,8 @@ __all__ = [
 
 KEYFRAME = 1
 NO_TIMESTAMPS = 2
+LOW_DELAY = b"L"  # subscriber → worker: a viewer wants each frame as it arrives
+BURSTS = b"B"  # subscriber → worker: bursts at the reader's pause will do (the default)
 _HEAD = struct.Struct(">IB")
 _FRAME = struct.Struct(">Bqqqq")
 MAX_MESSAGE = 64 << 20  # a frame larger than this is a broken peer, not a picture

@@ -23,7 +23,7 @@ from api.schemas import SignedUrl
 from core.ids import CAMERA_ID
 from playback.live_feed import LiveFeeds, Viewer
 from storage.catalog import leases
-from storage.live_channel import channel_address, substream_channel
+from storage.live_channel import BURSTS, LOW_DELAY, channel_address, substream_channel
 
 __all__ = ["router", "live_feeds"]
 
@@ -53,6 +53,19 @@ def live_ws_url(
     params = {"stream": stream} if stream != "main" else {}
     url, exp_us = signed_url(svc, request, who, f"/api/cameras/{cam.id}/live.ws", params, ttl_s)
     return SignedUrl(url=url, expires_us=exp_us)
+
+
+def _delay_wish(text: str | None) -> bool | None:
+    """A viewer's `{"type": "delay", "low": true|false}`: True/False, None for anything else."""
+    if not text or len(text) > 200:
+        return None
+    try:
+        m = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(m, dict) and m.get("type") == "delay" and isinstance(m.get("low"), bool):
+        return bool(m["low"])
+    return None
 
 
 def _why_offline(svc: Services, camera_id: str, err: str) -> str:
@@ -126,6 +139,9 @@ async def live_ws(ws: WebSocket, camera_id: str) -> None:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
+                low = _delay_wish(msg.get("text"))
+                if low is not None:
+                    feed.want(viewer, low)
         viewer.close()
 
     closer = asyncio.create_task(watch_close())
@@ -168,8 +184,10 @@ async def live_channel_ws(ws: WebSocket, camera_id: str) -> None:
 
     async def watch_close() -> None:
         with contextlib.suppress(Exception):
-            while (await ws.receive())["type"] != "websocket.disconnect":
-                pass
+            while (msg := await ws.receive())["type"] != "websocket.disconnect":
+                wish = (msg.get("bytes") or b"")[-1:]
+                if wish in (LOW_DELAY, BURSTS):  # the viewing node's delay wish, passed on
+                    writer.write(wish)
         writer.close()
 
     closer = asyncio.create_task(watch_close())

@@ -68,13 +68,19 @@ def test_a_bad_camera_health_setting_is_refused_in_one_line(tmp_path: Path, caps
 
 
 def test_the_watched_read_pause_is_at_most_the_unwatched_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default 0 (a watched camera is read frame by frame); up to the unwatched pause, from the file
-    or the environment; a larger one is refused in one line naming both keys."""
+    """Default: the unwatched pause, whatever it is set to (wall tiles take the bursts); 0 to read
+    every watched camera frame by frame; up to the unwatched pause, from the file or the
+    environment; a larger one is refused in one line naming both keys."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("workers: {read_coalesce_s: 0.2}\n")
-    assert load_settings(cfg).workers.watched_read_coalesce_s == 0
+    assert load_settings(cfg).workers.watched_pause_s == 0.2
+    cfg.write_text("workers: {read_coalesce_s: 0.1}\n")
+    assert load_settings(cfg).workers.watched_pause_s == 0.1
+    cfg.write_text("workers: {read_coalesce_s: 0.2, watched_read_coalesce_s: 0}\n")
+    assert load_settings(cfg).workers.watched_pause_s == 0
+    cfg.write_text("workers: {read_coalesce_s: 0.2}\n")
     monkeypatch.setenv("VIGIL_WORKERS__WATCHED_READ_COALESCE_S", "0.2")
-    assert load_settings(cfg).workers.watched_read_coalesce_s == 0.2
+    assert load_settings(cfg).workers.watched_pause_s == 0.2
     cfg.write_text("workers: {read_coalesce_s: 0}\n")  # reads never coalesced: none while watched either
     with pytest.raises(ConfigError) as e:
         load_settings(cfg)

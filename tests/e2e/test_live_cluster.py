@@ -1,10 +1,12 @@
 """Any node serves any camera live: a viewer on node B watches a camera that node A records, from
-A's one camera connection (B relays A's live channel). Real PostgreSQL, RTSP and WebSockets."""
+A's one camera connection (B relays A's live channel), and a low-delay wish on B reaches A's reader.
+Real PostgreSQL, RTSP and WebSockets."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ async def watch(url: str, seconds: float) -> tuple[list[str], bytes, list[float]
     stream = bytearray()
     arrivals: list[float] = []
     async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "delay", "low": True}))  # a single view's wish
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:
             msg = await asyncio.wait_for(ws.recv(), 10)
@@ -77,3 +80,4 @@ def test_viewer_on_node_b_watches_a_camera_recorded_by_node_a(tmp_path: Path, pg
     assert statistics.median(delays) < 1000
     assert "clk: run" not in b_log, "node b opened no connection to the camera"
     assert "clk: live subscriber joined" in a_log, "node a's worker fed the relay"
+    assert "clk: live read frame by frame" in a_log, "the viewer's low-delay wish went through b to a's reader"

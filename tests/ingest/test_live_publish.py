@@ -77,3 +77,29 @@ def test_subscriber_that_reads_nothing_is_dropped_without_blocking(tmp_path: Pat
     assert took < 2.0, f"the camera thread never waited ({took:.2f} s for {sent} bytes)"
     stuck.close()
     pub.close("done")
+
+
+def test_a_subscriber_asks_for_low_delay_and_the_last_wish_stands(tmp_path: Path) -> None:
+    """`LOW_DELAY`/`BURSTS` from subscribers (storage/live_channel.py): low delay while any of them
+    wants it; a subscriber leaving takes its wish with it."""
+    from storage.live_channel import BURSTS, LOW_DELAY
+
+    pub = open_publisher(tmp_path, "cam-wish", fake_video())
+    assert pub is not None
+    a, b = connect(tmp_path, "cam-wish"), connect(tmp_path, "cam-wish")
+    wait_until(lambda: len(pub._subs) == 2, 5, 0.01, "both subscribers accepted")
+    assert pub.active and not pub.low_delay, "a subscriber starts content with bursts"
+    a.sendall(LOW_DELAY)
+    wait_until(lambda: pub.low_delay, 5, 0.01, "a's wish heard")
+    b.sendall(BURSTS + BURSTS)
+    a.sendall(BURSTS + LOW_DELAY)  # the last byte stands
+    time.sleep(0.05)  # nothing to wait on: the wish must stay what it is
+    assert pub.low_delay
+    a.close()
+    wait_until(lambda: len(pub._subs) == 1, 5, 0.01, "a gone")
+    assert pub.active and not pub.low_delay, "the wish left with its subscriber"
+    b.sendall(LOW_DELAY)
+    wait_until(lambda: pub.low_delay, 5, 0.01, "b's wish heard")
+    pub.close("done")
+    assert not pub.active and not pub.low_delay
+    b.close()

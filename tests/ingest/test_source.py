@@ -83,12 +83,12 @@ def test_coalescing_stops_while_the_reader_is_behind(rtsp: RtspServer) -> None:
     assert _lags(recv)[-1] <= 1.0, _lags(recv)[-5:]
 
 
-def test_a_watched_source_never_pauses_and_reads_each_frame_as_it_arrives(
+def test_a_low_delay_viewer_makes_the_reader_take_each_frame_as_it_arrives(
     rtsp: RtspServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the live channel has subscribers the reader waits on the socket, never on a timer: a
-    pause shorter than a frame woke it twice per frame (the timer, then the socket). Unwatched again,
-    it pauses as before."""
+    """While a subscriber asks for low delay the reader waits on the socket, never on a timer: a
+    pause shorter than a frame woke it twice per frame (the timer, then the socket). Watched in
+    bursts, or unwatched, it pauses as before."""
     import threading
 
     import ingest.source
@@ -104,13 +104,17 @@ def test_a_watched_source_never_pauses_and_reads_each_frame_as_it_arrives(
 
     monkeypatch.setattr(ingest.source.time, "sleep", sleep)
     src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2))
-    live = SimpleNamespace(active=True)
+    live = SimpleNamespace(active=True, low_delay=True)
     src.live = live
     try:
         watched = _read(src, 3.0)
-        assert slept == [], f"slept while watched: {slept[:5]}"
+        assert slept == [], f"slept while watched with low delay: {slept[:5]}"
+        live.low_delay = False  # the single view closed, a wall tile still watches
+        _read(src, 1.5)
+        assert slept and all(s == 0.2 for s in slept), "watched in bursts, the reader pauses at the live edge"
+        slept.clear()
         live.active = False
-        _read(src, 2.0)
+        _read(src, 1.5)
     finally:
         src.close()
     gaps = [b[0] - a[0] for a, b in zip(watched, watched[1:])]
@@ -119,11 +123,24 @@ def test_a_watched_source_never_pauses_and_reads_each_frame_as_it_arrives(
     assert slept and all(s == 0.2 for s in slept), "unwatched, the reader pauses at the live edge again"
 
 
-def test_a_watched_source_keeps_its_pause_when_told(rtsp: RtspServer) -> None:
-    """`watched_coalesce_s` equal to the pause: watched, the reader keeps the unwatched cadence (the
-    recording's cost unchanged); the bursts are the player's to absorb. Nothing is lost."""
-    src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2, watched_coalesce_s=0.2))
-    src.live = SimpleNamespace(active=True)
+def test_a_low_delay_wish_is_ignored_when_the_node_refuses_it(rtsp: RtspServer) -> None:
+    """`workers.low_delay_live: false`: a single view gets the bursts too (the recording's cost
+    stays the unwatched one whatever viewers ask)."""
+    src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2, low_delay=False))
+    src.live = SimpleNamespace(active=True, low_delay=True)
+    try:
+        recv = _read(src, 3.0)
+    finally:
+        src.close()
+    _assert_bursts(recv, 9)
+
+
+def test_a_source_watched_from_wall_tiles_keeps_its_pause(rtsp: RtspServer) -> None:
+    """By default (`watched_coalesce_s` equal to the pause) a camera watched by viewers content with
+    bursts keeps the unwatched cadence (the recording's cost unchanged); the bursts are the player's
+    to absorb. Nothing is lost."""
+    src = open_source(rtsp.url("/live"), SourceOptions(coalesce_s=0.2))
+    src.live = SimpleNamespace(active=True, low_delay=False)
     try:
         recv = _read(src, 3.0)
     finally:

@@ -1,6 +1,7 @@
 """The live view when frames arrive in bursts: a real `vigil run` whose reader keeps its 0.2 s read
-pause while watched (`workers.watched_read_coalesce_s: 0.2`, the recording's cost unchanged), the
-clock camera, and the page in Chromium. Frames then reach the browser five at a time, five times a
+pause while watched (as for a wall tile; here for the single view too: `workers.low_delay_live:
+false`, the recording's cost unchanged whatever the viewers ask), the clock camera, and the page in
+Chromium. Frames then reach the browser five at a time, five times a
 second; the player's jitter buffer must play them smoothly within the live target (p50 ≤ 0.5 s,
 p95 ≤ 1 s glass to glass, no stall over 1 s) and drop few of them. The former player, which chases
 the newest frame, met the delay target here (p50 309–406 ms in 4 runs) but ran dry between bursts and
@@ -33,7 +34,7 @@ def bursty_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     work = tmp_path_factory.mktemp("live-jitter")
     with RtspServer({"/clk": CLOCK}) as rtsp:
         cams = [{"id": "clk", "name": "Clock", "url": rtsp.url("/clk")}]
-        with live_vigil(work, cams, read_coalesce_s=0.2, watched_read_coalesce_s=WATCHED_PAUSE_S) as world:
+        with live_vigil(work, cams, read_coalesce_s=0.2, watched_read_coalesce_s=WATCHED_PAUSE_S, low_delay_live=False) as world:
             yield world
 
 

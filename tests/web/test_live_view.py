@@ -148,6 +148,11 @@ def test_live_plays_frame_by_frame_with_low_delay(live_world: dict[str, Any]) ->
     assert p95 < P95_BOUND_MS, f"glass-to-glass p95 {p95:.0f} ms"
     assert shown_delays and 0 <= statistics.median(shown_delays) < 2.0, "the page shows the delay it measures"
     assert not live_world["console"].errors, live_world["console"].errors
+    # the single view asked for low delay: the worker read each frame as it came, not in bursts
+    reads = page.evaluate("() => document.querySelector('#live-video').livePlayer.arrivals.map((a) => a[1])")
+    bursts = sum(b - a >= 120 for a, b in zip(reads, reads[1:]))
+    assert bursts <= 0.1 * (reads[-1] - reads[0]) / 1000 + 2, f"{bursts} pauses of ≥ 120 ms between reads: bursts, not low delay"
+    assert "clk: live read frame by frame" in live_world["vigil"].log_text()
     # recording went on untouched while watched: every frame of the window is in the segments
     cat = live_world["vigil"].catalog
     inside = [g for g in cat.segments_for("clk") if g.start_us >= watch_start_us and g.end_us <= watch_start_us + PLAY_S * 1e6]

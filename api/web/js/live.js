@@ -58,6 +58,7 @@ export class LiveView {
         },
         onUnsupported: (why) => this.fallback(why),
         onSubstream: (why) => { this.substreamWhy = why; },
+        lowDelay: true, // one camera the operator looks at: each frame as it arrives
       })
       : null;
     $("live-close").addEventListener("click", () => this.dialog.close());

@@ -35,10 +35,14 @@ export class LivePlayer {
   /**
    * @param {HTMLVideoElement} video
    * @param {{onState: (state: string, text: string) => void, onDelay?: (s: number) => void,
-   *          onUnsupported?: (reason: string) => void, onSubstream?: (reason: string) => void}} hooks
+   *          onUnsupported?: (reason: string) => void, onSubstream?: (reason: string) => void,
+   *          lowDelay?: boolean}} hooks  lowDelay: ask for each frame as it arrives (~0.1 s behind;
+   *          the camera's recorder wakes per frame while so watched) instead of the recorder's
+   *          bursts (~0.4 s behind, what a wall tile needs: being watched then costs it nothing)
    */
-  constructor(video, { onState, onDelay = () => {}, onUnsupported = () => {}, onSubstream = () => {} }) {
+  constructor(video, { onState, onDelay = () => {}, onUnsupported = () => {}, onSubstream = () => {}, lowDelay = false }) {
     this.onSubstream = onSubstream;
+    this.lowDelay = lowDelay;
     this.video = video;
     this.onState = onState;
     this.onDelay = onDelay;
@@ -84,12 +88,24 @@ export class LivePlayer {
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${url}`);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    ws.onopen = () => { if (this.lowDelay) this.sendDelay(); };
     ws.onmessage = (ev) => gen === this.gen && this.message(ev.data);
     ws.onclose = (ev) => {
       if (gen !== this.gen || this.ws !== ws) return;
       this.ws = null;
       this.retry(gen, ev.code >= 4000 ? `the server refused the live stream (${ev.reason || ev.code})` : "the connection to the server was lost (network)");
     };
+  }
+
+  /** Low delay on or off for this view (a tile made fullscreen, a layout of one). */
+  setLowDelay(on) {
+    if (on === this.lowDelay) return;
+    this.lowDelay = on;
+    this.sendDelay();
+  }
+
+  sendDelay() {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "delay", low: this.lowDelay }));
   }
 
   retry(gen, why) {

@@ -226,6 +226,7 @@ export class LiveWall {
       tile.addEventListener("dblclick", () => this.onOpen(c));
       this.grid.append(tile);
       const player = new LivePlayer(video, {
+        lowDelay: this.side === 1, // tiles take the recorder's bursts (~0.4 s); a layout of one, each frame
         onState: (state, text) => { tile.dataset.live = state; if (state !== "live") status.textContent = text; },
         onDelay: (s) => { status.textContent = `${s.toFixed(2)} s`; },
         onUnsupported: (why) => {
