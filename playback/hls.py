@@ -57,6 +57,9 @@ class Entry:
     run_id: str
     header_bytes: int
     first_in_object: bool
+    # Set: `uri` is this entry's bytes alone and `map_uri` its object's header (a viewer's live
+    # playlist, one signed URL per fragment: api/routers/live.py); unset: byte ranges of `uri`.
+    map_uri: str | None = None
 
     @property
     def end_us(self) -> int:
@@ -186,11 +189,15 @@ def _body(entries: Sequence[Entry]) -> list[str]:
             lines.append("#EXT-X-DISCONTINUITY")
             new_map = True
         if new_map:
-            lines.append(f'#EXT-X-MAP:URI="{e.uri}",BYTERANGE="{e.header_bytes}@0"')
+            if e.map_uri is not None:
+                lines.append(f'#EXT-X-MAP:URI="{e.map_uri}"')
+            else:
+                lines.append(f'#EXT-X-MAP:URI="{e.uri}",BYTERANGE="{e.header_bytes}@0"')
         if new_map or e.first_in_object:
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_pdt(e.start_us)}")
         lines.append(f"#EXTINF:{e.duration_us / 1e6:.6f},")
-        lines.append(f"#EXT-X-BYTERANGE:{e.size}@{e.offset}")
+        if e.map_uri is None:
+            lines.append(f"#EXT-X-BYTERANGE:{e.size}@{e.offset}")
         lines.append(e.uri)
         prev = e
     return lines

@@ -41,19 +41,15 @@ def live_playlist(who: ViewerOrSigned, cam: CameraDep, request: Request, svc: Se
         MediaSource(s, s.object_key) for s in win.segments
     ]
     entries, skipped = live_entries(sources, win.min_window_us)
-    # Each object is linked for the window's bytes only: `live_from` (signed) is the first byte
-    # of it the window holds, and api/routers/media.py serves a viewer nothing before it but the
-    # header — not the up to `segment_seconds` of past footage the rest of the object holds.
-    live_from: dict[str, tuple[int, int]] = {}  # key → (first byte in the window, header bytes)
-    for e in entries:
-        live_from[e.uri] = (min(live_from.get(e.uri, (e.offset, 0))[0], e.offset), e.header_bytes)
-    uris = {
-        key: signed_url(
-            svc, request, who, media_path(key), {"live_from": str(offset), "init": str(init)}, MEDIA_TTL_S
-        )[0]
-        for key, (offset, init) in live_from.items()
-    }
-    entries = [replace(e, uri=uris[e.uri]) for e in entries]
+    # One signed URL per fragment, and one per object header (`part`: the bytes it is): a viewer
+    # reaches the window's fragments and nothing else of the object — not the up to
+    # `segment_seconds` of past footage before them (api/routers/media.py). Each URL stays the same
+    # across reloads (the expiry is rounded to the minute), as players expect of a live playlist:
+    # one per object that changed as the window slid made Chromium's HLS player fail at a reload.
+    def url(key: str, first: int, size: int) -> str:
+        return signed_url(svc, request, who, media_path(key), {"part": f"{first}-{first + size - 1}"}, MEDIA_TTL_S)[0]
+
+    entries = [replace(e, uri=url(e.uri, e.offset, e.size), map_uri=url(e.uri, 0, e.header_bytes)) for e in entries]
     text = render_live(entries, win.first_sequence + skipped, win.run_start_us // 1_000_000)
     return Response(text, media_type=PLAYLIST, headers={"Cache-Control": "no-cache"})
 

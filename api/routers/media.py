@@ -6,7 +6,6 @@ URLs. With `shift_us`, the fragments' decode times are moved so a VOD playlist's
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -21,7 +20,6 @@ from storage.object_store import ObjectStoreError
 router = APIRouter(prefix="/api/media", tags=["media"])
 # investigators by key or signed URL; viewers only through a live playlist's signed URLs (live_scope)
 ViewerOrSigned = Annotated[Principal, Depends(require("viewer", signed=True))]
-log = logging.getLogger("vigil.api.media")
 
 KeyParam = Annotated[str, Path(description="segment object key, e.g. cam1/2024/05/01/10/20240501T100000.000000Z.mp4")]
 ShiftParam = Annotated[
@@ -37,9 +35,8 @@ ShiftParam = Annotated[
 
 def live_scope(who: Principal, request: Request, svc: ServicesDep) -> tuple[int, int] | None:
     """None: the caller may have the whole object (an investigator). A viewer comes only through a
-    live playlist's signed URL, whose `live_from` and `init` (covered by the signature) are the
-    first byte of the live window in this object and the size of its header: it gets the header
-    and the bytes from `live_from` on. Returns (live_from, init)."""
+    live playlist's signed URL, whose `part` (covered by the signature) names the bytes it is: one
+    fragment of the live window, or the object's header. Returns (first, last) byte."""
     if role_allows(who.role, "recordings"):
         return None
     q = request.query_params
@@ -47,12 +44,16 @@ def live_scope(who: Principal, request: Request, svc: ServicesDep) -> tuple[int,
     signed = who.via == "signature" or (
         "sig" in q and svc.signer.verify(route_path(request), q.multi_items(), svc.ctx.clock.now()) is not None
     )
-    if not signed or "live_from" not in q or "init" not in q:
+    if not signed or "part" not in q:
         raise HTTPException(403, f"this needs the 'recordings' permission; the key {who.name!r} is {who.role}")
+    first, _, last = q["part"].partition("-")
     try:
-        return int(q["live_from"]), int(q["init"])
+        a, b = int(first), int(last)
     except ValueError:
-        raise HTTPException(422, "live_from and init must be byte offsets") from None
+        raise HTTPException(422, "part must be a byte range: first-last") from None
+    if not 0 <= a <= b:
+        raise HTTPException(422, "part must be a byte range: first-last")
+    return a, b
 
 
 def _serve(
@@ -67,23 +68,18 @@ def _serve(
         raise HTTPException(503, f"object store unavailable: {e}") from None
     size = obj.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache" if obj.in_spool else "private, max-age=3600"}
+    base = 0
+    if live is not None:  # a live viewer: the part its URL names is the whole resource
+        base, last = live
+        if last >= size:
+            raise HTTPException(404, "no such part of the media object")
+        size = last - base + 1
     rng = range_or_416(request.headers.get("range"), size)
-    if live is not None:  # a live viewer: the header, or bytes of the live window, never between
-        live_from, header_bytes = live
-        first, last = rng if rng is not None else (0, size - 1)  # no Range: as `bytes=0-`
-        if first < header_bytes:
-            last = min(last, header_bytes - 1)  # a player probing `bytes=0-` gets the header first
-        elif first < live_from:
-            first = live_from  # older footage is skipped: what follows is the window's
-        if first > last:
-            log.info("live media refused: range %r outside [0, %d) ∪ [%d, …)", request.headers.get("range"), header_bytes, live_from)
-            raise HTTPException(403, "a live view reaches only the live window: ask for its byte ranges")
-        rng = (first, last)
     status, first, length = framed(rng, size, headers)
     if head:
         return Response(status_code=status, headers=headers, media_type="video/mp4")
     try:
-        body = obj.read(first, length, shift_us)
+        body = obj.read(base + first, length, shift_us)
     except MediaNotFound:
         raise HTTPException(404, "no such media object") from None
     except ObjectStoreError as e:

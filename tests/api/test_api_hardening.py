@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -178,8 +179,9 @@ def test_camera_change_is_audited_with_old_and_new_values(env: ApiEnv, client: T
 
 
 def test_live_viewers_get_only_the_live_window(tmp_path: Path) -> None:
-    """The live playlist's media URLs carry `live_from`; a viewer gets the header and the window's
-    bytes, never the older footage at the start of the segment object."""
+    """A viewer's live playlist links each fragment of the window, and its object's header, by a
+    signed URL of its own (`part`): a viewer gets those bytes and nothing of the older footage at
+    the start of the segment object; the URLs stay the same from one reload to the next."""
     from storage.catalog import Fragment, Segment
     from storage.keys import segment_key
 
@@ -198,20 +200,25 @@ def test_live_viewers_get_only_the_live_window(tmp_path: Path) -> None:
     with e.client() as c:
         r = c.get("/api/cameras/cam1/live.m3u8", headers=e.auth("viewer"))
         assert r.status_code == 200, r.text
-        uri = next(line for line in r.text.splitlines() if line.startswith("/api/media/"))
-        live_from = int(dict(parse_qsl(urlsplit(uri).query))["live_from"])
-        assert live_from >= 100 + 20 * 1000, "the window holds only the newest ≥ 12 s"
-        assert c.get(uri, headers={"Range": "bytes=0-99"}).status_code == 206  # the header
-        assert c.get(uri, headers={"Range": f"bytes={live_from}-{live_from + 999}"}).status_code == 206
-        assert c.get(uri, headers={"Range": "bytes=100-1099"}).status_code == 403  # the past
-        past = c.get(uri, headers={"Range": "bytes=100-"})  # from the past on: the window's bytes only
-        assert past.status_code == 206 and past.headers["content-range"].startswith(f"bytes {live_from}-")
-        for whole in (c.get(uri), c.get(uri, headers={"Range": "bytes=0-"})):  # a player's probe: the header
-            assert whole.status_code == 206 and whole.content == header, whole.headers
+        assert "#EXT-X-BYTERANGE" not in r.text, "each fragment is its own resource"
+        uris = [line for line in r.text.splitlines() if line.startswith("/api/media/")]
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', r.text)
+        assert init is not None and len(uris) >= 6
+        assert c.get("/api/cameras/cam1/live.m3u8", headers=e.auth("viewer")).text == r.text, "stable across reloads"
+        parts = [dict(parse_qsl(urlsplit(u).query))["part"] for u in uris]
+        assert int(parts[0].split("-")[0]) >= 100 + 20 * 1000, "the window holds only the newest ≥ 12 s"
+        header_got = c.get(init.group(1))
+        assert header_got.status_code == 200 and header_got.content == header
+        newest = c.get(uris[-1])
+        assert newest.status_code == 200 and newest.content == bytes([29]) * 1000, "exactly the fragment's bytes"
+        ranged = c.get(uris[-1], headers={"Range": "bytes=10-19"})  # a range is within the part
+        assert ranged.status_code == 206 and ranged.content == bytes([29]) * 10
+        assert ranged.headers["content-range"] == "bytes 10-19/1000"
+        older = uris[-1].replace(f"part={parts[-1]}", "part=100-1099")  # the past: the signature no longer matches
+        assert c.get(older).status_code in (401, 403)
         # an investigator's Bearer key reaches everything
         assert c.get(f"/api/media/{key}", headers=e.auth("investigator")).status_code == 200
         assert c.get(f"/api/media/{key}", headers=e.auth("viewer")).status_code == 403
-
 
 
 def test_live_media_with_the_pages_bearer_key_too(tmp_path: Path) -> None:
@@ -231,7 +238,7 @@ def test_live_media_with_the_pages_bearer_key_too(tmp_path: Path) -> None:
         h = e.auth("viewer")
         uri = next(x for x in c.get("/api/cameras/cam1/live.m3u8", headers=h).text.splitlines() if x.startswith("/api/"))
         assert c.get(uri, headers={**h, "Range": "bytes=0-99"}).status_code == 206
-        forged = uri.replace("live_from=", "live_from=1")  # the signature no longer matches
+        forged = uri.replace("part=", "part=1")  # the signature no longer matches
         assert c.get(forged, headers={**h, "Range": "bytes=0-99"}).status_code == 403
 
 
