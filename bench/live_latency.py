@@ -167,7 +167,9 @@ def fanout(v: VigilProcess, key: str, counts: list[str], seconds: float, procs: 
     r = httpx.get(f"{v.url}/api/cameras/clk/live-ws-url", headers={"Authorization": f"Bearer {key}"})
     url = f"ws://127.0.0.1:{v.port}{r.json()['url']}"
     assert v.proc is not None
-    api, workers = [v.proc.pid], v.worker_pids()
+    api_pid = v.api_pid()  # the API runs in its own process (docs/design/security.md)
+    assert api_pid is not None
+    api, workers = [api_pid], v.worker_pids()
     out = []
     for label in counts:
         n, low = int(label.rstrip("L")), label.endswith("L")
@@ -213,7 +215,7 @@ def main() -> None:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--modes", default="mse,hls", help="played in the browser, in order: mse (the single view, low delay), "
-                    "wall (a live-wall tile, the recorder's bursts), hls (the live playlist)")
+                    "wall (a live-wall tile, the recorder's bursts), hls (the live playlist); mode:seconds plays that long")
     ap.add_argument("--client-procs", type=int, default=1, help="processes the fan-out's viewers run in")
     ap.add_argument("--watched-pause", type=float, default=None,
                     help="workers.watched_read_coalesce_s: the reader's pause for wall viewers (default: the unwatched pause)")
@@ -239,7 +241,8 @@ def main() -> None:
                            what="camera online")  # fmt: skip
                 time.sleep(10)  # a few segments: the HLS playlist has its window
                 if not args.skip_browser:
-                    result["browser"] = [browser_run(v, key, m, args.seconds) for m in args.modes.split(",")]
+                    runs = [(m.partition(":")[0], float(m.partition(":")[2] or args.seconds)) for m in args.modes.split(",")]
+                    result["browser"] = [browser_run(v, key, m, s) for m, s in runs]
                     for r in result["browser"]:
                         print(json.dumps(r), flush=True)
                 counts = [x.strip().upper() for x in args.viewers.split(",") if x.strip()]

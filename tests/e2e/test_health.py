@@ -16,7 +16,7 @@ from harness.servers import RtspServer
 from harness.vigilproc import VigilProcess, wait_until
 from core.settings import WorkersConfig
 
-pytestmark = pytest.mark.e2e  # real vigil processes
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]  # real vigil processes; timings against the real clock
 
 GOP_S = 1.0  # gop=25 at 25 fps
 STALL_S = 5.0

@@ -23,7 +23,7 @@ import pytest
 from harness.servers import RtspServer
 from tests.web.test_live_view import CLOCK, live_vigil, watch_clock
 
-pytestmark = pytest.mark.e2e  # real vigil process, an RTSP camera and a browser
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]  # real vigil process, an RTSP camera and a browser; timings against the real clock
 
 PLAY_S = 12.0
 WATCHED_PAUSE_S = 0.2

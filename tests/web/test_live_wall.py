@@ -17,7 +17,7 @@ from harness.servers import RtspServer
 from harness.vigilproc import VigilProcess, wait_until
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, signed_in_page
 
-pytestmark = pytest.mark.e2e  # real vigil process, 16 RTSP cameras and a browser
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]  # real vigil process, 16 RTSP cameras and a browser; timings against the real clock
 
 N = 16
 CLOCK = "clock:?w=320&h=180&fps=25&gop=25"
