@@ -30,6 +30,7 @@ CHECKS = [
 
 
 @pytest.mark.e2e  # every route fuzzed: a few seconds each
+@pytest.mark.solo  # one at a time: under pytest-xdist schemathesis' cases were silently not run
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_conformance(case: schemathesis.Case) -> None:
