@@ -88,7 +88,13 @@ def browser_run(v: VigilProcess, key: str, mode: str, seconds: float) -> dict[st
             return p ? {...p.stats, ...(j ? {late95_s: j.late95, need_s: j.need, target_s: j.target} : {})} : null; }""", sel)
         b.close()
     d = [x for _, x in c["samples"]]
+    t0 = c["samples"][0][0] if c["samples"] else 0.0
+    minutes: dict[int, list[float]] = {}
+    for at, x in c["samples"]:
+        minutes.setdefault(int((at - t0) // 60_000), []).append(x)
+    per_minute = [round(statistics.median(v)) for _, v in sorted(minutes.items())]  # does the delay drift?
     return {
+        "p50_ms_per_minute": per_minute,
         "mode": mode, "seconds": seconds, "frames": c["frames"], "fps": c["frames"] / seconds, "unread": c["unread"],
         "p50_ms": statistics.median(d) if d else None, "p95_ms": pct(d, 95), "max_ms": max(d) if d else None,
         "longest_gap_ms": c["maxGap"], "gaps_over_1s": len(c["gaps"]), "dropped_total": q, "player": player,

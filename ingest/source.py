@@ -4,7 +4,6 @@ camera never blocks a thread forever."""
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from core.camera_url import DEFAULT_SCHEMES, check_camera_url, ffmpeg_protocols
 from core.redact import redact_url
 from core.redact import scrub_text as scrub  # PyAV errors quote the URL they opened
 
-__all__ = ["PacketSource", "AvSource", "LiveEdge", "SourceOptions", "open_source", "scrub", "SourceError"]
+__all__ = ["PacketSource", "AvSource", "SourceOptions", "WAITED_S", "open_source", "scrub", "SourceError"]
 
 log = logging.getLogger("vigil.source")
 _libav_lock = threading.Lock()
@@ -79,39 +78,10 @@ def _is_network(url: str) -> bool:
     return bool(re.match(r"^(rtsps?|rtmps?|https?|srt|udp|tcp)://", url, re.IGNORECASE))
 
 
-class LiveEdge:
-    """Whether a packet arrived at the live edge of its connection or was read from a backlog.
-
-    The edge is the smallest (arrival − media time) seen. It may rise by `RISE` seconds per second,
-    far more than any camera's clock drifts against ours (crystals: ≤ 100 ppm), so a camera whose
-    clock runs slow stays at the edge instead of looking ever further behind — and a reader that
-    really is behind is still seconds behind. A clock that steps back makes every packet look
-    behind: after `rebase_after_s` of that, the edge is re-based.
-    """
-
-    RISE = 1e-3  # s per s (1,000 ppm)
-
-    def __init__(self, near_s: float, rebase_after_s: float = 30.0) -> None:
-        self.near_s = near_s
-        self.rebase_after_s = rebase_after_s
-        self.edge = math.inf
-        self._t = 0.0
-        self._behind_since = 0.0
-
-    def at_edge(self, now: float, media_s: float) -> bool:
-        lag = now - media_s
-        edge = self.edge + (now - self._t) * self.RISE if self.edge != math.inf else lag
-        if lag < edge:
-            edge = lag
-        self.edge, self._t = edge, now
-        if lag - edge < self.near_s:
-            self._behind_since = 0.0
-            return True
-        if not self._behind_since:
-            self._behind_since = now
-        elif now - self._behind_since > self.rebase_after_s:
-            self.edge, self._behind_since = lag, 0.0
-        return False
+# A read that waited this long for its packet found the socket drained: the reader is at the live
+# edge. A frame already waiting (in the kernel's buffer or libavformat's) is returned in well under
+# a millisecond; the next frame of a 25 fps camera is up to 40 ms away.
+WAITED_S = 0.005
 
 
 class AvSource:
@@ -201,22 +171,21 @@ class AvSource:
     def _network_packets(self, said: list[tuple[int, str, str]]) -> Iterator[av.Packet]:
         """Network packets; with `coalesce_s`, read in bursts: after a video packet at the live edge, pause.
 
-        A packet at the live edge (`LiveEdge`) was waiting for the network, so the socket is
-        drained. Packets read from a backlog sit further from the edge, so a reader that falls
-        behind (a busy machine, a receive window smaller than a pause's worth of stream) stops
-        pausing until it has caught up. Each read is timed: one that blocked got its frame off the
-        network, and only those frames' arrival times measure jitter (ingest/network.py).
+        A packet is at the live edge when its read had to wait for the network (`WAITED_S`): the
+        socket is drained, and the pause lets the next frames gather. Reads of frames already
+        waiting return at once, so a reader that falls behind (a busy machine, a receive window
+        smaller than a pause's worth of stream) reads on without pausing until it has caught up.
+        (Judging the edge by the frame's lag against the smallest lag seen, as before, let the
+        reader pause with frames still waiting, and the edge — allowed to rise for slow camera
+        clocks — rose with them: ~1 ms a second, 0.86 s behind after ten minutes.) Each read is
+        timed: one that blocked got its frame off the network, and only those frames' arrival
+        times measure jitter (ingest/network.py).
         """
         pause = self.coalesce_s
         watched_pause = self.watched_coalesce_s
         low_delay_ok = self.low_delay
         video = self.video.index
         tb = float(self.video.time_base or 0) or 1 / 90000
-        edge = LiveEdge(near_s=pause / 2)
-        at_edge = edge.at_edge
-        # "at the edge" means within half the pause about to be taken: with a shorter pause while
-        # watched, a longer margin would leave frames in the socket at every pause
-        near, near_watched = pause / 2, (watched_pause or pause) / 2
         watched = low = False
         mono = time.monotonic
         sleep = time.sleep
@@ -250,8 +219,7 @@ class AvSource:
                 live = self.live
                 watched = live is not None and live.active
                 low = watched and low_delay_ok and live.low_delay
-                edge.near_s = near_watched if watched and not low else near
-                fresh = at_edge(t1, dts * tb)
+                fresh = t1 - t0 >= WAITED_S
             yield pkt  # the consumer sees a fresh packet before any pause
             if fresh and not low:
                 if not watched:
