@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import clip_720p, machine, save_result  # noqa: E402
 from harness.servers import RtspServer  # noqa: E402
-from ingest.source import WAITED_S, AvSource, SourceOptions  # noqa: E402
+from ingest.source import WAITED_S, AvSource, LiveEdge, SourceOptions  # noqa: E402
 
 MODES = ("idle", "w20", "socket", "timer")
 WARM_S = 3.0
@@ -52,6 +52,7 @@ def read(url: str, mode: str, seconds: float) -> dict[str, float]:
         it = iter(src.container.demux(src._streams))
         tb = float(src.video.time_base)
         video = src.video.index
+        edge = LiveEdge(near_s=0.1)
         interval, last_m, off = 0.04, None, None
         lags: list[float] = []
         warm = time.monotonic() + WARM_S
@@ -68,7 +69,7 @@ def read(url: str, mode: str, seconds: float) -> dict[str, float]:
             if last_m is not None and 0 < m - last_m < 2:
                 interval = 0.9 * interval + 0.1 * (m - last_m)
             last_m = m
-            fresh = t1 - t0 >= WAITED_S  # the read waited on the network: at the live edge
+            fresh = edge.at_edge(t1 - t0 >= WAITED_S, t1, m)
             if t1 > warm:
                 if c0 is None:
                     c0, x0, w0 = time.thread_time(), _switches(), t1

@@ -21,7 +21,7 @@ from core.camera_url import DEFAULT_SCHEMES, check_camera_url, ffmpeg_protocols
 from core.redact import redact_url
 from core.redact import scrub_text as scrub  # PyAV errors quote the URL they opened
 
-__all__ = ["PacketSource", "AvSource", "SourceOptions", "WAITED_S", "open_source", "scrub", "SourceError"]
+__all__ = ["PacketSource", "AvSource", "LiveEdge", "SourceOptions", "WAITED_S", "open_source", "scrub", "SourceError"]
 
 log = logging.getLogger("vigil.source")
 _libav_lock = threading.Lock()
@@ -78,10 +78,37 @@ def _is_network(url: str) -> bool:
     return bool(re.match(r"^(rtsps?|rtmps?|https?|srt|udp|tcp)://", url, re.IGNORECASE))
 
 
-# A read that waited this long for its packet found the socket drained: the reader is at the live
-# edge. A frame already waiting (in the kernel's buffer or libavformat's) is returned in well under
-# a millisecond; the next frame of a 25 fps camera is up to 40 ms away.
+# A read that waited this long for its packet found the socket drained: that packet was read as it
+# arrived. A frame already waiting (in the kernel's buffer or libavformat's) is returned in well
+# under a millisecond; the next frame of a 25 fps camera is up to 40 ms away.
 WAITED_S = 0.005
+
+
+class LiveEdge:
+    """Whether a packet was read at the live edge of its connection or from a backlog.
+
+    The edge is the lag (read time − media time) of the latest packet read as it arrived — its read
+    waited on the network — or a smaller lag if one is seen (a camera clock stepping forward). A
+    packet within `near_s` of it is at the edge: the reader may pause without first blocking on
+    the socket (a wake-up it saves each pause). Packets left in the socket then are at most
+    `near_s` old, and the edge only moves with packets read as they arrived, so the reader cannot
+    drift behind the camera. (The first rule let the edge rise 1 ms a second from any read, for
+    slow camera clocks: the frames a pause left unread raised it, and the reader fell ~1 ms a
+    second behind — a wall tile 0.84 s behind over ten minutes.) A reader that is behind reads on
+    without pausing, drains the socket and waits: its next packet re-bases the edge, which is how
+    a slow or stepping camera clock is followed.
+    """
+
+    def __init__(self, near_s: float) -> None:
+        self.near_s = near_s
+        self.edge: float | None = None
+
+    def at_edge(self, waited: bool, now: float, media_s: float) -> bool:
+        lag = now - media_s
+        if waited or self.edge is None or lag < self.edge:
+            self.edge = lag
+            return True
+        return lag - self.edge < self.near_s
 
 
 class AvSource:
@@ -171,21 +198,23 @@ class AvSource:
     def _network_packets(self, said: list[tuple[int, str, str]]) -> Iterator[av.Packet]:
         """Network packets; with `coalesce_s`, read in bursts: after a video packet at the live edge, pause.
 
-        A packet is at the live edge when its read had to wait for the network (`WAITED_S`): the
-        socket is drained, and the pause lets the next frames gather. Reads of frames already
-        waiting return at once, so a reader that falls behind (a busy machine, a receive window
-        smaller than a pause's worth of stream) reads on without pausing until it has caught up.
-        (Judging the edge by the frame's lag against the smallest lag seen, as before, let the
-        reader pause with frames still waiting, and the edge — allowed to rise for slow camera
-        clocks — rose with them: ~1 ms a second, 0.86 s behind after ten minutes.) Each read is
-        timed: one that blocked got its frame off the network, and only those frames' arrival
-        times measure jitter (ingest/network.py).
+        A packet at the live edge (`LiveEdge`: near the lag of the latest packet read as it arrived)
+        may be followed by a pause: the frames left in the socket are at most half a pause old.
+        Packets read from a backlog sit further from the edge, so a reader that falls behind (a busy
+        machine, a receive window smaller than a pause's worth of stream) stops pausing until it has
+        caught up. Each read is timed: one that blocked got its frame off the network, and only those
+        frames' arrival times measure jitter (ingest/network.py) and move the edge.
         """
         pause = self.coalesce_s
         watched_pause = self.watched_coalesce_s
         low_delay_ok = self.low_delay
         video = self.video.index
         tb = float(self.video.time_base or 0) or 1 / 90000
+        # "at the edge": within half the pause about to be taken (a shorter pause while watched
+        # leaves fewer frames waiting)
+        near, near_watched = pause / 2, (watched_pause or pause) / 2
+        edge = LiveEdge(near)
+        at_edge = edge.at_edge
         watched = low = False
         mono = time.monotonic
         sleep = time.sleep
@@ -219,7 +248,8 @@ class AvSource:
                 live = self.live
                 watched = live is not None and live.active
                 low = watched and low_delay_ok and live.low_delay
-                fresh = t1 - t0 >= WAITED_S
+                edge.near_s = near_watched if watched and not low else near
+                fresh = at_edge(t1 - t0 >= WAITED_S, t1, dts * tb)
             yield pkt  # the consumer sees a fresh packet before any pause
             if fresh and not low:
                 if not watched:
