@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["push_until_answered", "read_reply", "status_of"]
+__all__ = ["push_for", "push_until_answered", "read_reply", "status_of"]
 
 
 def push_until_answered(
@@ -38,6 +38,21 @@ def push_until_answered(
         pass
     s.setblocking(True)
     return sent, reply
+
+
+def push_for(s: socket.socket, blob: bytes, seconds: float) -> int:
+    """Send `blob` again and again for `seconds` (or until the server hangs up); the bytes the
+    server took. The socket is left non-blocking."""
+    s.setblocking(False)
+    taken, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        try:
+            taken += s.send(blob)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    return taken
 
 
 def read_reply(s: socket.socket, timeout: float = 10.0) -> bytes:
